@@ -1,0 +1,6 @@
+/** xmpp-x-token: X-TOKEN tokens for XMPP, compatible with Prosody's mod_auth_token. */
+export * from "./otp/index.js";
+export * from "./token/index.js";
+export { nodeprep, nameprep, prepareBareJid, normaliseBareJid, InvalidJidError, type BareJid } from "./jid/prep.js";
+export type { ReplayStore, ClaimResult } from "./replay/store.js";
+export { MemoryReplayStore, type MemoryReplayStoreOptions } from "./replay/memory.js";

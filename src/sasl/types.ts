@@ -1,0 +1,44 @@
+/**
+ * The server side of SASL (RFC 4422, RFC 6120 section 6) with no I/O: a mechanism is a small
+ * state machine from the client's decoded messages to an outcome. Transports (our server, or
+ * anyone else's) do the base64 and the XML around it.
+ */
+import type { RejectReason } from "../token/verify.js";
+
+/** RFC 6120 section 6.5 failure conditions. */
+export type SaslCondition =
+  | "aborted"
+  | "account-disabled"
+  | "credentials-expired"
+  | "encryption-required"
+  | "incorrect-encoding"
+  | "invalid-authzid"
+  | "invalid-mechanism"
+  | "malformed-request"
+  | "mechanism-too-weak"
+  | "not-authorized"
+  | "temporary-auth-failure";
+
+export type SaslOutcome =
+  /** Send `<challenge/>` with these bytes (empty for an empty challenge). */
+  | { kind: "challenge"; data: Buffer }
+  /** Send `<success/>`; the stream is authenticated as `jid` (prepared bare JID). */
+  | { kind: "success"; jid: string }
+  /**
+   * Send `<failure><condition/></failure>`. `reason` is the precise cause for logs and metrics
+   * (e.g. a token RejectReason); `jid` is who tried, when it is known. Neither is sent to the client.
+   */
+  | { kind: "failure"; condition: SaslCondition; reason: string; jid?: string };
+
+/** What a mechanism knows of the stream it runs on. */
+export interface SaslContext {
+  /** The stream's domain (the `to` of the client's stream header), already prepared. */
+  domain: string;
+  /** Whether the stream is protected by TLS (or is loopback-only and the operator allows that). */
+  secure: boolean;
+  /** The client's address, for rate limits and logs. */
+  remoteAddress?: string;
+}
+
+/** Checks a token for a prepared bare JID, replay store included. */
+export type TokenChecker = (jid: string, token: string) => Promise<{ ok: true } | { ok: false; reason: RejectReason | string }>;

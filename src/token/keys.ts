@@ -1,0 +1,106 @@
+/**
+ * Domain keys and their rotation. A domain has an ordered list of keys: the first mints,
+ * every one verifies, so a new key can be put first while tokens made with the old one
+ * are still in flight. The token carries no key id; this is Prosody's format unchanged.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { base32Decode, Base32Error } from "../otp/base32.js";
+import { hotp } from "../otp/hotp.js";
+import { OTP_DIGITS } from "./format.js";
+
+export const OTP_STEP_SECONDS = 30;
+
+/** The two secrets a web backend and the XMPP server share, as Prosody's config names them. */
+export interface TokenKey {
+  /** HMAC-SHA256 key, used as its UTF-8 bytes (not base32-decoded, as in Prosody). */
+  tokenSecret: string;
+  /** Base32 TOTP seed. */
+  otpSeed: string;
+}
+
+export class KeyError extends Error {
+  override readonly name = "KeyError";
+}
+
+/** How many recent time steps' OTPs each key keeps; a verifier looks at three at a time. */
+const OTP_CACHE_STEPS = 8;
+
+/** One key, decoded once, with the OTP of recent time steps computed once and reused. */
+export class PreparedKey {
+  readonly tokenSecret: Buffer;
+  private readonly seed: Buffer;
+  private readonly otpByStep = new Map<number, Buffer>();
+
+  constructor(key: TokenKey, index = 0) {
+    if (!key || typeof key.tokenSecret !== "string" || key.tokenSecret.length === 0) {
+      throw new KeyError(`key ${index + 1}: tokenSecret is missing or empty`);
+    }
+    if (typeof key.otpSeed !== "string" || key.otpSeed.trim().length === 0) {
+      throw new KeyError(`key ${index + 1}: otpSeed is missing or empty`);
+    }
+    this.tokenSecret = Buffer.from(key.tokenSecret, "utf8");
+    try {
+      this.seed = base32Decode(key.otpSeed);
+    } catch (err) {
+      if (err instanceof Base32Error) throw new KeyError(`key ${index + 1}: otpSeed is not valid ${err.message}`);
+      throw err;
+    }
+    if (this.seed.length === 0) throw new KeyError(`key ${index + 1}: otpSeed decodes to no bytes`);
+  }
+
+  sign(message: string): Buffer {
+    return createHmac("sha256", this.tokenSecret).update(message, "utf8").digest();
+  }
+
+  /** The 8-digit TOTP of time step `step`, as ASCII bytes (for constant-time comparison). */
+  otpAt(step: number): Buffer {
+    let otp = this.otpByStep.get(step);
+    if (otp === undefined) {
+      otp = Buffer.from(hotp(this.seed, step, { algorithm: "sha1", digits: OTP_DIGITS }), "latin1");
+      if (this.otpByStep.size >= OTP_CACHE_STEPS) {
+        // Map iteration is insertion order: drop the oldest computed step.
+        this.otpByStep.delete(this.otpByStep.keys().next().value!);
+      }
+      this.otpByStep.set(step, otp);
+    }
+    return otp;
+  }
+
+  /** Whether `signature` is this key's HMAC of `message`, compared in constant time. */
+  signs(message: string, signature: Buffer): boolean {
+    const expected = this.sign(message);
+    return expected.length === signature.length && timingSafeEqual(expected, signature);
+  }
+}
+
+/** The ordered keys of one domain. */
+export class Keyring {
+  readonly keys: readonly PreparedKey[];
+
+  constructor(keys: readonly TokenKey[]) {
+    if (!Array.isArray(keys) || keys.length === 0) throw new KeyError("at least one key is required");
+    this.keys = keys.map((key, index) => new PreparedKey(key, index));
+  }
+
+  /** The key that mints new tokens. */
+  get current(): PreparedKey {
+    return this.keys[0]!;
+  }
+
+  static from(keys: Keyring | TokenKey | readonly TokenKey[]): Keyring {
+    if (keys instanceof Keyring) return keys;
+    if (typeof keys !== "object" || keys === null) throw new KeyError("keys must be a key or a list of keys");
+    let ring = preparedRings.get(keys);
+    if (!ring) {
+      ring = new Keyring(Array.isArray(keys) ? (keys as readonly TokenKey[]) : [keys as TokenKey]);
+      preparedRings.set(keys, ring);
+    }
+    return ring;
+  }
+}
+
+/**
+ * Plain keys passed again and again reuse their decoded form and OTP cache. Keyed by object
+ * identity: build a new array (or a Keyring) to change keys, do not mutate one in use.
+ */
+const preparedRings = new WeakMap<object, Keyring>();

@@ -1,0 +1,136 @@
+/**
+ * Token verification, in the order the spec gives: shape, signature (constant time),
+ * OTP window, replay. Every outcome is a value; no input string makes it throw.
+ */
+import { timingSafeEqual } from "node:crypto";
+import { InvalidJidError, normaliseBareJid } from "../jid/prep.js";
+import { timeStep } from "../otp/totp.js";
+import type { ReplayStore } from "../replay/store.js";
+import { parseToken, signedMessage } from "./format.js";
+import { Keyring, OTP_STEP_SECONDS, type TokenKey } from "./keys.js";
+
+export type RejectReason =
+  | "malformed"
+  | "invalid-jid"
+  | "bad-signature"
+  | "otp-out-of-window"
+  | "replayed"
+  | "replay-store-full"
+  | "replay-store-error";
+
+export const REJECT_REASONS: readonly RejectReason[] = [
+  "malformed",
+  "invalid-jid",
+  "bad-signature",
+  "otp-out-of-window",
+  "replayed",
+  "replay-store-full",
+  "replay-store-error",
+];
+
+export interface Accepted {
+  ok: true;
+  /** The prepared bare JID the token was for. */
+  jid: string;
+  /** Which key of the list verified it (0 is the current one); a high index means an old key still in use. */
+  keyIndex: number;
+  /** The time step the token's OTP belongs to. */
+  step: number;
+  /** Unix time (seconds) after which no verifier with this window accepts the token. */
+  expiresAt: number;
+}
+
+export interface Rejected {
+  ok: false;
+  reason: RejectReason;
+}
+
+export type VerifyResult = Accepted | Rejected;
+
+export interface CheckOptions {
+  /** The JID that claims the token; compared as its prepared bare form. */
+  jid: string;
+  /** The domain's keys, current first. */
+  keys: TokenKey | readonly TokenKey[] | Keyring;
+  /** Unix time in seconds; the current time by default. */
+  now?: number;
+  /** Time steps accepted either side of now (Prosody: 1). */
+  window?: number;
+}
+
+export interface VerifyOptions extends CheckOptions {
+  /** Where accepted tokens are remembered. Without one, replays are not detected. */
+  replay?: ReplayStore | null;
+}
+
+export class VerifyOptionsError extends Error {
+  override readonly name = "VerifyOptionsError";
+}
+
+function reject(reason: RejectReason): Rejected {
+  return { ok: false, reason };
+}
+
+function checkWindow(window: number): number {
+  if (!Number.isInteger(window) || window < 0 || window > 10) {
+    throw new VerifyOptionsError(`window must be an integer from 0 to 10, got ${window}`);
+  }
+  return window;
+}
+
+/**
+ * Checks a token without touching any replay store: pure but for the clock.
+ * Options that are the caller's mistake (no keys, a bad window) throw; the token never does.
+ */
+export function checkToken(token: unknown, options: CheckOptions): VerifyResult {
+  const window = checkWindow(options.window ?? 1);
+  const keyring = Keyring.from(options.keys);
+  const now = options.now ?? Date.now() / 1000;
+  const parts = parseToken(token);
+  if (!parts) return reject("malformed");
+  let bareJid: string;
+  try {
+    bareJid = normaliseBareJid(options.jid);
+  } catch (err) {
+    if (err instanceof InvalidJidError) return reject("invalid-jid");
+    throw err;
+  }
+
+  const message = signedMessage(parts.otp, parts.nonce, bareJid);
+  const keyIndex = keyring.keys.findIndex((key) => key.signs(message, parts.signature));
+  if (keyIndex === -1) return reject("bad-signature");
+
+  const key = keyring.keys[keyIndex]!;
+  const current = timeStep(now, { step: OTP_STEP_SECONDS });
+  const otp = Buffer.from(parts.otp, "latin1");
+  // Every step of the window is compared, so the time taken does not tell which one matched.
+  let matched = -1;
+  for (let step = Math.max(0, current - window); step <= current + window; step++) {
+    if (timingSafeEqual(key.otpAt(step), otp) && matched === -1) matched = step;
+  }
+  if (matched === -1) return reject("otp-out-of-window");
+  // Verifiers accept this OTP while their step is at most `matched + window`.
+  const expiresAt = (matched + window + 1) * OTP_STEP_SECONDS;
+  return { ok: true, jid: bareJid, keyIndex, step: matched, expiresAt };
+}
+
+/** The replay-store identity of an accepted token: what was signed, which no other token shares. */
+export function replayId(token: string, bareJid: string): string {
+  return `${bareJid} ${token.slice(0, token.indexOf(" "))}`;
+}
+
+/** Checks a token and, if it is good, claims it in the replay store so it is accepted once. */
+export async function verifyToken(token: unknown, options: VerifyOptions): Promise<VerifyResult> {
+  const result = checkToken(token, options);
+  if (!result.ok || !options.replay) return result;
+  const now = options.now ?? Date.now() / 1000;
+  let claim;
+  try {
+    claim = await options.replay.claim(replayId(token as string, result.jid), result.expiresAt, now);
+  } catch {
+    // A store we cannot reach must not let a token through twice: fail closed.
+    return reject("replay-store-error");
+  }
+  if (claim === "claimed") return result;
+  return reject(claim === "replayed" ? "replayed" : "replay-store-full");
+}
