@@ -62,4 +62,16 @@ export interface ServerConfig {
   limits: LimitsConfig;
   /** Capacity of the in-memory replay store. */
   replayMaxEntries: number;
+  /** The demo web app on the HTTP port; null when not configured. */
+  demo: DemoConfig | null;
+}
+
+/** The demo web app's sign-in users (see src/demo/); absent in production configs. */
+export interface DemoConfig {
+  /** Users who may sign in to the demo; `passwordHash` from src/demo/password.ts (scrypt). */
+  users: { username: string; passwordHash: string }[];
+  /** Key that signs the session cookie (>= 32 bytes of randomness, base64 or hex text). */
+  sessionSecret: string;
+  /** The XMPP domain the demo users belong to (one of `domains`). */
+  domain: string;
 }
