@@ -4,3 +4,5 @@ export * from "./token/index.js";
 export { nodeprep, nameprep, prepareBareJid, normaliseBareJid, InvalidJidError, type BareJid } from "./jid/prep.js";
 export type { ReplayStore, ClaimResult } from "./replay/store.js";
 export { MemoryReplayStore, type MemoryReplayStoreOptions } from "./replay/memory.js";
+export * from "./sasl/index.js";
+export * from "./auth/index.js";

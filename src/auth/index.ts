@@ -1,0 +1,1 @@
+export { TokenAuthority, type AuthorityOptions, type AuthorityResult } from "./authority.js";

@@ -1,0 +1,28 @@
+/**
+ * The X-TOKEN SASL server side, for our server and for any other Node XMPP server:
+ * decode the element's text with decodeSaslPayload, hand the bytes to a mechanism, and turn
+ * the outcome back into `<challenge/>`, `<success/>` or `<failure/>`.
+ */
+import type { TokenAuthority } from "../auth/authority.js";
+import { SaslRegistry } from "./registry.js";
+import { authenticateTokenMessage, plainTokenMechanism, xTokenMechanism, type TokenMechanismOptions } from "./token-mechanisms.js";
+import type { SaslOutcome } from "./types.js";
+
+export * from "./types.js";
+export { SaslRegistry, ABORTED, INVALID_MECHANISM, failure, type MechanismFactory, type ServerMechanism } from "./registry.js";
+export { decodeSaslPayload, encodeSaslPayload, type DecodedPayload } from "./encoding.js";
+export { parsePlainMessage, MAX_PLAIN_MESSAGE_BYTES, type PlainMessage } from "./message.js";
+export { xTokenMechanism, plainTokenMechanism, authenticateTokenMessage, type AuthGate, type TokenMechanismOptions } from "./token-mechanisms.js";
+
+/** The registry our server uses: X-TOKEN first, then PLAIN-with-a-token where allowed. */
+export function createXTokenSasl(options: TokenMechanismOptions): SaslRegistry {
+  return new SaslRegistry().use(xTokenMechanism(options)).use(plainTokenMechanism(options));
+}
+
+/** One-shot check of a decoded X-TOKEN initial response, for servers with their own SASL state. */
+export function authenticateXToken(
+  authority: TokenAuthority,
+  { message, domain, secure, remoteAddress }: { message: Buffer; domain: string; secure: boolean; remoteAddress?: string },
+): Promise<SaslOutcome> {
+  return authenticateTokenMessage(message, remoteAddress === undefined ? { domain, secure } : { domain, secure, remoteAddress }, { authority });
+}

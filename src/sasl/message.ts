@@ -1,0 +1,45 @@
+/**
+ * The PLAIN-shaped message (RFC 4616) that X-TOKEN shares with PLAIN:
+ * `authzid NUL authcid NUL secret`, with SASLprep and nodeprep as Prosody applies them.
+ */
+import saslprep from "@mongodb-js/saslprep";
+import { nodeprep } from "../jid/prep.js";
+
+/** Longer messages are refused before any work is done on them. */
+export const MAX_PLAIN_MESSAGE_BYTES = 4096;
+
+export interface PlainMessage {
+  /** Empty when the client asks for no other identity. */
+  authzid: string;
+  /** The prepared localpart. */
+  localpart: string;
+  /** The password field: for us, the token. */
+  secret: string;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+export function parsePlainMessage(bytes: Buffer): PlainMessage | { error: string } {
+  if (bytes.length > MAX_PLAIN_MESSAGE_BYTES) return { error: "message-too-long" };
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return { error: "invalid-utf8" };
+  }
+  const fields = text.split("\0");
+  if (fields.length !== 3) return { error: "not-three-fields" };
+  const [authzid, authcid, secret] = fields as [string, string, string];
+  if (authcid === "" || secret === "") return { error: "empty-field" };
+  let localpart: string;
+  let preparedSecret: string;
+  try {
+    localpart = nodeprep(saslprep(authcid));
+    preparedSecret = saslprep(secret);
+  } catch {
+    // InvalidJidError from nodeprep, or saslprep's error for a prohibited character.
+    return { error: "prep-failed" };
+  }
+  if (preparedSecret === "") return { error: "empty-field" };
+  return { authzid, localpart, secret: preparedSecret };
+}
