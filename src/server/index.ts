@@ -1,0 +1,160 @@
+/** startServer: listeners (TCP c2s, direct TLS, HTTP + WebSocket) around XmppSession. */
+import http from "node:http";
+import net from "node:net";
+import tls from "node:tls";
+import { WebSocketServer } from "ws";
+import type { ServerConfig } from "../config/types.js";
+import { TokenAuthority } from "../auth/authority.js";
+import { MemoryReplayStore } from "../replay/memory.js";
+import { createXTokenSasl } from "../sasl/index.js";
+import { FailureCounter } from "../policy/failure-counter.js";
+import { stderrLogger, type Logger } from "./log.js";
+import { Router } from "./router.js";
+import { XmppSession, type SessionServices } from "./session.js";
+import { TcpTransport } from "./tcp.js";
+import { WebSocketTransport } from "./websocket.js";
+
+export { stderrLogger, silentLogger, type Logger } from "./log.js";
+export { XmlFramer, FramingError } from "./xml-framer.js";
+
+export interface StartOptions {
+  log?: Logger;
+  /** Every HTTP request that is not the WebSocket endpoint (the demo app mounts here); default 404. */
+  httpHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** Unix seconds, for token checks. */
+  now?: () => number;
+  /** Share one authority (and its replay store) with others; by default built from `config`. */
+  authority?: TokenAuthority;
+}
+
+export interface RunningServer {
+  readonly config: ServerConfig;
+  readonly authority: TokenAuthority;
+  /** Ports actually bound (useful with port 0). */
+  readonly ports: { c2s: number | null; directTls: number | null; http: number | null };
+  /** Sessions open right now. */
+  readonly sessionCount: number;
+  /** Stops listening, ends every stream with a system-shutdown error, and resolves when done. */
+  close(): Promise<void>;
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return !!address && (address.startsWith("127.") || address === "::1" || address === "::ffff:127.0.0.1");
+}
+
+function listen(server: net.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve((server.address() as net.AddressInfo).port);
+    });
+  });
+}
+
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
+  const log = options.log ?? stderrLogger();
+  const now = options.now ?? (() => Date.now() / 1000);
+  const authority =
+    options.authority ??
+    new TokenAuthority({ domains: config.domains, replay: new MemoryReplayStore({ maxEntries: config.replayMaxEntries }), now });
+  const failuresByIp = new FailureCounter({ limit: config.limits.maxAuthFailuresPerIpPerMinute, now });
+  const failuresByJid = new FailureCounter({ limit: config.limits.maxAuthFailuresPerJidPerMinute, now });
+  const sasl = createXTokenSasl({
+    authority,
+    allowPlainWithoutTls: config.allowPlainWithoutTls,
+    gate: (ctx, jid) => (failuresByIp.isOver(ctx.remoteAddress ?? "") || failuresByJid.isOver(jid) ? "deny" : "allow"),
+  });
+  const router = new Router();
+  const sessions = new Set<XmppSession>();
+  const services: SessionServices = { config, sasl, router, log, failuresByIp, failuresByJid, onEnd: (s) => sessions.delete(s) };
+  const secureContext = config.tls ? tls.createSecureContext({ cert: config.tls.cert, key: config.tls.key }) : null;
+  const { host } = config.listeners;
+  const servers: net.Server[] = [];
+
+  const startSession = (transport: TcpTransport | WebSocketTransport) => {
+    const session = new XmppSession(transport, services);
+    transport.session = session;
+    sessions.add(session);
+  };
+
+  const ports: RunningServer["ports"] = { c2s: null, directTls: null, http: null };
+  let wss: WebSocketServer | null = null;
+  try {
+    if (config.listeners.c2sPort !== null) {
+      const server = net.createServer((socket) =>
+        startSession(new TcpTransport(socket, secureContext, config.limits.maxStanzaBytesBeforeAuth, false)),
+      );
+      servers.push(server);
+      ports.c2s = await listen(server, config.listeners.c2sPort, host);
+    }
+    if (config.listeners.directTlsPort !== null) {
+      if (!secureContext) throw new Error("directTlsPort needs a TLS certificate");
+      const server = tls.createServer({ secureContext }, (socket) =>
+        startSession(new TcpTransport(socket, null, config.limits.maxStanzaBytesBeforeAuth, true)),
+      );
+      servers.push(server);
+      ports.directTls = await listen(server, config.listeners.directTlsPort, host);
+    }
+    if (config.listeners.httpPort !== null) {
+      const handler = options.httpHandler ?? ((_req: http.IncomingMessage, res: http.ServerResponse) => {
+        res.writeHead(404, { "Content-Type": "text/plain" }).end("not found\n");
+      });
+      const server = http.createServer(handler);
+      // ws refuses larger frames outright; our own check below that limit answers with policy-violation.
+      wss = new WebSocketServer({
+        noServer: true,
+        maxPayload: config.limits.maxStanzaBytes * 2,
+        handleProtocols: (protocols) => (protocols.has("xmpp") ? "xmpp" : false),
+      });
+      server.on("upgrade", (req, socket, head) => {
+        const path = (req.url ?? "").split("?")[0];
+        if (path !== config.listeners.websocketPath) return socket.destroy();
+        wss!.handleUpgrade(req, socket, head, (ws) => {
+          if (ws.protocol !== "xmpp") return ws.close(1002, "subprotocol xmpp required");
+          const address = req.socket.remoteAddress ?? "unknown";
+          // Plain ws:// is secure enough only on loopback (a local development setup).
+          const secure = isLoopback(address);
+          startSession(new WebSocketTransport(ws, address, secure, config.limits.maxStanzaBytesBeforeAuth));
+        });
+      });
+      servers.push(server);
+      ports.http = await listen(server, config.listeners.httpPort, host);
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    throw err;
+  }
+
+  log.info(
+    `listening on ${host}: ` +
+      [ports.c2s !== null && `c2s ${ports.c2s}`, ports.directTls !== null && `direct-tls ${ports.directTls}`, ports.http !== null && `http ${ports.http}`]
+        .filter(Boolean)
+        .join(", "),
+  );
+
+  let closing: Promise<void> | null = null;
+  return {
+    config,
+    authority,
+    ports,
+    get sessionCount() {
+      return sessions.size;
+    },
+    close() {
+      closing ??= (async () => {
+        const stopped = Promise.all(
+          servers.map((s) => new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            if (s instanceof http.Server) s.closeAllConnections();
+          })),
+        );
+        for (const session of [...sessions]) session.streamError("system-shutdown", "the server is shutting down");
+        wss?.close();
+        await stopped;
+        log.info("stopped");
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * The WebSocket transport (RFC 7395): one XML element per message, `<open/>` and `<close/>`
+ * for the stream, stanzas qualified by jabber:client.
+ */
+import type { WebSocket } from "ws";
+import parse from "@xmpp/xml/lib/parse.js";
+import { xml, type Element } from "@xmpp/xml";
+import type { Transport, XmppSession } from "./session.js";
+import { NS } from "./namespaces.js";
+
+export class WebSocketTransport implements Transport {
+  readonly kind = "websocket";
+  readonly canStartTls = false;
+  session!: XmppSession;
+  private maxBytes: number;
+  private queue: (Buffer | string)[] = [];
+  private draining = false;
+  private closed = false;
+
+  constructor(
+    private readonly socket: WebSocket,
+    readonly remoteAddress: string,
+    readonly secure: boolean,
+    maxElementBytes: number,
+  ) {
+    this.maxBytes = maxElementBytes;
+    socket.on("message", (data: Buffer, isBinary: boolean) => {
+      if (isBinary) return this.session.streamError("bad-format", "binary frames are not XMPP");
+      this.queue.push(data);
+      void this.drain();
+    });
+    socket.on("close", () => {
+      this.closed = true;
+      this.session.onDisconnect();
+    });
+    socket.on("error", () => socket.terminate());
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length > 0 && !this.session.isClosed) await this.handle(this.queue.shift()!);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async handle(data: Buffer | string): Promise<void> {
+    if (data.length > this.maxBytes) return this.session.streamError("policy-violation", `element larger than ${this.maxBytes} bytes`);
+    const text = data.toString();
+    // No raw '<' may appear in XML text or attribute values, so these are always markup.
+    if (text.includes("<!") || text.includes("<?")) return this.session.streamError("restricted-xml");
+    let element: Element;
+    try {
+      element = parse(text.trim());
+      if (!element) throw new Error("empty message");
+    } catch (err) {
+      return this.session.streamError("not-well-formed", err instanceof Error ? err.message : undefined);
+    }
+    if (element.attrs.xmlns === NS.framing && element.name === "open") return this.session.onHeader(element);
+    if (element.attrs.xmlns === NS.framing && element.name === "close") return this.session.onStreamClose();
+    return this.session.onElement(element);
+  }
+
+  openStream({ id, from }: { id: string; from: string }): void {
+    this.send(xml("open", { xmlns: NS.framing, id, from, version: "1.0", "xml:lang": "en" }));
+  }
+
+  send(element: Element): void {
+    if (!this.closed && this.socket.readyState === this.socket.OPEN) this.socket.send(element.toString());
+  }
+
+  closeStream(): void {
+    this.send(xml("close", { xmlns: NS.framing }));
+    this.queue.length = 0;
+    this.closed = true;
+    this.socket.close(1000);
+    setTimeout(() => this.socket.terminate(), 2000).unref();
+  }
+
+  startTls(): Promise<void> {
+    return Promise.reject(new Error("STARTTLS is not part of XMPP over WebSocket"));
+  }
+
+  restart(): void {
+    this.queue.length = 0;
+  }
+
+  setMaxElementBytes(bytes: number): void {
+    this.maxBytes = bytes;
+  }
+}
