@@ -4,7 +4,7 @@
  * Transports feed it headers and parsed elements, in order, one at a time.
  */
 import { randomBytes } from "node:crypto";
-import { xml, type Element } from "@xmpp/xml";
+import { Element, xml } from "@xmpp/xml";
 import { InvalidJidError, nameprep } from "../jid/prep.js";
 import { ABORTED, INVALID_MECHANISM, decodeSaslPayload, encodeSaslPayload, type SaslRegistry, type ServerMechanism } from "../sasl/index.js";
 import type { SaslContext, SaslOutcome } from "../sasl/types.js";
@@ -170,6 +170,13 @@ export class XmppSession implements RoutableSession {
     this.end();
   }
 
+  /** An unexpected exception while handling this stream: log it (no stanza content) and end the stream. */
+  internalError(err: unknown): void {
+    const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    this.services.log.warn(`internal error on stream from ${this.transport.remoteAddress}: ${what}`);
+    this.streamError("internal-server-error");
+  }
+
   /** Closes the stream cleanly (server shutdown uses streamError("system-shutdown")). */
   end(): void {
     if (this.phase === "closed") return;
@@ -332,9 +339,7 @@ export class XmppSession implements RoutableSession {
 
   private onStanza(stanza: Element): void {
     // The server stamps the sender (RFC 6120 8.1.2.1); the client's own value is not trusted.
-    const out = stanza.clone();
-    out.attrs.from = this.fullJid;
-    out.attrs.xmlns = NS.client;
+    const out = withAttrs(stanza, { from: this.fullJid, xmlns: NS.client });
     const to = stanza.attrs.to;
     if (stanza.name === "presence") return this.onPresence(out, to);
     if (stanza.name === "iq") return this.onIq(out, to);
@@ -399,9 +404,7 @@ export class XmppSession implements RoutableSession {
   }
 
   private broadcastPresence(presence: Element): void {
-    const out = presence.clone();
-    out.attrs.from = this.fullJid;
-    out.attrs.xmlns = NS.client;
+    const out = withAttrs(presence, { from: this.fullJid, xmlns: NS.client });
     for (const other of this.services.router.availableOn(this.domain, this)) other.deliver(withTo(out, other.fullJid));
   }
 
@@ -416,8 +419,13 @@ export class XmppSession implements RoutableSession {
   }
 }
 
-function withTo(stanza: Element, to: string): Element {
-  const copy = stanza.clone();
-  copy.attrs.to = to;
+/** A copy of the element with some attributes changed; children are shared, never mutated. */
+function withAttrs(stanza: Element, attrs: Record<string, string>): Element {
+  const copy = new Element(stanza.name, { ...stanza.attrs, ...attrs });
+  copy.children = stanza.children;
   return copy;
+}
+
+function withTo(stanza: Element, to: string): Element {
+  return withAttrs(stanza, { to });
 }

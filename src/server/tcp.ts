@@ -68,11 +68,20 @@ export class TcpTransport implements Transport {
     this.draining = true;
     try {
       while (this.queue.length > 0 && !this.session.isClosed) {
-        await this.handle(this.queue.shift()!);
+        await this.handleSafely(this.queue.shift()!);
       }
     } finally {
       this.draining = false;
       if (!this.ended) this.socket.resume();
+    }
+  }
+
+  /** A bug in handling one stream must end that stream, not the server. */
+  private async handleSafely(event: FramerEvent): Promise<void> {
+    try {
+      await this.handle(event);
+    } catch (err) {
+      this.session.internalError(err);
     }
   }
 

@@ -40,9 +40,18 @@ export class WebSocketTransport implements Transport {
     if (this.draining) return;
     this.draining = true;
     try {
-      while (this.queue.length > 0 && !this.session.isClosed) await this.handle(this.queue.shift()!);
+      while (this.queue.length > 0 && !this.session.isClosed) await this.handleSafely(this.queue.shift()!);
     } finally {
       this.draining = false;
+    }
+  }
+
+  /** A bug in handling one stream must end that stream, not the server. */
+  private async handleSafely(data: Buffer | string): Promise<void> {
+    try {
+      await this.handle(data);
+    } catch (err) {
+      this.session.internalError(err);
     }
   }
 

@@ -21,7 +21,6 @@ declare module "@xmpp/xml" {
     up(): Element;
     root(): Element;
     toString(): string;
-    clone(): Element;
   }
   export type Child = Element | string | null | undefined | false | Child[];
   export function xml(name: string, attrs?: Record<string, string | number | undefined> | null, ...children: Child[]): Element;
@@ -34,4 +33,22 @@ declare module "@xmpp/xml" {
 declare module "@xmpp/xml/lib/parse.js" {
   import type { Element } from "@xmpp/xml";
   export default function parse(data: string): Element;
+}
+
+declare module "@xmpp/client" {
+  import type { Element } from "@xmpp/xml";
+  import { EventEmitter } from "node:events";
+  export interface Client extends EventEmitter {
+    jid: { toString(): string; bare(): { toString(): string }; local: string; domain: string; resource: string } | null;
+    status: string;
+    saslFactory: { use(mechanism: unknown): unknown };
+    reconnect: { stop(): void; start(): void };
+    start(): Promise<unknown>;
+    stop(): Promise<unknown>;
+    send(element: Element): Promise<void>;
+    sendReceive(element: Element): Promise<Element>;
+    iqCaller: { request(element: Element, timeout?: number): Promise<Element> };
+  }
+  export function client(options: Record<string, unknown>): Client;
+  export { xml } from "@xmpp/xml";
 }

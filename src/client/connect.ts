@@ -1,0 +1,60 @@
+/** Connects an @xmpp/client client with an X-TOKEN token: the one-call path for apps. */
+import { client as createClient, type Client } from "@xmpp/client";
+import { useXToken } from "./x-token-mechanism.js";
+
+/** A token, or a function that fetches a fresh one: tokens are single-use, reconnects need new ones. */
+export type TokenSource = string | (() => string | Promise<string>);
+
+export interface ConnectWithTokenOptions {
+  /** `xmpp://host:5222` (STARTTLS), `xmpps://host:5223`, or `ws(s)://host/xmpp-websocket`. */
+  service: string;
+  domain: string;
+  username: string;
+  token: TokenSource;
+  resource?: string;
+  /** Optional authorization identity (your own bare JID, or nothing). */
+  authzid?: string;
+}
+
+/** Builds a client that authenticates with X-TOKEN only, fetching a token for every attempt. */
+export function xTokenClient({ service, domain, username, token, resource, authzid }: ConnectWithTokenOptions): Client {
+  const xmpp = createClient({
+    service,
+    domain,
+    resource,
+    credentials: async (authenticate: (credentials: object, mechanism: string) => Promise<void>, mechanisms: string[]) => {
+      if (!mechanisms.includes("X-TOKEN")) throw new Error("the server does not offer X-TOKEN");
+      const password = typeof token === "function" ? await token() : token;
+      await authenticate({ username, password, authzid }, "X-TOKEN");
+    },
+  });
+  useXToken(xmpp);
+  return xmpp;
+}
+
+/** Node 20 has no global WebSocket, which @xmpp/websocket expects; `ws` stands in for it. */
+async function ensureWebSocket(service: string): Promise<void> {
+  if (!/^wss?:/.test(service) || typeof globalThis.WebSocket !== "undefined") return;
+  const { WebSocket } = await import("ws");
+  (globalThis as { WebSocket?: unknown }).WebSocket = WebSocket;
+}
+
+/** Connects and resolves once online (resource bound); rejects with the SASL error on failure. */
+export async function connectWithToken(options: ConnectWithTokenOptions): Promise<Client> {
+  await ensureWebSocket(options.service);
+  const xmpp = xTokenClient(options);
+  // Without this, a failed login would be retried with the same used-up token.
+  xmpp.reconnect.stop();
+  // start() rejects with the error; the same error is also emitted, which must not crash the app.
+  const swallow = () => {};
+  xmpp.on("error", swallow);
+  try {
+    await xmpp.start();
+  } catch (err) {
+    await xmpp.stop().catch(() => {});
+    throw err;
+  } finally {
+    xmpp.off("error", swallow);
+  }
+  return xmpp;
+}

@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import { xml } from "@xmpp/xml";
+import { connectWithToken } from "../src/client/connect.js";
+import { DOMAIN, OTHER_DOMAIN, startTestServer, type TestServer } from "./helpers/server.js";
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await startTestServer();
+});
+afterAll(async () => {
+  await t.close();
+});
+
+function tcp() {
+  return `xmpp://127.0.0.1:${t.server.ports.c2s}`;
+}
+function ws() {
+  return `ws://127.0.0.1:${t.server.ports.http}/xmpp-websocket`;
+}
+
+async function loginError(options: Parameters<typeof connectWithToken>[0]): Promise<string> {
+  try {
+    const xmpp = await connectWithToken(options);
+    await xmpp.stop();
+    return "success";
+  } catch (err) {
+    return (err as { condition?: string }).condition ?? String(err);
+  }
+}
+
+describe("@xmpp/client logs in with X-TOKEN", () => {
+  test("over TCP with STARTTLS, bound JID is the token's user", async () => {
+    const xmpp = await connectWithToken({ service: tcp(), domain: DOMAIN, username: "alice", token: t.mint("alice") });
+    expect(xmpp.jid?.bare().toString()).toBe(`alice@${DOMAIN}`);
+    expect(xmpp.jid?.resource).toBeTruthy();
+    await xmpp.stop();
+  });
+
+  test("over WebSocket", async () => {
+    const xmpp = await connectWithToken({ service: ws(), domain: DOMAIN, username: "bob", token: t.mint("bob"), resource: "web" });
+    expect(xmpp.jid?.toString()).toBe(`bob@${DOMAIN}/web`);
+    await xmpp.stop();
+  });
+
+  test("the same token a second time is not-authorized", async () => {
+    const token = t.mint("carol");
+    const first = await connectWithToken({ service: tcp(), domain: DOMAIN, username: "carol", token });
+    await first.stop();
+    expect(await loginError({ service: ws(), domain: DOMAIN, username: "carol", token })).toBe("not-authorized");
+  });
+
+  test("a token for another user is not-authorized", async () => {
+    expect(await loginError({ service: tcp(), domain: DOMAIN, username: "mallory", token: t.mint("alice") })).toBe("not-authorized");
+  });
+
+  test("the same localpart on another hosted domain is not-authorized", async () => {
+    const token = t.mint("alice", { domain: DOMAIN });
+    expect(await loginError({ service: tcp(), domain: OTHER_DOMAIN, username: "alice", token })).toBe("not-authorized");
+  });
+
+  test("an authzid of another user is invalid-authzid", async () => {
+    expect(
+      await loginError({ service: tcp(), domain: DOMAIN, username: "alice", token: t.mint("alice"), authzid: `bob@${DOMAIN}` }),
+    ).toBe("invalid-authzid");
+  });
+
+  test("an authzid equal to the user's bare JID is accepted", async () => {
+    const xmpp = await connectWithToken({ service: tcp(), domain: DOMAIN, username: "alice", token: t.mint("alice"), authzid: `alice@${DOMAIN}` });
+    expect(xmpp.jid?.bare().toString()).toBe(`alice@${DOMAIN}`);
+    await xmpp.stop();
+  });
+
+  test("a token without a space is malformed-request, not a hang", async () => {
+    const token = t.mint("alice").replace(" ", "");
+    expect(await loginError({ service: tcp(), domain: DOMAIN, username: "alice", token })).toBe("malformed-request");
+  });
+
+  test("two clients exchange a message", async () => {
+    const alice = await connectWithToken({ service: tcp(), domain: DOMAIN, username: "alice", token: t.mint("alice") });
+    const bob = await connectWithToken({ service: ws(), domain: DOMAIN, username: "bob", token: t.mint("bob") });
+    const received = new Promise<{ from: string; body: string }>((resolve) => {
+      bob.on("stanza", (stanza: { is(n: string): boolean; attrs: Record<string, string>; getChildText(n: string): string | null }) => {
+        if (stanza.is("message")) resolve({ from: stanza.attrs.from!, body: stanza.getChildText("body") ?? "" });
+      });
+    });
+    await alice.send(xml("message", { to: `bob@${DOMAIN}`, type: "chat" }, xml("body", {}, "hello bob")));
+    const message = await received;
+    expect(message.body).toBe("hello bob");
+    expect(message.from).toBe(alice.jid?.toString());
+    await Promise.all([alice.stop(), bob.stop()]);
+  });
+
+  test("200 concurrent logins all succeed", async () => {
+    const clients = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        connectWithToken({ service: i % 2 ? ws() : tcp(), domain: DOMAIN, username: `user${i}`, token: t.mint(`user${i}`) }),
+      ),
+    );
+    expect(new Set(clients.map((c) => c.jid?.bare().toString())).size).toBe(200);
+    await Promise.all(clients.map((c) => c.stop()));
+  }, 120_000);
+});

@@ -1,0 +1,177 @@
+/** Starts a real server on 127.0.0.1 with ephemeral ports, two domains and a self-signed cert. */
+import net from "node:net";
+import tls from "node:tls";
+import { randomBytes } from "node:crypto";
+import { startServer, type RunningServer } from "../../src/server/index.js";
+import type { ServerConfig, LimitsConfig } from "../../src/config/types.js";
+import { mintToken } from "../../src/token/mint.js";
+import type { TokenKey } from "../../src/token/keys.js";
+import { base32Encode } from "../../src/otp/base32.js";
+import { readFile } from "node:fs/promises";
+import type { PemPair } from "../../src/tls/self-signed.js";
+import type { Logger } from "../../src/server/log.js";
+
+export const DOMAIN = "example.test";
+export const OTHER_DOMAIN = "other.test";
+
+export function freshKey(): TokenKey {
+  return { tokenSecret: base32Encode(randomBytes(32)), otpSeed: base32Encode(randomBytes(20)) };
+}
+
+/**
+ * The committed test certificate (test/fixtures/tls): `npm test` trusts it through
+ * NODE_EXTRA_CA_CERTS, so clients check it like a real one.
+ */
+export async function testCertificate(): Promise<PemPair> {
+  const dir = new URL("../fixtures/tls/", import.meta.url);
+  const [cert, key] = await Promise.all([readFile(new URL("cert.pem", dir), "utf8"), readFile(new URL("key.pem", dir), "utf8")]);
+  return { cert, key };
+}
+
+export const DEFAULT_LIMITS: LimitsConfig = {
+  maxStanzaBytesBeforeAuth: 10 * 1024,
+  maxStanzaBytes: 256 * 1024,
+  authTimeoutSeconds: 30,
+  maxAuthFailuresPerConnection: 5,
+  maxAuthFailuresPerIpPerMinute: 1000,
+  maxAuthFailuresPerJidPerMinute: 1000,
+  idleTimeoutSeconds: 0,
+};
+
+export interface TestServer {
+  server: RunningServer;
+  config: ServerConfig;
+  keys: Record<string, TokenKey[]>;
+  caCert: string;
+  logLines: string[];
+  mint(localpart: string, options?: { domain?: string; now?: number }): string;
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  limits?: Partial<LimitsConfig>;
+  requireTls?: boolean;
+  allowPlainWithoutTls?: boolean;
+  tls?: boolean;
+  disabledUsers?: string[];
+  directTls?: boolean;
+  /** Both domains share one key list (to show the JID, not the key, keeps them apart). */
+  sharedKeys?: boolean;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const pem = await testCertificate();
+  const mainKeys = [freshKey()];
+  const keys = { [DOMAIN]: mainKeys, [OTHER_DOMAIN]: options.sharedKeys ? mainKeys : [freshKey()] };
+  const config: ServerConfig = {
+    domains: {
+      [DOMAIN]: { keys: keys[DOMAIN]!, window: 1, disabledUsers: options.disabledUsers ?? [] },
+      [OTHER_DOMAIN]: { keys: keys[OTHER_DOMAIN]!, window: 1, disabledUsers: [] },
+    },
+    listeners: { host: "127.0.0.1", c2sPort: 0, directTlsPort: options.directTls ? 0 : null, httpPort: 0, websocketPath: "/xmpp-websocket" },
+    tls: options.tls === false ? null : { cert: pem.cert, key: pem.key },
+    requireTls: options.requireTls ?? true,
+    allowPlainWithoutTls: options.allowPlainWithoutTls ?? false,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    replayMaxEntries: 100_000,
+    demo: null,
+  };
+  const logLines: string[] = [];
+  const log: Logger = { info: (m) => logLines.push(`info ${m}`), warn: (m) => logLines.push(`warn ${m}`) };
+  const server = await startServer(config, { log });
+  return {
+    server,
+    config,
+    keys,
+    caCert: pem.cert,
+    logLines,
+    mint: (localpart, { domain = DOMAIN, now } = {}) =>
+      mintToken({ jid: `${localpart}@${domain}`, key: keys[domain]!, ...(now === undefined ? {} : { now }) }),
+    close: () => server.close(),
+  };
+}
+
+/** A raw XMPP connection for protocol tests: write text, wait for text, upgrade to TLS. */
+export class RawClient {
+  private socket: net.Socket;
+  received = "";
+  closed = false;
+  private waiters: (() => void)[] = [];
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    this.attach(socket);
+  }
+
+  static connect(port: number): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(port, "127.0.0.1", () => resolve(new RawClient(socket)));
+      socket.once("error", reject);
+    });
+  }
+
+  private attach(socket: net.Socket): void {
+    socket.on("data", (d) => {
+      this.received += d.toString("utf8");
+      this.wake();
+    });
+    socket.on("close", () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on("error", () => {});
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Waits (bounded) until `test` matches what was received since the last `clear()`. */
+  async waitFor(test: RegExp | string | (() => boolean), timeoutMs = 5000): Promise<string> {
+    const ok = () => (typeof test === "function" ? test() : typeof test === "string" ? this.received.includes(test) : test.test(this.received));
+    const deadline = Date.now() + timeoutMs;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${String(test)}; received: ${this.received}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+    return this.received;
+  }
+
+  waitForClose(timeoutMs = 5000): Promise<string> {
+    return this.waitFor(() => this.closed, timeoutMs);
+  }
+
+  clear(): void {
+    this.received = "";
+  }
+
+  async startTls(ca: string, servername = DOMAIN): Promise<void> {
+    const secured = tls.connect({ socket: this.socket, ca: [ca], servername });
+    await new Promise<void>((resolve, reject) => {
+      secured.once("secureConnect", resolve);
+      secured.once("error", reject);
+    });
+    this.socket = secured;
+    this.attach(secured);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+export function streamHeader(to = DOMAIN): string {
+  return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${to}' version='1.0'>`;
+}
+
+export function saslAuth(localpart: string, token: string, mechanism = "X-TOKEN", authzid = ""): string {
+  const payload = Buffer.from(`${authzid}\0${localpart}\0${token}`).toString("base64");
+  return `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${mechanism}'>${payload}</auth>`;
+}
