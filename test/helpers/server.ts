@@ -62,7 +62,7 @@ export interface TestServerOptions {
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const pem = await testCertificate();
   const mainKeys = [freshKey()];
-  const keys = { [DOMAIN]: mainKeys, [OTHER_DOMAIN]: options.sharedKeys ? mainKeys : [freshKey()] };
+  const keys: Record<string, TokenKey[]> = { [DOMAIN]: mainKeys, [OTHER_DOMAIN]: options.sharedKeys ? mainKeys : [freshKey()] };
   const config: ServerConfig = {
     domains: {
       [DOMAIN]: { keys: keys[DOMAIN]!, window: 1, disabledUsers: options.disabledUsers ?? [] },
