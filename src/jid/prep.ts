@@ -97,8 +97,15 @@ export function prepareBareJid(jid: string): BareJid {
   return { local: nodeprep(bare.slice(0, at)), domain: nameprep(bare.slice(at + 1)) };
 }
 
+/**
+ * Lower-case ASCII JIDs, by far the most common, are already in prepared form: nodeprep and
+ * nameprep leave them unchanged, so the full Unicode preparation can be skipped.
+ */
+const PREPARED_ASCII_JID = /^[a-z0-9!#$%*+\-.=?^_`{|}~]{1,1023}@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*$/;
+
 /** The prepared bare JID as the string tokens are signed over: `localpart@domain`. */
 export function normaliseBareJid(jid: string): string {
+  if (typeof jid === "string" && jid.length <= 1023 && PREPARED_ASCII_JID.test(jid)) return jid;
   const { local, domain } = prepareBareJid(jid);
   return `${local}@${domain}`;
 }

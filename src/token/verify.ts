@@ -5,7 +5,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { InvalidJidError, normaliseBareJid } from "../jid/prep.js";
 import { timeStep } from "../otp/totp.js";
-import type { ReplayStore } from "../replay/store.js";
+import type { ClaimResult, ReplayStore } from "../replay/store.js";
 import { parseToken, signedMessage } from "./format.js";
 import { Keyring, OTP_STEP_SECONDS, type TokenKey } from "./keys.js";
 
@@ -120,17 +120,25 @@ export function replayId(token: string, bareJid: string): string {
 }
 
 /** Checks a token and, if it is good, claims it in the replay store so it is accepted once. */
-export async function verifyToken(token: unknown, options: VerifyOptions): Promise<VerifyResult> {
-  const result = checkToken(token, options);
-  if (!result.ok || !options.replay) return result;
-  const now = options.now ?? Date.now() / 1000;
-  let claim;
+export function verifyToken(token: unknown, options: VerifyOptions): Promise<VerifyResult> {
+  let result: VerifyResult;
   try {
-    claim = await options.replay.claim(replayId(token as string, result.jid), result.expiresAt, now);
-  } catch {
-    // A store we cannot reach must not let a token through twice: fail closed.
-    return reject("replay-store-error");
+    result = checkToken(token, options);
+  } catch (err) {
+    return Promise.reject(err);
   }
-  if (claim === "claimed") return result;
-  return reject(claim === "replayed" ? "replayed" : "replay-store-full");
+  if (!result.ok || !options.replay) return Promise.resolve(result);
+  const accepted = result;
+  const decide = (claim: ClaimResult): VerifyResult =>
+    claim === "claimed" ? accepted : reject(claim === "replayed" ? "replayed" : "replay-store-full");
+  // A store we cannot reach must not let a token through twice: fail closed.
+  const failed = (): VerifyResult => reject("replay-store-error");
+  let claim: ClaimResult | Promise<ClaimResult>;
+  try {
+    claim = options.replay.claim(replayId(token as string, accepted.jid), accepted.expiresAt, options.now ?? Date.now() / 1000);
+  } catch {
+    return Promise.resolve(failed());
+  }
+  // Synchronous stores (the in-memory one) skip a round through the microtask queue.
+  return typeof claim === "string" ? Promise.resolve(decide(claim)) : Promise.resolve(claim).then(decide, failed);
 }
