@@ -1,0 +1,56 @@
+/**
+ * `serve --dev`: a local development setup made once and kept in `.x-token-dev/`
+ * (keys, a self-signed certificate, demo users), described by an ordinary config.json there,
+ * so `x-token mint --config .x-token-dev/config.json` works against the same keys.
+ */
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { base32Encode } from "../otp/base32.js";
+import { createSelfSignedCertificate } from "../tls/self-signed.js";
+import { hashPassword } from "../demo/password.js";
+
+export const DEV_DIR = ".x-token-dev";
+export const DEV_DOMAIN = "localhost";
+export const DEV_USERS = ["alice", "bob"] as const;
+
+export interface DevSetup {
+  dir: string;
+  configFile: string;
+  certFile: string;
+  passwords: Record<string, string>;
+}
+
+function writeSecret(file: string, text: string): void {
+  // `wx` never overwrites: a second process racing us fails instead of mixing two setups.
+  writeFileSync(file, text, { mode: 0o600, flag: "wx" });
+}
+
+export async function ensureDevSetup(cwd: string): Promise<DevSetup> {
+  const dir = join(cwd, DEV_DIR);
+  const configFile = join(dir, "config.json");
+  const passwordsFile = join(dir, "demo-passwords.json");
+  const setup = { dir, configFile, certFile: join(dir, "cert.pem") };
+  if (existsSync(configFile)) {
+    return { ...setup, passwords: JSON.parse(readFileSync(passwordsFile, "utf8")) as Record<string, string> };
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const pem = await createSelfSignedCertificate([DEV_DOMAIN]);
+  writeFileSync(join(dir, "cert.pem"), pem.cert, { mode: 0o644 });
+  writeSecret(join(dir, "key.pem"), pem.key);
+  writeSecret(join(dir, "token-secret"), base32Encode(randomBytes(32)));
+  writeSecret(join(dir, "otp-seed"), base32Encode(randomBytes(20)));
+  writeSecret(join(dir, "session-secret"), randomBytes(32).toString("base64"));
+  const passwords = Object.fromEntries(DEV_USERS.map((user) => [user, randomBytes(9).toString("base64url")]));
+  writeSecret(passwordsFile, `${JSON.stringify(passwords, null, 2)}\n`);
+  const users = await Promise.all(DEV_USERS.map(async (username) => ({ username, passwordHash: await hashPassword(passwords[username]!) })));
+  const config = {
+    domains: { [DEV_DOMAIN]: { keys: [{ tokenSecretFile: "token-secret", otpSeedFile: "otp-seed" }] } },
+    tls: { certFile: "cert.pem", keyFile: "key.pem" },
+    demo: { domain: DEV_DOMAIN, sessionSecretFile: "session-secret", users },
+  };
+  // The config file is written last: its presence means the setup is complete.
+  writeSecret(configFile, `${JSON.stringify(config, null, 2)}\n`);
+  return { ...setup, passwords };
+}

@@ -1,0 +1,34 @@
+/** What a command gets from the process, so commands run the same in tests and in the binary. */
+export interface CliIO {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  stdin: NodeJS.ReadableStream;
+  /** Where `serve --dev` keeps its data; the working directory by default. */
+  cwd?: string;
+  /** Resolves when the process is asked to stop (SIGTERM/SIGINT); `serve` waits on it. */
+  stopSignal?: Promise<string>;
+}
+
+/** A mistake in how the command was called or configured: exit code 2, one line, no stack. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+export const EXIT_OK = 0;
+export const EXIT_REFUSED = 1;
+export const EXIT_USAGE = 2;
+
+export function println(stream: NodeJS.WritableStream, text = ""): void {
+  stream.write(`${text}\n`);
+}
+
+export async function readAll(stream: NodeJS.ReadableStream, limit = 64 * 1024): Promise<string> {
+  let text = "";
+  for await (const chunk of stream) {
+    text += chunk.toString();
+    if (text.length > limit) throw new UsageError(`standard input is longer than ${limit} bytes`);
+  }
+  return text;
+}

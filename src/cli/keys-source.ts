@@ -1,0 +1,65 @@
+/** Where mint and verify get a domain's keys: the environment, or a configuration file. */
+import { loadConfig, ConfigError } from "../config/load.js";
+import { KeyError, Keyring } from "../token/keys.js";
+import { InvalidJidError, prepareBareJid } from "../jid/prep.js";
+import { UsageError } from "./io.js";
+
+export interface KeySourceFlags {
+  config?: string;
+  "insecure-secret-arg"?: boolean;
+  "token-secret"?: string;
+  "otp-seed"?: string;
+}
+
+export interface ResolvedKeys {
+  jid: string;
+  keyring: Keyring;
+  window: number;
+}
+
+export function resolveKeys(jid: string | undefined, flags: KeySourceFlags, env: NodeJS.ProcessEnv, warn: (line: string) => void): ResolvedKeys {
+  if (!jid) throw new UsageError("--jid is required");
+  let bare: { local: string; domain: string };
+  try {
+    bare = prepareBareJid(jid);
+  } catch (err) {
+    if (err instanceof InvalidJidError) throw new UsageError(`--jid is not a valid JID: ${err.message}`);
+    throw err;
+  }
+  const prepared = `${bare.local}@${bare.domain}`;
+  const fromArgv = flags["token-secret"] !== undefined || flags["otp-seed"] !== undefined;
+  if (fromArgv && !flags["insecure-secret-arg"]) {
+    throw new UsageError("secrets on the command line are visible to other users (ps, shell history); use XTOKEN_SECRET and XTOKEN_OTP_SEED, or add --insecure-secret-arg");
+  }
+  try {
+    if (fromArgv) {
+      warn("warning: secrets given on the command line can be seen by other users of this machine");
+      return { jid: prepared, keyring: new Keyring([{ tokenSecret: flags["token-secret"] ?? "", otpSeed: flags["otp-seed"] ?? "" }]), window: 1 };
+    }
+    if (flags.config || env.XTOKEN_CONFIG) {
+      const config = loadConfig({ file: flags.config, env: { ...env, XTOKEN_DOMAIN: undefined, XMPP_REQUIRE_TLS: "false" } });
+      const domain = config.domains[bare.domain];
+      if (!domain) throw new UsageError(`domain ${bare.domain} is not configured in ${flags.config ?? env.XTOKEN_CONFIG}`);
+      return { jid: prepared, keyring: new Keyring(domain.keys), window: domain.window };
+    }
+    if (!env.XTOKEN_SECRET || !env.XTOKEN_OTP_SEED) {
+      throw new UsageError("no keys: set XTOKEN_SECRET and XTOKEN_OTP_SEED, or give --config FILE");
+    }
+    return { jid: prepared, keyring: new Keyring([{ tokenSecret: env.XTOKEN_SECRET, otpSeed: env.XTOKEN_OTP_SEED }]), window: 1 };
+  } catch (err) {
+    if (err instanceof KeyError) throw new UsageError(`bad key: ${err.message}`);
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+export const KEY_SOURCE_OPTIONS = {
+  config: { type: "string" },
+  "insecure-secret-arg": { type: "boolean" },
+  "token-secret": { type: "string" },
+  "otp-seed": { type: "string" },
+} as const;
+
+export const KEY_SOURCE_HELP = `Keys come from XTOKEN_SECRET and XTOKEN_OTP_SEED, or from --config FILE (the
+server's configuration: the JID's domain picks its key list; XTOKEN_CONFIG works too).
+--token-secret and --otp-seed are refused unless --insecure-secret-arg is given too.`;

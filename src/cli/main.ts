@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+/** The `x-token` command line: keygen, mint, verify, serve, hash-password. */
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { ConfigError } from "../config/load.js";
+import { EXIT_OK, EXIT_USAGE, println, UsageError, type CliIO } from "./io.js";
+import { keygen } from "./keygen.js";
+import { mint } from "./mint.js";
+import { verify } from "./verify.js";
+import { serve } from "./serve.js";
+import { hashPasswordCommand } from "./hash-password.js";
+
+const HELP = `Usage: x-token <command> [options]
+
+Commands:
+  keygen          print a fresh otp_seed and token_secret
+  mint            mint a token for a JID
+  verify          check a token for a JID
+  serve           run the XMPP server (--dev: development defaults)
+  hash-password   hash a demo user's password (read from standard input)
+
+Run "x-token <command> --help" for a command's options.`;
+
+const COMMANDS: Record<string, (io: CliIO) => number | Promise<number>> = {
+  keygen,
+  mint,
+  verify,
+  serve,
+  "hash-password": hashPasswordCommand,
+};
+
+/** Runs one command line; returns the exit code. Never throws for a user's mistake. */
+export async function run(io: CliIO): Promise<number> {
+  const [name, ...rest] = io.argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    println(name === undefined ? io.stderr : io.stdout, HELP);
+    return name === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  const command = COMMANDS[name];
+  try {
+    if (!command) throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")})`);
+    return await command({ ...io, argv: rest });
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      println(io.stderr, `x-token: ${err.message}`);
+      return EXIT_USAGE;
+    }
+    if (err instanceof Error && "code" in err && (err.code === "EADDRINUSE" || err.code === "EACCES")) {
+      println(io.stderr, `x-token: cannot listen: ${err.message}`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+}
+
+function stopSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: string) => {
+      resolve(signal);
+      // A second signal while closing means "now".
+      process.once("SIGTERM", () => process.exit(1));
+      process.once("SIGINT", () => process.exit(1));
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+}
+
+/** True when this file is the program (also through npm's bin symlink), not an import. */
+function isMain(): boolean {
+  try {
+    return !!process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  run({ argv: process.argv.slice(2), env: process.env, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, stopSignal: stopSignal() })
+    .then((code) => {
+      process.exitCode = code;
+    })
+    .catch((err: unknown) => {
+      // A bug, not a user's mistake: one line, no secrets (errors here never carry them).
+      println(process.stderr, `x-token: internal error: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 70;
+    });
+}

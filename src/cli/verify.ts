@@ -1,0 +1,39 @@
+import { checkToken } from "../token/verify.js";
+import { parseFlags, unixSeconds } from "./args.js";
+import { EXIT_OK, EXIT_REFUSED, println, readAll, UsageError, type CliIO } from "./io.js";
+import { KEY_SOURCE_HELP, KEY_SOURCE_OPTIONS, resolveKeys } from "./keys-source.js";
+
+export const VERIFY_HELP = `Usage: x-token verify --jid JID --token TOKEN|- [--at UNIX_SECONDS] [--window N] [--config FILE]
+
+Checks a token for a JID: exit 0 and "valid", or exit 1 and "invalid: REASON"
+(malformed, invalid-jid, bad-signature, otp-out-of-window). "--token -" reads the token
+from standard input. The check is stateless: there is no replay store here, so a token
+already used on a server still shows as valid while its time window lasts.
+
+${KEY_SOURCE_HELP}`;
+
+export async function verify({ argv, env, stdout, stderr, stdin }: CliIO): Promise<number> {
+  const flags = parseFlags("verify", argv, {
+    jid: { type: "string" },
+    token: { type: "string" },
+    at: { type: "string" },
+    window: { type: "string" },
+    ...KEY_SOURCE_OPTIONS,
+  });
+  if (flags.help) return println(stdout, VERIFY_HELP), EXIT_OK;
+  if (flags.token === undefined) throw new UsageError("--token is required (or --token - to read it from standard input)");
+  const { jid, keyring, window } = resolveKeys(flags.jid, flags, env, (line) => println(stderr, `x-token: ${line}`));
+  const token = flags.token === "-" ? (await readAll(stdin)).trim() : flags.token;
+  let chosenWindow = window;
+  if (flags.window !== undefined) {
+    if (!/^\d{1,2}$/.test(flags.window) || Number(flags.window) > 10) throw new UsageError("--window must be an integer from 0 to 10");
+    chosenWindow = Number(flags.window);
+  }
+  const result = checkToken(token, { jid, keys: keyring, now: unixSeconds(flags.at, "--at"), window: chosenWindow });
+  if (result.ok) {
+    println(stdout, "valid");
+    return EXIT_OK;
+  }
+  println(stdout, `invalid: ${result.reason}`);
+  return EXIT_REFUSED;
+}

@@ -1,0 +1,283 @@
+/**
+ * Server configuration from a JSON file and/or environment variables, validated into a
+ * ServerConfig. Every problem is one ConfigError line naming the setting, never its value.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { InvalidJidError, nameprep, nodeprep } from "../jid/prep.js";
+import { Keyring, KeyError, type TokenKey } from "../token/keys.js";
+import { isPasswordHash } from "../demo/password.js";
+import type { DemoConfig, DomainConfig, LimitsConfig, ListenerConfig, ServerConfig } from "./types.js";
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+export const DEFAULT_LISTENERS: ListenerConfig = {
+  host: "127.0.0.1",
+  c2sPort: 5222,
+  directTlsPort: null,
+  httpPort: 5280,
+  websocketPath: "/xmpp-websocket",
+};
+
+export const DEFAULT_LIMITS: LimitsConfig = {
+  maxStanzaBytesBeforeAuth: 10 * 1024,
+  maxStanzaBytes: 256 * 1024,
+  authTimeoutSeconds: 30,
+  maxAuthFailuresPerConnection: 5,
+  maxAuthFailuresPerIpPerMinute: 20,
+  maxAuthFailuresPerJidPerMinute: 10,
+  idleTimeoutSeconds: 0,
+};
+
+export const DEFAULT_WINDOW = 1;
+export const DEFAULT_REPLAY_MAX_ENTRIES = 100_000;
+
+type Raw = Record<string, unknown>;
+/** Reads a file named in the configuration (relative to the config file). */
+export type FileReader = (path: string) => string;
+
+function isObject(value: unknown): value is Raw {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function object(value: unknown, path: string, allowed: readonly string[]): Raw {
+  if (!isObject(value)) throw new ConfigError(`config: ${path} must be an object`);
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) throw new ConfigError(`config: ${path}.${key} is not a known setting (known: ${allowed.join(", ")})`);
+  }
+  return value;
+}
+
+function integer(value: unknown, path: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`config: ${path} must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function port(value: unknown, path: string): number | null {
+  return value === null ? null : integer(value, path, 0, 65535);
+}
+
+function string(value: unknown, path: string): string {
+  if (typeof value !== "string" || value.length === 0) throw new ConfigError(`config: ${path} must be a non-empty string`);
+  return value;
+}
+
+function boolean(value: unknown, path: string): boolean {
+  if (typeof value !== "boolean") throw new ConfigError(`config: ${path} must be true or false`);
+  return value;
+}
+
+/** A secret given inline, as a file (`<name>File`) or as an environment variable (`<name>Env`). */
+function secret(raw: Raw, name: string, path: string, env: NodeJS.ProcessEnv, readFile: FileReader): string {
+  const given = [name, `${name}File`, `${name}Env`].filter((k) => raw[k] !== undefined);
+  if (given.length !== 1) throw new ConfigError(`config: ${path} needs exactly one of ${name}, ${name}File, ${name}Env`);
+  const key = given[0]!;
+  if (key === name) return string(raw[key], `${path}.${name}`);
+  if (key === `${name}Env`) {
+    const variable = string(raw[key], `${path}.${key}`);
+    const value = env[variable];
+    if (!value) throw new ConfigError(`config: ${path}.${key}: environment variable ${variable} is not set`);
+    return value;
+  }
+  const file = string(raw[key], `${path}.${key}`);
+  let text: string;
+  try {
+    text = readFile(file);
+  } catch (err) {
+    throw new ConfigError(`config: ${path}.${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  const value = text.trim();
+  if (!value) throw new ConfigError(`config: ${path}.${key}: ${file} is empty`);
+  return value;
+}
+
+function keys(value: unknown, path: string, env: NodeJS.ProcessEnv, readFile: FileReader): TokenKey[] {
+  if (!Array.isArray(value) || value.length === 0) throw new ConfigError(`config: ${path} must be a non-empty list of keys`);
+  const list = value.map((entry, i) => {
+    const at = `${path}[${i}]`;
+    const raw = object(entry, at, ["tokenSecret", "tokenSecretFile", "tokenSecretEnv", "otpSeed", "otpSeedFile", "otpSeedEnv"]);
+    return { tokenSecret: secret(raw, "tokenSecret", at, env, readFile), otpSeed: secret(raw, "otpSeed", at, env, readFile) };
+  });
+  try {
+    new Keyring(list);
+  } catch (err) {
+    // KeyError messages name the key by position and never include its value.
+    if (err instanceof KeyError) throw new ConfigError(`config: ${path}: ${err.message}`);
+    throw err;
+  }
+  return list;
+}
+
+function domainName(name: string, path: string): string {
+  try {
+    return nameprep(name);
+  } catch (err) {
+    if (err instanceof InvalidJidError) throw new ConfigError(`config: ${path}: ${JSON.stringify(name)} is not a valid domain (${err.message})`);
+    throw err;
+  }
+}
+
+function domain(value: unknown, path: string, env: NodeJS.ProcessEnv, readFile: FileReader): DomainConfig {
+  const raw = object(value, path, ["keys", "window", "disabledUsers"]);
+  const disabled = raw.disabledUsers ?? [];
+  if (!Array.isArray(disabled)) throw new ConfigError(`config: ${path}.disabledUsers must be a list of usernames`);
+  return {
+    keys: keys(raw.keys, `${path}.keys`, env, readFile),
+    window: raw.window === undefined ? DEFAULT_WINDOW : integer(raw.window, `${path}.window`, 0, 10),
+    disabledUsers: disabled.map((user, i) => {
+      try {
+        return nodeprep(string(user, `${path}.disabledUsers[${i}]`));
+      } catch (err) {
+        if (err instanceof InvalidJidError) throw new ConfigError(`config: ${path}.disabledUsers[${i}] is not a valid username`);
+        throw err;
+      }
+    }),
+  };
+}
+
+function demo(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader, domains: Record<string, DomainConfig>): DemoConfig {
+  const raw = object(value, "demo", ["domain", "sessionSecret", "sessionSecretFile", "sessionSecretEnv", "users"]);
+  const name = domainName(string(raw.domain, "demo.domain"), "demo.domain");
+  if (!(name in domains)) throw new ConfigError(`config: demo.domain ${name} is not one of the configured domains`);
+  const sessionSecret = secret(raw, "sessionSecret", "demo", env, readFile);
+  if (sessionSecret.length < 32) throw new ConfigError("config: demo.sessionSecret must be at least 32 characters of random text");
+  if (!Array.isArray(raw.users) || raw.users.length === 0) throw new ConfigError("config: demo.users must be a non-empty list");
+  const users = raw.users.map((user, i) => {
+    const entry = object(user, `demo.users[${i}]`, ["username", "passwordHash"]);
+    const passwordHash = string(entry.passwordHash, `demo.users[${i}].passwordHash`);
+    if (!isPasswordHash(passwordHash)) throw new ConfigError(`config: demo.users[${i}].passwordHash is not a scrypt hash (make one with x-token hash-password)`);
+    return { username: nodeprep(string(entry.username, `demo.users[${i}].username`)), passwordHash };
+  });
+  return { domain: name, sessionSecret, users };
+}
+
+function envPort(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const value = env[name];
+  if (value === undefined || value === "") return undefined;
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new ConfigError(`config: ${name} must be a port number from 0 to 65535`);
+  return Number(value);
+}
+
+function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
+  const value = env[name]?.toLowerCase();
+  if (value === undefined || value === "") return undefined;
+  if (value === "true" || value === "1") return true;
+  if (value === "false" || value === "0") return false;
+  throw new ConfigError(`config: ${name} must be true or false`);
+}
+
+const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "replay", "demo"] as const;
+
+/**
+ * Validates a parsed configuration file (or `{}` when there is none) and applies the
+ * environment: XTOKEN_DOMAIN + XTOKEN_SECRET + XTOKEN_OTP_SEED add (or replace) one domain;
+ * XMPP_HOST, XMPP_C2S_PORT, XMPP_HTTP_PORT and XMPP_REQUIRE_TLS override the file.
+ */
+export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, readFile: FileReader = (p) => readFileSync(p, "utf8")): ServerConfig {
+  const raw = object(rawValue, "the configuration", TOP_LEVEL);
+  const domains: Record<string, DomainConfig> = {};
+  if (raw.domains !== undefined) {
+    const rawDomains = object(raw.domains, "domains", Object.keys(isObject(raw.domains) ? raw.domains : {}));
+    for (const [name, value] of Object.entries(rawDomains)) {
+      const path = `domains[${JSON.stringify(name)}]`;
+      domains[domainName(name, path)] = domain(value, path, env, readFile);
+    }
+  }
+  const envDomain = env.XTOKEN_DOMAIN;
+  if (envDomain) {
+    if (!env.XTOKEN_SECRET || !env.XTOKEN_OTP_SEED) {
+      throw new ConfigError("config: XTOKEN_DOMAIN is set, so XTOKEN_SECRET and XTOKEN_OTP_SEED must be set too");
+    }
+    domains[domainName(envDomain, "XTOKEN_DOMAIN")] = domain(
+      { keys: [{ tokenSecretEnv: "XTOKEN_SECRET", otpSeedEnv: "XTOKEN_OTP_SEED" }] },
+      "XTOKEN_DOMAIN",
+      env,
+      readFile,
+    );
+  }
+  if (Object.keys(domains).length === 0) {
+    throw new ConfigError("config: no domain configured (give a config file with domains, or XTOKEN_DOMAIN, XTOKEN_SECRET and XTOKEN_OTP_SEED)");
+  }
+
+  const listenersRaw = raw.listeners === undefined ? {} : object(raw.listeners, "listeners", Object.keys(DEFAULT_LISTENERS));
+  const listeners: ListenerConfig = {
+    host: listenersRaw.host === undefined ? DEFAULT_LISTENERS.host : string(listenersRaw.host, "listeners.host"),
+    c2sPort: listenersRaw.c2sPort === undefined ? DEFAULT_LISTENERS.c2sPort : port(listenersRaw.c2sPort, "listeners.c2sPort"),
+    directTlsPort: listenersRaw.directTlsPort === undefined ? null : port(listenersRaw.directTlsPort, "listeners.directTlsPort"),
+    httpPort: listenersRaw.httpPort === undefined ? DEFAULT_LISTENERS.httpPort : port(listenersRaw.httpPort, "listeners.httpPort"),
+    websocketPath: listenersRaw.websocketPath === undefined ? DEFAULT_LISTENERS.websocketPath : string(listenersRaw.websocketPath, "listeners.websocketPath"),
+  };
+  if (!listeners.websocketPath.startsWith("/")) throw new ConfigError("config: listeners.websocketPath must start with /");
+  if (env.XMPP_HOST) listeners.host = env.XMPP_HOST;
+  listeners.c2sPort = envPort(env, "XMPP_C2S_PORT") ?? listeners.c2sPort;
+  listeners.httpPort = envPort(env, "XMPP_HTTP_PORT") ?? listeners.httpPort;
+
+  let tls: ServerConfig["tls"] = null;
+  if (raw.tls !== undefined && raw.tls !== null) {
+    const tlsRaw = object(raw.tls, "tls", ["certFile", "keyFile"]);
+    const read = (key: "certFile" | "keyFile") => {
+      const file = string(tlsRaw[key], `tls.${key}`);
+      try {
+        return readFile(file);
+      } catch (err) {
+        throw new ConfigError(`config: tls.${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+      }
+    };
+    tls = { cert: read("certFile"), key: read("keyFile") };
+  }
+
+  const requireTls = envBoolean(env, "XMPP_REQUIRE_TLS") ?? (raw.requireTls === undefined ? true : boolean(raw.requireTls, "requireTls"));
+  if (requireTls && !tls && listeners.c2sPort !== null) {
+    throw new ConfigError("config: requireTls is true but no tls certificate is configured, so nobody could log in over TCP (add tls, or set requireTls false / XMPP_REQUIRE_TLS=false)");
+  }
+  if (listeners.directTlsPort !== null && !tls) throw new ConfigError("config: listeners.directTlsPort needs a tls certificate");
+
+  const limitsRaw = raw.limits === undefined ? {} : object(raw.limits, "limits", Object.keys(DEFAULT_LIMITS));
+  const limits = { ...DEFAULT_LIMITS };
+  for (const name of Object.keys(DEFAULT_LIMITS) as (keyof LimitsConfig)[]) {
+    if (limitsRaw[name] !== undefined) limits[name] = integer(limitsRaw[name], `limits.${name}`, name === "idleTimeoutSeconds" ? 0 : 1, 1 << 30);
+  }
+  const replayRaw = raw.replay === undefined ? {} : object(raw.replay, "replay", ["maxEntries"]);
+  const replayMaxEntries = replayRaw.maxEntries === undefined ? DEFAULT_REPLAY_MAX_ENTRIES : integer(replayRaw.maxEntries, "replay.maxEntries", 1, 100_000_000);
+
+  return {
+    domains,
+    listeners,
+    tls,
+    requireTls,
+    allowPlainWithoutTls: raw.allowPlainWithoutTls === undefined ? false : boolean(raw.allowPlainWithoutTls, "allowPlainWithoutTls"),
+    limits,
+    replayMaxEntries,
+    demo: raw.demo === undefined || raw.demo === null ? null : demo(raw.demo, env, readFile, domains),
+  };
+}
+
+/** Reads and parses a JSON config file; relative file names inside it are relative to it. */
+export function readConfigFile(file: string): { raw: unknown; readFile: FileReader } {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(`config: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config: ${file} is not valid JSON (${(err as Error).message})`);
+  }
+  const base = dirname(resolve(file));
+  return { raw, readFile: (path) => readFileSync(resolve(base, path), "utf8") };
+}
+
+/** The configuration from `file` (or XTOKEN_CONFIG) and the environment. */
+export function loadConfig({ file, env = process.env }: { file?: string; env?: NodeJS.ProcessEnv } = {}): ServerConfig {
+  const path = file ?? env.XTOKEN_CONFIG;
+  if (!path) return parseConfig({}, env);
+  const { raw, readFile } = readConfigFile(path);
+  return parseConfig(raw, env, readFile);
+}
