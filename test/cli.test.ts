@@ -1,0 +1,137 @@
+import { describe, expect, test } from "@jest/globals";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { base32Decode, checkToken } from "../src/index.js";
+import { cli, runBinary } from "./helpers/cli.js";
+
+const SECRET = "CLI-TEST-SECRET-DO-NOT-PRINT";
+const SEED = "XVGR73KMZH2M4XMY";
+const ENV = { XTOKEN_SECRET: SECRET, XTOKEN_OTP_SEED: SEED };
+const AT = "1700000000";
+
+function expectNoSecret(...texts: string[]): void {
+  for (const text of texts) {
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain(SEED);
+  }
+}
+
+describe("x-token keygen", () => {
+  test("fresh seed of 160 bits and secret of 256 bits, different every time", async () => {
+    const a = await cli(["keygen", "--json"]);
+    const b = await cli(["keygen", "--json"]);
+    expect(a.code).toBe(0);
+    const keyA = JSON.parse(a.stdout) as { otpSeed: string; tokenSecret: string };
+    const keyB = JSON.parse(b.stdout) as { otpSeed: string; tokenSecret: string };
+    expect(base32Decode(keyA.otpSeed).length).toBeGreaterThanOrEqual(20);
+    expect(base32Decode(keyA.tokenSecret).length).toBeGreaterThanOrEqual(32);
+    expect(keyA.otpSeed).not.toBe(keyB.otpSeed);
+    expect(keyA.tokenSecret).not.toBe(keyB.tokenSecret);
+  });
+
+  test("plain output is ready to paste into Prosody and the environment", async () => {
+    const { stdout, code } = await cli(["keygen"]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^otp_seed = "[A-Z2-7]{32}"$/m);
+    expect(stdout).toMatch(/^token_secret = "[A-Z2-7]{52}"$/m);
+    expect(stdout).toMatch(/^export XTOKEN_OTP_SEED=[A-Z2-7]+$/m);
+    expect(stdout).toMatch(/^export XTOKEN_SECRET=[A-Z2-7]+$/m);
+  });
+});
+
+describe("x-token mint and verify", () => {
+  test("mint prints only the token, which verifies for that JID", async () => {
+    const minted = await cli(["mint", "--jid", "Alice@Example.com/phone", "--at", AT], ENV);
+    expect(minted.code).toBe(0);
+    expect(minted.stdout).toMatch(/^\d{40} [A-Za-z0-9+/]{43}=\n$/);
+    const token = minted.stdout.trim();
+    expect(checkToken(token, { jid: "alice@example.com", keys: { tokenSecret: SECRET, otpSeed: SEED }, now: Number(AT) }).ok).toBe(true);
+    const verified = await cli(["verify", "--jid", "alice@example.com", "--token", token, "--at", AT], ENV);
+    expect(verified).toEqual({ code: 0, stdout: "valid\n", stderr: "" });
+  });
+
+  test("--json gives jid, token and expiry", async () => {
+    const { stdout } = await cli(["mint", "--jid", "bob@example.com", "--at", AT, "--json"], ENV);
+    const parsed = JSON.parse(stdout) as { jid: string; token: string; expiresAt: number };
+    expect(parsed.jid).toBe("bob@example.com");
+    expect(parsed.expiresAt).toBe((Math.floor(Number(AT) / 30) + 2) * 30);
+  });
+
+  test("verify exits 1 with the reason", async () => {
+    const token = (await cli(["mint", "--jid", "alice@example.com", "--at", AT], ENV)).stdout.trim();
+    expect(await cli(["verify", "--jid", "bob@example.com", "--token", token, "--at", AT], ENV)).toMatchObject({ code: 1, stdout: "invalid: bad-signature\n" });
+    expect(await cli(["verify", "--jid", "alice@example.com", "--token", token, "--at", String(Number(AT) + 90)], ENV)).toMatchObject({ code: 1, stdout: "invalid: otp-out-of-window\n" });
+    expect(await cli(["verify", "--jid", "alice@example.com", "--token", "nonsense"], ENV)).toMatchObject({ code: 1, stdout: "invalid: malformed\n" });
+    expect(await cli(["verify", "--jid", "alice@example.com", "--token", token, "--at", String(Number(AT) + 30), "--window", "0"], ENV)).toMatchObject({ code: 1 });
+  });
+
+  test("verify reads the token from standard input with --token -", async () => {
+    const token = (await cli(["mint", "--jid", "alice@example.com", "--at", AT], ENV)).stdout;
+    expect(await cli(["verify", "--jid", "alice@example.com", "--token", "-", "--at", AT], ENV, token)).toMatchObject({ code: 0, stdout: "valid\n" });
+  });
+
+  test("keys from a configuration file, chosen by the JID's domain", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "x-token-cli-"));
+    writeFileSync(join(dir, "secret"), `${SECRET}\n`);
+    const file = join(dir, "config.json");
+    writeFileSync(file, JSON.stringify({ domains: { "Example.COM": { keys: [{ tokenSecretFile: "secret", otpSeed: SEED }] } } }));
+    const token = (await cli(["mint", "--config", file, "--jid", "alice@example.com", "--at", AT])).stdout.trim();
+    expect(checkToken(token, { jid: "alice@example.com", keys: { tokenSecret: SECRET, otpSeed: SEED }, now: Number(AT) }).ok).toBe(true);
+    const other = await cli(["mint", "--config", file, "--jid", "alice@example.org"]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/^x-token: domain example\.org is not configured/);
+  });
+});
+
+describe("usage and configuration errors: exit 2, one line, no secret", () => {
+  test.each([
+    ["unknown flag", ["mint", "--jid", "a@b.c", "--frobnicate"], ENV, /Unknown option '--frobnicate'/],
+    ["unknown command", ["mintt"], ENV, /unknown command "mintt"/],
+    ["missing secret", ["mint", "--jid", "a@b.c"], {}, /no keys: set XTOKEN_SECRET and XTOKEN_OTP_SEED/],
+    ["bad base32 seed", ["mint", "--jid", "a@b.c"], { XTOKEN_SECRET: SECRET, XTOKEN_OTP_SEED: "XVGR73KMZH2M4XM1" }, /otpSeed is not valid base32: invalid character at position 16/],
+    ["bad JID", ["mint", "--jid", "not a jid"], ENV, /--jid is not a valid JID/],
+    ["missing JID", ["mint"], ENV, /--jid is required/],
+    ["bad time", ["mint", "--jid", "a@b.c", "--at", "yesterday"], ENV, /--at must be a unix time in seconds/],
+    ["bad window", ["verify", "--jid", "a@b.c", "--token", "x", "--window", "-1"], ENV, /./],
+    ["secret on argv without the explicit flag", ["mint", "--jid", "a@b.c", "--token-secret", SECRET, "--otp-seed", SEED], {}, /--insecure-secret-arg/],
+    ["missing config file", ["mint", "--jid", "a@b.c", "--config", "/nonexistent/x-token.json"], {}, /cannot read \/nonexistent\/x-token.json \(ENOENT\)/],
+  ])("%s", async (_what, argv, env, message) => {
+    const result = await cli(argv as string[], env as NodeJS.ProcessEnv);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toMatch(/^x-token: /);
+    expect(result.stderr).toMatch(message);
+    expectNoSecret(result.stderr);
+  });
+
+  test("a secret on argv works with --insecure-secret-arg, with a warning", async () => {
+    const result = await cli(["mint", "--jid", "a@b.c", "--insecure-secret-arg", "--token-secret", SECRET, "--otp-seed", SEED]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/warning: secrets given on the command line/);
+    expectNoSecret(result.stderr);
+  });
+
+  test("--help on every command", async () => {
+    for (const command of ["keygen", "mint", "verify", "serve", "hash-password"]) {
+      const result = await cli([command, "--help"]);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(new RegExp(`^Usage: (echo .* \\| )?x-token ${command}`));
+    }
+    expect((await cli(["--help"])).stdout).toMatch(/Commands:/);
+  });
+});
+
+describe("the compiled binary", () => {
+  test("T=$(x-token mint ...) gets exactly the token; a bad flag exits 2", async () => {
+    const minted = await runBinary(["mint", "--jid", "alice@example.com"], ENV);
+    expect(minted.code).toBe(0);
+    expect(minted.stdout.trim()).toMatch(/^\d{40} [A-Za-z0-9+/]{43}=$/);
+    const verified = await runBinary(["verify", "--jid", "alice@example.com", "--token", "-"], ENV, minted.stdout);
+    expect(verified).toMatchObject({ code: 0, stdout: "valid\n" });
+    const bad = await runBinary(["mint", "--nope"], ENV);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
+  });
+});

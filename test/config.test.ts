@@ -1,0 +1,96 @@
+import { describe, expect, test } from "@jest/globals";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, DEFAULT_LIMITS, loadConfig, parseConfig } from "../src/config/load.js";
+
+const KEY = { tokenSecret: "a-config-secret-value", otpSeed: "XVGR73KMZH2M4XMY" };
+const NO_TLS = { requireTls: false };
+
+function configError(raw: unknown, env: NodeJS.ProcessEnv = {}, files: Record<string, string> = {}): string {
+  try {
+    parseConfig(raw, env, (path) => {
+      if (path in files) return files[path]!;
+      throw Object.assign(new Error("missing"), { code: "ENOENT" });
+    });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error("accepted");
+}
+
+describe("configuration", () => {
+  test("defaults around one domain", () => {
+    const config = parseConfig({ domains: { "Example.COM": { keys: [KEY] } }, ...NO_TLS });
+    expect(config.domains).toEqual({ "example.com": { keys: [KEY], window: 1, disabledUsers: [] } });
+    expect(config.listeners).toEqual({ host: "127.0.0.1", c2sPort: 5222, directTlsPort: null, httpPort: 5280, websocketPath: "/xmpp-websocket" });
+    expect(config.limits).toEqual(DEFAULT_LIMITS);
+    expect(config.replayMaxEntries).toBe(100_000);
+    expect(config.allowPlainWithoutTls).toBe(false);
+    expect(config.demo).toBeNull();
+  });
+
+  test("a single domain from the environment, no file", () => {
+    const config = parseConfig({}, {
+      XTOKEN_DOMAIN: "chat.example.org",
+      XTOKEN_SECRET: KEY.tokenSecret,
+      XTOKEN_OTP_SEED: KEY.otpSeed,
+      XMPP_HOST: "::1",
+      XMPP_C2S_PORT: "15222",
+      XMPP_HTTP_PORT: "0",
+      XMPP_REQUIRE_TLS: "false",
+    });
+    expect(config.domains["chat.example.org"]?.keys).toEqual([KEY]);
+    expect(config.listeners).toMatchObject({ host: "::1", c2sPort: 15222, httpPort: 0 });
+    expect(config.requireTls).toBe(false);
+  });
+
+  test("environment overrides the file's listeners and TLS requirement", () => {
+    const config = parseConfig({ domains: { "a.example": { keys: [KEY] } }, listeners: { c2sPort: 1, httpPort: 2 }, requireTls: true, tls: { certFile: "c", keyFile: "k" } }, { XMPP_C2S_PORT: "3", XMPP_REQUIRE_TLS: "false" }, (p) => `pem ${p}`);
+    expect(config.listeners.c2sPort).toBe(3);
+    expect(config.listeners.httpPort).toBe(2);
+    expect(config.requireTls).toBe(false);
+    expect(config.tls).toEqual({ cert: "pem c", key: "pem k" });
+  });
+
+  test("secrets from files and environment variables; key lists for rotation", () => {
+    const config = parseConfig(
+      { domains: { "a.example": { keys: [{ tokenSecretFile: "s", otpSeedEnv: "SEED" }, KEY], window: 2, disabledUsers: ["Mallory"] } }, ...NO_TLS },
+      { SEED: "GEZDGNBVGY3TQOJQ" },
+      (path) => (path === "s" ? "file-secret\n" : ""),
+    );
+    expect(config.domains["a.example"]).toEqual({ keys: [{ tokenSecret: "file-secret", otpSeed: "GEZDGNBVGY3TQOJQ" }, KEY], window: 2, disabledUsers: ["mallory"] });
+  });
+
+  test.each([
+    ["no domain", {}, {}, /no domain configured/],
+    ["typo at top level", { domain: {} }, {}, /domain is not a known setting/],
+    ["typo in limits", { domains: { "a.b": { keys: [KEY] } }, limits: { maxStanzaByte: 1 }, ...NO_TLS }, {}, /limits.maxStanzaByte is not a known setting/],
+    ["bad base32", { domains: { "a.b": { keys: [{ tokenSecret: "x", otpSeed: "ABC!" }] } }, ...NO_TLS }, {}, /domains\["a.b"\].keys: key 1: otpSeed is not valid base32/],
+    ["no keys", { domains: { "a.b": { keys: [] } }, ...NO_TLS }, {}, /domains\["a.b"\].keys must be a non-empty list/],
+    ["two sources for a secret", { domains: { "a.b": { keys: [{ ...KEY, tokenSecretEnv: "X" }] } }, ...NO_TLS }, {}, /needs exactly one of tokenSecret, tokenSecretFile, tokenSecretEnv/],
+    ["missing env secret", { domains: { "a.b": { keys: [{ tokenSecretEnv: "NOPE", otpSeed: KEY.otpSeed }] } }, ...NO_TLS }, {}, /environment variable NOPE is not set/],
+    ["bad port", { domains: { "a.b": { keys: [KEY] } }, listeners: { c2sPort: 70000 }, ...NO_TLS }, {}, /listeners.c2sPort must be an integer from 0 to 65535/],
+    ["bad env port", { domains: { "a.b": { keys: [KEY] } }, ...NO_TLS }, { XMPP_C2S_PORT: "http" }, /XMPP_C2S_PORT must be a port number/],
+    ["bad window", { domains: { "a.b": { keys: [KEY] } }, ...NO_TLS, }, { XMPP_REQUIRE_TLS: "maybe" }, /XMPP_REQUIRE_TLS must be true or false/],
+    ["TLS required without a certificate", { domains: { "a.b": { keys: [KEY] } } }, {}, /requireTls is true but no tls certificate/],
+    ["domain env without secrets", {}, { XTOKEN_DOMAIN: "a.b" }, /XTOKEN_SECRET and XTOKEN_OTP_SEED must be set/],
+    ["invalid domain", { domains: { "a b": { keys: [KEY] } }, ...NO_TLS }, {}, /is not a valid domain/],
+  ])("%s is one clear ConfigError", (_what, raw, env, message) => {
+    const text = configError(raw, env as NodeJS.ProcessEnv);
+    expect(text).toMatch(/^config: /);
+    expect(text).toMatch(message);
+    expect(text).not.toContain(KEY.tokenSecret);
+    expect(text).not.toContain("\n");
+  });
+
+  test("loadConfig reads a JSON file, with relative paths beside it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "x-token-config-"));
+    writeFileSync(join(dir, "seed"), KEY.otpSeed);
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ domains: { "a.example": { keys: [{ tokenSecret: "s", otpSeedFile: "seed" }] } }, requireTls: false }));
+    expect(loadConfig({ file: join(dir, "config.json"), env: {} }).domains["a.example"]?.keys[0]?.otpSeed).toBe(KEY.otpSeed);
+    writeFileSync(join(dir, "broken.json"), "{ nope");
+    expect(() => loadConfig({ file: join(dir, "broken.json"), env: {} })).toThrow(/is not valid JSON/);
+  });
+});

@@ -1,0 +1,44 @@
+/** Runs x-token commands in-process with captured output, or the compiled binary as a child. */
+import { PassThrough, Readable } from "node:stream";
+import { spawn } from "node:child_process";
+import { run } from "../../src/cli/main.js";
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function capture(): { stream: PassThrough; text: () => string } {
+  const stream = new PassThrough();
+  let text = "";
+  stream.on("data", (d: Buffer) => (text += d.toString()));
+  return { stream, text: () => text };
+}
+
+export async function cli(argv: string[], env: NodeJS.ProcessEnv = {}, stdin = "", extra: { cwd?: string; stopSignal?: Promise<string> } = {}): Promise<CliResult> {
+  const out = capture();
+  const err = capture();
+  const code = await run({ argv, env, stdout: out.stream, stderr: err.stream, stdin: Readable.from([stdin]), ...extra });
+  return { code, stdout: out.text(), stderr: err.text() };
+}
+
+export const BINARY = new URL("../../dist/src/cli/main.js", import.meta.url).pathname;
+
+/** Spawns the compiled binary (built by `npm test` before jest runs). */
+export function spawnCli(argv: string[], env: NodeJS.ProcessEnv = {}, cwd?: string) {
+  return spawn(process.execPath, [BINARY, ...argv], { env: { PATH: process.env.PATH, ...env }, cwd, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+export function runBinary(argv: string[], env: NodeJS.ProcessEnv = {}, stdin = ""): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawnCli(argv, env);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}

@@ -1,0 +1,106 @@
+import { describe, expect, test } from "@jest/globals";
+import { mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import { checkToken } from "../src/index.js";
+import { loadConfig } from "../src/config/load.js";
+import { connectWithToken } from "../src/client/connect.js";
+import { cli, spawnCli } from "./helpers/cli.js";
+import { RawClient, streamHeader } from "./helpers/server.js";
+
+/** Collects a child's output and waits (bounded) for a pattern in it. */
+function watch(child: ChildProcess) {
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    exited,
+    text: () => out,
+    async waitFor(pattern: RegExp, ms = 15_000): Promise<RegExpMatchArray> {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const match = out.match(pattern);
+        if (match) return match;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}: ${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+  };
+}
+
+describe("x-token serve", () => {
+  test("runs from environment variables; SIGTERM closes streams cleanly and exits 0", async () => {
+    const child = spawnCli(["serve"], {
+      XTOKEN_DOMAIN: "example.test",
+      XTOKEN_SECRET: "serve-test-secret",
+      XTOKEN_OTP_SEED: "XVGR73KMZH2M4XMY",
+      XMPP_C2S_PORT: "0",
+      XMPP_HTTP_PORT: "0",
+      XMPP_REQUIRE_TLS: "false",
+    });
+    const output = watch(child);
+    const [, port] = await output.waitFor(/xmpp:\/\/127\.0\.0\.1:(\d+)/);
+    const client = await RawClient.connect(Number(port));
+    client.write(streamHeader("example.test"));
+    await client.waitFor("</stream:features>");
+    child.kill("SIGTERM");
+    await client.waitFor("<system-shutdown");
+    await client.waitFor("</stream:stream>");
+    expect(await output.exited).toBe(0);
+    expect(output.text()).toMatch(/SIGTERM received, closing streams/);
+    expect(output.text()).not.toContain("serve-test-secret");
+    client.destroy();
+  });
+
+  test("bad configuration stops start-up with one clear line and exit 2", async () => {
+    const result = await cli(["serve"], { XTOKEN_DOMAIN: "example.test", XTOKEN_SECRET: "x", XTOKEN_OTP_SEED: "not base32!" });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^x-token: config: XTOKEN_DOMAIN.keys: key 1: otpSeed is not valid base32/);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  test("--dev generates a private setup once, prints a token that logs in", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-"));
+    let stop!: (signal: string) => void;
+    const stopSignal = new Promise<string>((resolve) => (stop = resolve));
+    const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" };
+    const running = cli(["serve", "--dev"], env, "", { cwd, stopSignal });
+    const dir = join(cwd, ".x-token-dev");
+    // Wait until the welcome text with the token is out (the in-process run writes it at once).
+    let config;
+    for (let i = 0; i < 200; i++) {
+      try {
+        config = loadConfig({ file: join(dir, "config.json"), env: {} });
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    expect(config?.domains.localhost).toBeDefined();
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, "token-secret")).mode & 0o777).toBe(0o600);
+    expect(config?.demo?.users.map((u) => u.username)).toEqual(["alice", "bob"]);
+    stop("SIGTERM");
+    const result = await running;
+    expect(result.code).toBe(0);
+    const token = result.stdout.match(/^ {4}(\d{40} \S{44})$/m)?.[1];
+    expect(token).toBeDefined();
+    expect(checkToken(token, { jid: "alice@localhost", keys: config!.domains.localhost!.keys }).ok).toBe(true);
+    expect(result.stdout).toMatch(/npx x-token mint --config \.x-token-dev\/config\.json --jid alice@localhost/);
+  });
+
+  test("a token printed by serve --dev logs a real client in", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-"));
+    const child = spawnCli(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, cwd);
+    const output = watch(child);
+    const [, port] = await output.waitFor(/ws:\/\/127\.0\.0\.1:(\d+)\/xmpp-websocket/);
+    const [, token] = await output.waitFor(/^ {4}(\d{40} \S{44})$/m);
+    const xmpp = await connectWithToken({ service: `ws://127.0.0.1:${port}/xmpp-websocket`, domain: "localhost", username: "alice", token: token! });
+    expect(xmpp.jid?.bare().toString()).toBe("alice@localhost");
+    await xmpp.stop();
+    child.kill("SIGTERM");
+    expect(await output.exited).toBe(0);
+  });
+});
