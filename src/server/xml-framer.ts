@@ -40,6 +40,8 @@ export class XmlFramer {
   private inTag = false;
   private quote = "";
   private seenHeader = false;
+  /** Names of the open elements, the stream's first; closing tags must match. */
+  private openNames: string[] = [];
   private inDeclaration = false;
   private failed: FramingError | null = null;
 
@@ -60,6 +62,7 @@ export class XmlFramer {
     this.quote = "";
     this.seenHeader = false;
     this.inDeclaration = false;
+    this.openNames = [];
   }
 
   /** Feeds raw bytes; returns what became complete. Throws FramingError, and keeps failing after. */
@@ -148,13 +151,20 @@ export class XmlFramer {
   /** Handles a complete tag; returns an event when a header, element or close is complete. */
   private endTag(closing: boolean, selfClosing: boolean, end: number): FramerEvent | null {
     const tag = this.buffer.slice(this.tagStart, end + 1);
+    const name = /^<\/?([^\s/>]+)/.exec(tag)?.[1];
+    if (!name) throw new FramingError("not-well-formed", "a tag without a name");
     if (this.depth === 0) {
       if (closing || selfClosing) throw new FramingError("not-well-formed", "expected a stream header");
       this.depth = 1;
       this.seenHeader = true;
+      this.openNames = [name];
       return { kind: "header", text: tag };
     }
     if (closing) {
+      if (this.openNames[this.openNames.length - 1] !== name) {
+        throw new FramingError("not-well-formed", `</${name}> does not close the open element`);
+      }
+      this.openNames.pop();
       this.depth--;
       if (this.depth === 0) return { kind: "close" };
       if (this.depth === 1) {
@@ -168,7 +178,10 @@ export class XmlFramer {
       if (selfClosing) return { kind: "element", text: tag };
       this.elementStart = this.tagStart;
     }
-    if (!selfClosing) this.depth++;
+    if (!selfClosing) {
+      this.openNames.push(name);
+      this.depth++;
+    }
     return null;
   }
 

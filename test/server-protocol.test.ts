@@ -1,0 +1,251 @@
+/** The server's stream handling, spoken to with raw sockets: negotiation, errors and XML guards. */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/globals";
+import { WebSocket } from "ws";
+import { DOMAIN, RawClient, saslAuth, startTestServer, streamHeader, type TestServer } from "./helpers/server.js";
+
+let t: TestServer; // require TLS (the default)
+let open: TestServer; // XMPP_REQUIRE_TLS=false, short timeouts and small limits
+const clients: RawClient[] = [];
+
+beforeAll(async () => {
+  t = await startTestServer();
+  open = await startTestServer({
+    requireTls: false,
+    limits: { authTimeoutSeconds: 1, maxStanzaBytesBeforeAuth: 2048, maxAuthFailuresPerConnection: 3, maxAuthFailuresPerIpPerMinute: 1000 },
+  });
+});
+afterEach(() => {
+  for (const c of clients.splice(0)) c.destroy();
+});
+afterAll(async () => {
+  await Promise.all([t.close(), open.close()]);
+});
+
+async function connect(server: TestServer = open): Promise<RawClient> {
+  const client = await RawClient.connect(server.server.ports.c2s!);
+  clients.push(client);
+  return client;
+}
+
+/** Opens a stream and waits for its features. */
+async function opened(server: TestServer = open): Promise<RawClient> {
+  const client = await connect(server);
+  client.write(streamHeader());
+  await client.waitFor("</stream:features>");
+  return client;
+}
+
+async function expectStreamError(client: RawClient, condition: string): Promise<void> {
+  await client.waitFor(`<${condition} xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>`);
+  await client.waitForClose();
+}
+
+describe("stream negotiation", () => {
+  test("with TLS required, only STARTTLS is offered before TLS; after it, SASL", async () => {
+    const client = await opened(t);
+    expect(client.received).toMatch(/<starttls xmlns="urn:ietf:params:xml:ns:xmpp-tls"><required\/><\/starttls>/);
+    expect(client.received).not.toContain("mechanisms");
+    client.clear();
+    client.write("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    await client.waitFor("<proceed");
+    await client.startTls(t.caCert);
+    client.clear();
+    client.write(streamHeader());
+    await client.waitFor("</stream:features>");
+    expect(client.received).toMatch(/<mechanism>X-TOKEN<\/mechanism><mechanism>PLAIN<\/mechanism>/);
+    expect(client.received).not.toContain("starttls");
+  });
+
+  test("auth before STARTTLS when TLS is required -> encryption-required", async () => {
+    const client = await opened(t);
+    client.write(saslAuth("alice", t.mint("alice")));
+    await client.waitFor("<encryption-required/>");
+    await client.waitForClose();
+  });
+
+  test("full login on a plain stream when TLS is not required: success, restart, bind, session, ping", async () => {
+    const client = await opened();
+    expect(client.received).toContain("<mechanism>X-TOKEN</mechanism>");
+    expect(client.received).not.toContain("<mechanism>PLAIN</mechanism>"); // PLAIN only under TLS
+    client.write(saslAuth("alice", open.mint("alice")));
+    await client.waitFor('<success xmlns="urn:ietf:params:xml:ns:xmpp-sasl"/>');
+    client.clear();
+    client.write(streamHeader());
+    await client.waitFor("</stream:features>");
+    expect(client.received).toContain('<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"/>');
+    client.write("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+    await client.waitFor(new RegExp(`<jid>alice@${DOMAIN.replace(".", "\\.")}/[^<]+</jid>`));
+    client.write("<iq type='set' id='s1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>");
+    await client.waitFor(/<iq [^>]*type="result" id="s1"/);
+    client.write("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>");
+    await client.waitFor(/<iq [^>]*type="result" id="p1"/);
+    client.write("<iq type='get' id='v1'><query xmlns='jabber:iq:version'/></iq>");
+    await client.waitFor(/<iq [^>]*type="error" id="v1"[^>]*><error type="cancel"><service-unavailable/);
+    client.write("</stream:stream>");
+    await client.waitFor("</stream:stream>");
+    await client.waitForClose();
+  });
+
+  test("a stanza before authentication -> not-authorized stream error", async () => {
+    const client = await opened();
+    client.write("<message to='bob@example.test'><body>hi</body></message>");
+    await expectStreamError(client, "not-authorized");
+  });
+
+  test("unknown domain -> host-unknown; wrong namespace -> invalid-namespace; wrong version -> unsupported-version", async () => {
+    const a = await connect();
+    a.write(streamHeader("nowhere.test"));
+    await expectStreamError(a, "host-unknown");
+    const b = await connect();
+    b.write("<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='example.test' version='1.0'>");
+    await expectStreamError(b, "invalid-namespace");
+    const c = await connect();
+    c.write("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.test' version='0.9'>");
+    await expectStreamError(c, "unsupported-version");
+  });
+
+  test("SASL outcomes on the wire: incorrect-encoding, malformed-request, invalid-mechanism, aborted, empty challenge", async () => {
+    const client = await opened();
+    client.write("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-TOKEN'>not base64!</auth>");
+    await client.waitFor("<incorrect-encoding/>");
+    client.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-TOKEN'>${Buffer.from("no separators").toString("base64")}</auth>`);
+    await client.waitFor("<malformed-request/>");
+    const other = await opened();
+    other.write("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='DIGEST-MD5'/>");
+    await other.waitFor("<invalid-mechanism/>");
+    other.write("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-TOKEN'/>");
+    await other.waitFor('<challenge xmlns="urn:ietf:params:xml:ns:xmpp-sasl"/>');
+    other.write("<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    await other.waitFor("<aborted/>");
+    other.write("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-TOKEN'/>");
+    await other.waitFor(/<challenge[^>]*\/>[\s\S]*<challenge[^>]*\/>/);
+    const token = open.mint("dave");
+    other.write(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(`\0dave\0${token}`).toString("base64")}</response>`);
+    await other.waitFor("<success");
+  });
+
+  test("after too many failures on one connection the stream is closed", async () => {
+    const client = await opened();
+    for (let i = 0; i < 3; i++) client.write(saslAuth("alice", "00000000" + "1 " + "A".repeat(43) + "="));
+    await expectStreamError(client, "policy-violation");
+  });
+
+  test("every failed login is one log line with JID, IP and reason, never the token", async () => {
+    const token = open.mint("alice");
+    const client = await opened();
+    client.write(saslAuth("bob", token));
+    await client.waitFor("<not-authorized/>");
+    const line = open.logLines.find((l) => l.includes("authentication failed for bob@example.test"));
+    expect(line).toBe("warn authentication failed for bob@example.test from 127.0.0.1: bad-signature");
+    expect(open.logLines.join("\n")).not.toContain(token.split(" ")[1]!);
+  });
+});
+
+describe("XML that must not hurt the server", () => {
+  test.each([
+    ["an undefined entity", "<message>&foo;</message>", "not-well-formed"],
+    ["an illegal character reference", "<message>&#0;</message>", "not-well-formed"],
+    ["a close tag before any open tag", "</message>", "not-well-formed"],
+    ["mismatched tags", "<message><body></message>", "not-well-formed"],
+    ["a comment", "<!-- hi -->", "restricted-xml"],
+    ["a DTD", "<!DOCTYPE foo [<!ENTITY x 'y'>]>", "restricted-xml"],
+    ["a processing instruction", "<?php ?>", "restricted-xml"],
+    ["CDATA", "<message><![CDATA[x]]></message>", "restricted-xml"],
+    ["text at stream level", "hello", "not-well-formed"],
+  ])("%s after the header -> %s, and the server lives on", async (_what, xml, condition) => {
+    const client = await opened();
+    client.write(xml);
+    await expectStreamError(client, condition);
+    await opened(); // still serving
+  });
+
+  test("a tag with no end is cut off at the size limit -> policy-violation", async () => {
+    const client = await opened();
+    client.write(`<message to='${"a".repeat(1500)}`);
+    client.write("b".repeat(1500));
+    await expectStreamError(client, "policy-violation");
+  });
+
+  test("an oversize stanza -> policy-violation", async () => {
+    const client = await opened();
+    client.write(`<message><body>${"x".repeat(3000)}</body></message>`);
+    await expectStreamError(client, "policy-violation");
+  });
+
+  test("a UTF-8 character split across packets arrives whole", async () => {
+    const alice = await opened();
+    alice.write(saslAuth("alice", open.mint("alice")));
+    await alice.waitFor("<success");
+    alice.write(streamHeader());
+    await alice.waitFor(/<\/stream:features>[\s\S]*<\/stream:features>/);
+    alice.write("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind></iq>");
+    await alice.waitFor("</jid>");
+    alice.clear();
+    const bytes = Buffer.from("<message to='alice@example.test/r'><body>jürgen 😀</body></message>");
+    const split = bytes.indexOf(0xc3) + 1; // inside "ü"
+    alice.write(bytes.subarray(0, split));
+    await new Promise((r) => setTimeout(r, 50));
+    alice.write(bytes.subarray(split));
+    await alice.waitFor("</message>");
+    expect(alice.received).toContain("<body>jürgen 😀</body>");
+  });
+
+  test("an idle unauthenticated connection is closed with connection-timeout", async () => {
+    const client = await opened();
+    await expectStreamError(client, "connection-timeout");
+  });
+
+  test("an idle connection without even a header is closed too", async () => {
+    const client = await connect();
+    await client.waitFor("<connection-timeout");
+    await client.waitForClose();
+  });
+});
+
+describe("WebSocket (RFC 7395)", () => {
+  function wsConnect(server: TestServer, protocol = "xmpp") {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.server.ports.http}/xmpp-websocket`, protocol);
+    const messages: string[] = [];
+    ws.on("message", (d) => messages.push(d.toString()));
+    const next = async (pattern: RegExp) => {
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const found = messages.find((m) => pattern.test(m));
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}: ${messages.join("\n")}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const closed = new Promise((r) => ws.once("close", r));
+    return { ws, messages, next, opened: new Promise((r) => ws.once("open", r)), closed };
+  }
+
+  test("open, log in with X-TOKEN, restart, bind, close", async () => {
+    const c = wsConnect(t);
+    await c.opened;
+    const openFrame = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.test' version='1.0'/>";
+    c.ws.send(openFrame);
+    await c.next(/<mechanism>X-TOKEN<\/mechanism>/);
+    c.ws.send(saslAuth("erin", t.mint("erin")));
+    await c.next(/<success/);
+    c.ws.send(openFrame);
+    await c.next(/<bind/);
+    c.ws.send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+    expect(await c.next(/<jid>/)).toMatch(/<jid>erin@example\.test\/[^<]+<\/jid>/);
+    c.ws.send("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>");
+    await c.next(/<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"\/>/);
+    await c.closed;
+  });
+
+  test("a comment in a frame -> restricted-xml; an oversize frame -> policy-violation", async () => {
+    for (const [frame, condition] of [["<!-- x -->", "restricted-xml"], [`<message>${"x".repeat(20_000)}</message>`, "policy-violation"]] as const) {
+      const c = wsConnect(t);
+      await c.opened;
+      c.ws.send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.test' version='1.0'/>");
+      await c.next(/<stream:features/);
+      c.ws.send(frame);
+      await c.next(new RegExp(`<${condition} `));
+      await c.closed;
+    }
+  });
+});
