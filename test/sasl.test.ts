@@ -1,0 +1,169 @@
+/** The SASL server side as pure functions: every input gets an outcome, with the right condition. */
+import { describe, expect, test } from "@jest/globals";
+import fc from "fast-check";
+import { readFileSync } from "node:fs";
+import {
+  TokenAuthority,
+  createXTokenSasl,
+  authenticateXToken,
+  decodeSaslPayload,
+  mintToken,
+  MemoryReplayStore,
+  type SaslContext,
+  type SaslOutcome,
+} from "../src/index.js";
+
+const KEY = { tokenSecret: "sasl-test-secret", otpSeed: "XVGR73KMZH2M4XMY" };
+const OTHER_KEY = { tokenSecret: "another-secret", otpSeed: "GEZDGNBVGY3TQOJQ" };
+const NOW = 1_700_000_000;
+const ctx: SaslContext = { domain: "example.com", secure: true, remoteAddress: "192.0.2.1" };
+
+function authority(options: { disabled?: string[]; replay?: MemoryReplayStore; sharedKeys?: boolean } = {}) {
+  return new TokenAuthority({
+    domains: {
+      "example.com": { keys: [KEY], disabledUsers: options.disabled ?? [] },
+      "example.org": { keys: [options.sharedKeys ? KEY : OTHER_KEY] },
+    },
+    replay: options.replay ?? new MemoryReplayStore(),
+    now: () => NOW,
+  });
+}
+
+function message(localpart: string, token: string, authzid = ""): Buffer {
+  return Buffer.from(`${authzid}\0${localpart}\0${token}`, "utf8");
+}
+
+function token(localpart = "alice", domain = "example.com", key = KEY): string {
+  return mintToken({ jid: `${localpart}@${domain}`, key, now: NOW });
+}
+
+async function run(msg: Buffer | null, options: Parameters<typeof authority>[0] = {}, context = ctx): Promise<SaslOutcome> {
+  const mechanism = createXTokenSasl({ authority: authority(options) }).start("X-TOKEN", context)!;
+  return mechanism.step(msg);
+}
+
+describe("X-TOKEN server mechanism", () => {
+  test("a good token succeeds with the prepared bare JID", async () => {
+    expect(await run(message("Alice", token()))).toEqual({ kind: "success", jid: "alice@example.com" });
+  });
+
+  test("the shared vectors' initial responses log in", async () => {
+    const vectors = JSON.parse(readFileSync(new URL("./fixtures/x-token.json", import.meta.url), "utf8")) as {
+      cases: { jid: string; otpSeed: string; tokenSecret: string; mintedAt: number; saslInitialResponse: string }[];
+    };
+    for (const c of vectors.cases) {
+      const domain = c.jid.slice(c.jid.indexOf("@") + 1);
+      const auth = new TokenAuthority({ domains: { [domain]: { keys: [{ otpSeed: c.otpSeed, tokenSecret: c.tokenSecret }] } }, now: () => c.mintedAt });
+      const payload = decodeSaslPayload(c.saslInitialResponse);
+      if (payload.kind !== "data") throw new Error("vector payload did not decode");
+      expect(await authenticateXToken(auth, { message: payload.data, domain, secure: true })).toEqual({ kind: "success", jid: c.jid });
+    }
+  });
+
+  test("no initial response: an empty challenge, then the response", async () => {
+    const mechanism = createXTokenSasl({ authority: authority() }).start("X-TOKEN", ctx)!;
+    expect(await mechanism.step(null)).toEqual({ kind: "challenge", data: Buffer.alloc(0) });
+    expect(await mechanism.step(message("alice", token()))).toMatchObject({ kind: "success" });
+    expect(await mechanism.step(message("alice", token()))).toMatchObject({ kind: "failure", condition: "malformed-request", reason: "step-after-end" });
+  });
+
+  test.each([
+    ["no NUL separators", Buffer.from("alice token"), "not-three-fields"],
+    ["an empty username", message("", "x"), "empty-field"],
+    ["an empty token", message("alice", ""), "empty-field"],
+    ["invalid UTF-8", Buffer.from([0, 0x61, 0, 0xff, 0xfe]), "invalid-utf8"],
+    ["a prohibited character in the username", message("al ice", "x"), "prep-failed"],
+    ["a control character in the token", message("alice", "a\u0007b"), "prep-failed"],
+    ["a token without a space", message("alice", token().replace(" ", "")), "malformed"],
+    ["a message over 4 KiB", message("alice", "1".repeat(5000)), "message-too-long"],
+  ])("%s -> malformed-request", async (_what, msg, reason) => {
+    expect(await run(msg)).toMatchObject({ kind: "failure", condition: "malformed-request", reason });
+  });
+
+  test("refused tokens -> not-authorized, with the precise reason kept for the log", async () => {
+    expect(await run(message("bob", token("alice")))).toEqual({ kind: "failure", condition: "not-authorized", reason: "bad-signature", jid: "bob@example.com" });
+    const old = mintToken({ jid: "alice@example.com", key: KEY, now: NOW - 120 });
+    expect(await run(message("alice", old))).toMatchObject({ condition: "not-authorized", reason: "otp-out-of-window" });
+  });
+
+  test("the same token twice -> not-authorized (replayed)", async () => {
+    const replay = new MemoryReplayStore();
+    const t = token();
+    expect(await run(message("alice", t), { replay })).toMatchObject({ kind: "success" });
+    expect(await run(message("alice", t), { replay })).toMatchObject({ condition: "not-authorized", reason: "replayed" });
+  });
+
+  test("a token for the same user on another hosted domain is refused, even with shared keys", async () => {
+    const forCom = token("alice", "example.com");
+    const orgCtx = { ...ctx, domain: "example.org" };
+    expect(await run(message("alice", forCom), { sharedKeys: true }, orgCtx)).toMatchObject({ condition: "not-authorized", reason: "bad-signature" });
+  });
+
+  test("authzid: empty or the same bare JID is fine; anyone else -> invalid-authzid", async () => {
+    expect(await run(message("alice", token(), "Alice@Example.com"))).toMatchObject({ kind: "success" });
+    expect(await run(message("alice", token(), "bob@example.com"))).toMatchObject({ condition: "invalid-authzid" });
+    expect(await run(message("alice", token(), "alice@example.com/phone"))).toMatchObject({ condition: "invalid-authzid" });
+    expect(await run(message("alice", token(), "not a jid"))).toMatchObject({ condition: "invalid-authzid" });
+  });
+
+  test("a disabled account -> account-disabled, before the token is used up", async () => {
+    const replay = new MemoryReplayStore();
+    expect(await run(message("mallory", token("mallory")), { disabled: ["mallory"], replay })).toMatchObject({ condition: "account-disabled" });
+    expect(replay.size).toBe(0);
+  });
+
+  test("a full replay store -> temporary-auth-failure", async () => {
+    const replay = new MemoryReplayStore({ maxEntries: 1 });
+    expect(await run(message("alice", token()), { replay })).toMatchObject({ kind: "success" });
+    expect(await run(message("bob", token("bob")), { replay })).toMatchObject({ condition: "temporary-auth-failure", reason: "replay-store-full" });
+  });
+
+  test("a gate that denies -> temporary-auth-failure without checking the token", async () => {
+    const replay = new MemoryReplayStore();
+    const sasl = createXTokenSasl({ authority: authority({ replay }), gate: () => "deny" });
+    expect(await sasl.start("X-TOKEN", ctx)!.step(message("alice", token()))).toMatchObject({ condition: "temporary-auth-failure", reason: "rate-limited" });
+    expect(replay.size).toBe(0);
+  });
+
+  test("never throws: random bytes always give an outcome", async () => {
+    const sasl = createXTokenSasl({ authority: authority() });
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async (bytes) => {
+        const outcome = await sasl.start("X-TOKEN", ctx)!.step(Buffer.from(bytes));
+        expect(outcome.kind).toBe("failure");
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("the registry", () => {
+  test("PLAIN (password = token) is offered only on secure streams unless allowed", async () => {
+    const a = authority();
+    expect(createXTokenSasl({ authority: a }).offered({ ...ctx, secure: false })).toEqual(["X-TOKEN"]);
+    expect(createXTokenSasl({ authority: a }).offered(ctx)).toEqual(["X-TOKEN", "PLAIN"]);
+    expect(createXTokenSasl({ authority: a, allowPlainWithoutTls: true }).offered({ ...ctx, secure: false })).toEqual(["X-TOKEN", "PLAIN"]);
+    expect(createXTokenSasl({ authority: a }).start("PLAIN", { ...ctx, secure: false })).toBeNull();
+    const plain = createXTokenSasl({ authority: a }).start("PLAIN", ctx)!;
+    expect(await plain.step(message("alice", token()))).toEqual({ kind: "success", jid: "alice@example.com" });
+  });
+
+  test("unknown mechanisms are not started", () => {
+    expect(createXTokenSasl({ authority: authority() }).start("SCRAM-SHA-1", ctx)).toBeNull();
+  });
+});
+
+describe("SASL payload encoding", () => {
+  test.each([
+    ["", { kind: "none" }],
+    ["=", { kind: "data", data: Buffer.alloc(0) }],
+    ["YWJj", { kind: "data", data: Buffer.from("abc") }],
+    ["YWI=", { kind: "data", data: Buffer.from("ab") }],
+    ["YWJ", { kind: "invalid" }],
+    ["YW J j", { kind: "invalid" }],
+    ["YWJ=", { kind: "invalid" }], // non-zero padding bits
+    ["!!!!", { kind: "invalid" }],
+  ])("%j", (text, expected) => {
+    expect(decodeSaslPayload(text)).toEqual(expected);
+  });
+});
