@@ -6,3 +6,4 @@ export type { ReplayStore, ClaimResult } from "./replay/store.js";
 export { MemoryReplayStore, type MemoryReplayStoreOptions } from "./replay/memory.js";
 export * from "./sasl/index.js";
 export * from "./auth/index.js";
+export * from "./http/index.js";

@@ -7,7 +7,7 @@ import type { ServerConfig } from "../config/types.js";
 import { TokenAuthority } from "../auth/authority.js";
 import { MemoryReplayStore } from "../replay/memory.js";
 import { createXTokenSasl } from "../sasl/index.js";
-import { FailureCounter } from "../policy/failure-counter.js";
+import { WindowCounter } from "../policy/window-counter.js";
 import { stderrLogger, type Logger } from "./log.js";
 import { Router } from "./router.js";
 import { XmppSession, type SessionServices } from "./session.js";
@@ -58,8 +58,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const authority =
     options.authority ??
     new TokenAuthority({ domains: config.domains, replay: new MemoryReplayStore({ maxEntries: config.replayMaxEntries }), now });
-  const failuresByIp = new FailureCounter({ limit: config.limits.maxAuthFailuresPerIpPerMinute, now });
-  const failuresByJid = new FailureCounter({ limit: config.limits.maxAuthFailuresPerJidPerMinute, now });
+  const failuresByIp = new WindowCounter({ limit: config.limits.maxAuthFailuresPerIpPerMinute, now });
+  const failuresByJid = new WindowCounter({ limit: config.limits.maxAuthFailuresPerJidPerMinute, now });
   const sasl = createXTokenSasl({
     authority,
     allowPlainWithoutTls: config.allowPlainWithoutTls,

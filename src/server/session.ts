@@ -12,7 +12,7 @@ import type { ServerConfig } from "../config/types.js";
 import type { Logger } from "./log.js";
 import { NS } from "./namespaces.js";
 import type { RoutableSession, Router } from "./router.js";
-import type { FailureCounter } from "../policy/failure-counter.js";
+import type { WindowCounter } from "../policy/window-counter.js";
 
 export type StreamErrorCondition =
   | "bad-format"
@@ -54,8 +54,8 @@ export interface SessionServices {
   sasl: SaslRegistry;
   router: Router;
   log: Logger;
-  failuresByIp: FailureCounter;
-  failuresByJid: FailureCounter;
+  failuresByIp: WindowCounter;
+  failuresByJid: WindowCounter;
   /** Called once the session has ended, for bookkeeping. */
   onEnd(session: XmppSession): void;
 }

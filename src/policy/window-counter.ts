@@ -1,9 +1,9 @@
 /**
- * Counts failures per key (an IP address, a JID) over a sliding minute, with bounded memory:
+ * Counts events (failed logins, issued tokens) per key (an IP address, a JID) over a sliding window, with bounded memory:
  * when full, the key seen longest ago is forgotten first. Pure but for the injected clock.
  */
-export interface FailureCounterOptions {
-  /** Failures allowed in `windowSeconds` before `isOver` says so. */
+export interface WindowCounterOptions {
+  /** Events allowed in `windowSeconds` before `isOver` says so. */
   limit: number;
   windowSeconds?: number;
   /** Most keys remembered. */
@@ -11,14 +11,14 @@ export interface FailureCounterOptions {
   now?: () => number;
 }
 
-export class FailureCounter {
+export class WindowCounter {
   private readonly failures = new Map<string, number[]>();
   private readonly limit: number;
   private readonly windowSeconds: number;
   private readonly maxKeys: number;
   private readonly now: () => number;
 
-  constructor({ limit, windowSeconds = 60, maxKeys = 100_000, now = () => Date.now() / 1000 }: FailureCounterOptions) {
+  constructor({ limit, windowSeconds = 60, maxKeys = 100_000, now = () => Date.now() / 1000 }: WindowCounterOptions) {
     this.limit = limit;
     this.windowSeconds = windowSeconds;
     this.maxKeys = maxKeys;

@@ -1,0 +1,1 @@
+export { createTokenEndpoint, type TokenEndpointOptions, type NodeHandler } from "./token-endpoint.js";
