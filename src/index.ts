@@ -7,3 +7,4 @@ export { MemoryReplayStore, type MemoryReplayStoreOptions } from "./replay/memor
 export * from "./sasl/index.js";
 export * from "./auth/index.js";
 export * from "./http/index.js";
+export * from "./demo/index.js";

@@ -1,10 +1,13 @@
-/**
- * The handler for the HTTP port's requests other than the WebSocket endpoint.
- * The demo web app (issue 4) mounts here when it exists; until then, 404.
- */
+/** The handler for the HTTP port's requests other than the WebSocket endpoint: the demo web app, when configured. */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ServerConfig } from "../config/types.js";
+import { createDemoApp } from "../demo/app.js";
 
-export function createHttpHandler(_config: ServerConfig): ((req: IncomingMessage, res: ServerResponse) => void) | undefined {
-  return undefined;
+export function createHttpHandler(config: ServerConfig): ((req: IncomingMessage, res: ServerResponse) => void) | undefined {
+  if (!config.demo) return undefined;
+  return createDemoApp({
+    demo: config.demo,
+    keys: config.domains[config.demo.domain]!.keys,
+    websocketPath: config.listeners.websocketPath,
+  });
 }

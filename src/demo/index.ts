@@ -1,0 +1,2 @@
+export { createDemoApp, type DemoAppOptions } from "./app.js";
+export { hashPassword, verifyPassword, isPasswordHash } from "./password.js";
