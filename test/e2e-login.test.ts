@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { xml } from "@xmpp/xml";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { client } from "@xmpp/client";
+import { WebSocket } from "ws";
 import { connectWithToken } from "../src/client/connect.js";
+import { createTokenEndpoint } from "../src/http/token-endpoint.js";
 import { DOMAIN, OTHER_DOMAIN, startTestServer, type TestServer } from "./helpers/server.js";
 
 let t: TestServer;
@@ -99,4 +104,32 @@ describe("@xmpp/client logs in with X-TOKEN", () => {
     expect(new Set(clients.map((c) => c.jid?.bare().toString())).size).toBe(200);
     await Promise.all(clients.map((c) => c.stop()));
   }, 120_000);
+
+  test("the Converse.js path: credentials from the endpoint, then SASL PLAIN with the token as password", async () => {
+    // What Converse.js does with `credentials_url`: GET it (with cookies), then log in with PLAIN.
+    (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
+    const endpoint = createTokenEndpoint({ authenticate: () => `dora@${DOMAIN}`, keys: t.keys[DOMAIN]! });
+    const web = http.createServer(endpoint);
+    await new Promise<void>((r) => web.listen(0, "127.0.0.1", r));
+    try {
+      for (const service of [ws(), tcp()]) {
+        const credentials = (await (await fetch(`http://127.0.0.1:${(web.address() as AddressInfo).port}/`)).json()) as { jid: string; password: string };
+        const [username] = credentials.jid.split("@");
+        const xmpp = client({
+          service,
+          domain: DOMAIN,
+          credentials: (authenticate: (c: object, m: string) => Promise<void>, mechanisms: string[]) => {
+            expect(mechanisms).toContain("PLAIN"); // offered: STARTTLS done, or loopback WebSocket
+            return authenticate({ username, password: credentials.password }, "PLAIN");
+          },
+        });
+        xmpp.on("error", () => {});
+        await xmpp.start();
+        expect(xmpp.jid?.bare().toString()).toBe(`dora@${DOMAIN}`);
+        await xmpp.stop();
+      }
+    } finally {
+      await new Promise((r) => web.close(r));
+    }
+  });
 });
