@@ -249,3 +249,59 @@ describe("WebSocket (RFC 7395)", () => {
     }
   });
 });
+
+describe("abuse control across connections", () => {
+  test("failures per IP and per JID over a minute -> temporary-auth-failure, even for a good token", async () => {
+    const limited = await startTestServer({
+      requireTls: false,
+      limits: { maxAuthFailuresPerIpPerMinute: 4, maxAuthFailuresPerJidPerMinute: 2, maxAuthFailuresPerConnection: 100 },
+    });
+    try {
+      const client = await RawClient.connect(limited.server.ports.c2s!);
+      clients.push(client);
+      client.write(streamHeader());
+      await client.waitFor("</stream:features>");
+      // Two failures for frank: his JID is now limited, the IP (2 of 4) not yet.
+      for (let i = 0; i < 2; i++) {
+        client.clear();
+        client.write(saslAuth("frank", limited.mint("someone-else")));
+        await client.waitFor("<not-authorized/>");
+      }
+      client.clear();
+      client.write(saslAuth("frank", limited.mint("frank")));
+      await client.waitFor("<temporary-auth-failure/>");
+      expect(limited.logLines.at(-1)).toBe("warn authentication failed for frank@example.test from 127.0.0.1: rate-limited");
+      // Held-back attempts count too (3 of 4); one more failure uses up the IP for everyone.
+      client.clear();
+      client.write(saslAuth("grace", limited.mint("someone-else")));
+      await client.waitFor("<not-authorized/>");
+      client.clear();
+      client.write(saslAuth("heidi", limited.mint("heidi")));
+      await client.waitFor("<temporary-auth-failure/>");
+    } finally {
+      await limited.close();
+    }
+  });
+
+  test("direct TLS (XEP-0368) logs in without STARTTLS", async () => {
+    const direct = await startTestServer({ directTls: true });
+    try {
+      const tls = await import("node:tls");
+      const socket = tls.connect({ port: direct.server.ports.directTls!, host: "127.0.0.1", servername: DOMAIN, ca: [direct.caCert] });
+      let received = "";
+      socket.on("data", (d) => (received += d));
+      const until = async (text: string) => {
+        for (let i = 0; i < 100 && !received.includes(text); i++) await new Promise((r) => setTimeout(r, 50));
+        expect(received).toContain(text);
+      };
+      socket.write(streamHeader());
+      await until("</stream:features>");
+      expect(received).not.toContain("starttls");
+      socket.write(saslAuth("ivan", direct.mint("ivan"), "PLAIN"));
+      await until("<success");
+      socket.destroy();
+    } finally {
+      await direct.close();
+    }
+  });
+});

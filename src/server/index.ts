@@ -89,8 +89,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       ports.c2s = await listen(server, config.listeners.c2sPort, host);
     }
     if (config.listeners.directTlsPort !== null) {
-      if (!secureContext) throw new Error("directTlsPort needs a TLS certificate");
-      const server = tls.createServer({ secureContext }, (socket) =>
+      if (!config.tls) throw new Error("directTlsPort needs a TLS certificate");
+      const server = tls.createServer({ cert: config.tls.cert, key: config.tls.key }, (socket) =>
         startSession(new TcpTransport(socket, null, config.limits.maxStanzaBytesBeforeAuth, true)),
       );
       servers.push(server);
