@@ -37,6 +37,8 @@ export function resolveKeys(jid: string | undefined, flags: KeySourceFlags, env:
       return { jid: prepared, keyring: new Keyring([{ tokenSecret: flags["token-secret"] ?? "", otpSeed: flags["otp-seed"] ?? "" }]), window: 1 };
     }
     if (flags.config || env.XTOKEN_CONFIG) {
+      // Only the key lists matter here: the env's own domain is not added, and the server-only
+      // check "requireTls needs a certificate" is switched off, so a keys-only file is enough.
       const config = loadConfig({ file: flags.config, env: { ...env, XTOKEN_DOMAIN: undefined, XMPP_REQUIRE_TLS: "false" } });
       const domain = config.domains[bare.domain];
       if (!domain) throw new UsageError(`domain ${bare.domain} is not configured in ${flags.config ?? env.XTOKEN_CONFIG}`);

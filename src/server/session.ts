@@ -179,22 +179,21 @@ export class XmppSession implements RoutableSession {
 
   /** Closes the stream cleanly (server shutdown uses streamError("system-shutdown")). */
   end(): void {
-    if (this.phase === "closed") return;
-    this.phase = "closed";
-    if (this.authTimer) clearTimeout(this.authTimer);
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.leave();
-    this.transport.closeStream();
-    this.services.onEnd(this);
+    this.finish(true);
   }
 
   /** The connection went away without a stream close. */
   onDisconnect(): void {
+    this.finish(false);
+  }
+
+  private finish(closeStream: boolean): void {
     if (this.phase === "closed") return;
     this.phase = "closed";
     if (this.authTimer) clearTimeout(this.authTimer);
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.leave();
+    if (closeStream) this.transport.closeStream();
     this.services.onEnd(this);
   }
 
