@@ -1,4 +1,7 @@
-/** Development certificates: a self-signed certificate for the hosted domains and loopback. */
+/**
+ * Development certificates: a self-signed certificate for the hosted domains and loopback.
+ * ECDSA P-256: a TLS handshake costs the server a fraction of what RSA-2048 does.
+ */
 import { generate } from "selfsigned";
 
 export interface PemPair {
@@ -10,12 +13,13 @@ export async function createSelfSignedCertificate(domains: readonly string[], da
   const [first = "localhost"] = domains;
   const notAfter = new Date(Date.now() + days * 24 * 3600 * 1000);
   const pems = await generate([{ name: "commonName", value: first }], {
-    keySize: 2048,
+    keyType: "ec",
+    curve: "P-256",
     algorithm: "sha256",
     notAfterDate: notAfter,
     extensions: [
       { name: "basicConstraints", cA: false },
-      { name: "keyUsage", digitalSignature: true, keyEncipherment: true },
+      { name: "keyUsage", digitalSignature: true },
       { name: "extKeyUsage", serverAuth: true },
       {
         name: "subjectAltName",
