@@ -8,3 +8,6 @@ export * from "./sasl/index.js";
 export * from "./auth/index.js";
 export * from "./http/index.js";
 export * from "./demo/index.js";
+export { startServer, type StartOptions, type RunningServer, type Logger } from "./server/index.js";
+export { loadConfig, parseConfig, ConfigError } from "./config/load.js";
+export type { ServerConfig, DomainConfig, ListenerConfig, LimitsConfig, TlsConfig, DemoConfig } from "./config/types.js";

@@ -4,6 +4,7 @@ import tls from "node:tls";
 import { randomBytes } from "node:crypto";
 import { startServer, type RunningServer } from "../../src/server/index.js";
 import type { ServerConfig, LimitsConfig } from "../../src/config/types.js";
+import { DEFAULT_LIMITS as SHIPPED_LIMITS } from "../../src/config/load.js";
 import { mintToken } from "../../src/token/mint.js";
 import type { TokenKey } from "../../src/token/keys.js";
 import { base32Encode } from "../../src/otp/base32.js";
@@ -28,14 +29,11 @@ export async function testCertificate(): Promise<PemPair> {
   return { cert, key };
 }
 
+/** The shipped defaults, with rate limits out of the way of tests that fail on purpose. */
 export const DEFAULT_LIMITS: LimitsConfig = {
-  maxStanzaBytesBeforeAuth: 10 * 1024,
-  maxStanzaBytes: 256 * 1024,
-  authTimeoutSeconds: 30,
-  maxAuthFailuresPerConnection: 5,
+  ...SHIPPED_LIMITS,
   maxAuthFailuresPerIpPerMinute: 1000,
   maxAuthFailuresPerJidPerMinute: 1000,
-  idleTimeoutSeconds: 0,
 };
 
 export interface TestServer {
