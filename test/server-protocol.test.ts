@@ -261,23 +261,19 @@ describe("abuse control across connections", () => {
       clients.push(client);
       client.write(streamHeader());
       await client.waitFor("</stream:features>");
-      // Two failures for frank: his JID is now limited, the IP (2 of 4) not yet.
-      for (let i = 0; i < 2; i++) {
+      const attempt = async (user: string, tokenFor: string, answer: string) => {
         client.clear();
-        client.write(saslAuth("frank", limited.mint("someone-else")));
-        await client.waitFor("<not-authorized/>");
-      }
-      client.clear();
-      client.write(saslAuth("frank", limited.mint("frank")));
-      await client.waitFor("<temporary-auth-failure/>");
+        client.write(saslAuth(user, limited.mint(tokenFor)));
+        await client.waitFor(`<${answer}/>`);
+      };
+      // Two failures for frank: his JID is now limited, the IP (2 of 4) not yet.
+      await attempt("frank", "someone-else", "not-authorized");
+      await attempt("frank", "someone-else", "not-authorized");
+      await attempt("frank", "frank", "temporary-auth-failure");
       expect(limited.logLines.at(-1)).toBe("warn authentication failed for frank@example.test from 127.0.0.1: rate-limited");
       // Held-back attempts count too (3 of 4); one more failure uses up the IP for everyone.
-      client.clear();
-      client.write(saslAuth("grace", limited.mint("someone-else")));
-      await client.waitFor("<not-authorized/>");
-      client.clear();
-      client.write(saslAuth("heidi", limited.mint("heidi")));
-      await client.waitFor("<temporary-auth-failure/>");
+      await attempt("grace", "someone-else", "not-authorized");
+      await attempt("heidi", "heidi", "temporary-auth-failure");
     } finally {
       await limited.close();
     }
