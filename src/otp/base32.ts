@@ -12,29 +12,35 @@ export class Base32Error extends Error {
  * The message names the position, never the value (seeds are secrets).
  */
 export function base32Decode(text: string): Buffer {
-  const compact = text.replace(/ /g, "").toUpperCase();
-  const padStart = compact.indexOf("=");
-  const data = padStart === -1 ? compact : compact.slice(0, padStart);
-  if (padStart !== -1 && !/^=+$/.test(compact.slice(padStart))) {
-    throw new Base32Error("base32: padding '=' may appear only at the end");
+  // One pass over the text as given, so positions are the ones the user sees (spaces counted),
+  // and characters are checked before any case mapping ("ß".toUpperCase() is "SS").
+  const digits: number[] = [];
+  let padding = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === " ") continue;
+    if (ch === "=") {
+      padding++;
+      continue;
+    }
+    const digit = ALPHABET.indexOf(ch.length === 1 && ch >= "a" && ch <= "z" ? ch.toUpperCase() : ch);
+    if (digit === -1) throw new Base32Error(`base32: invalid character at position ${i + 1}`);
+    if (padding > 0) throw new Base32Error(`base32: padding '=' before position ${i + 1}; it may appear only at the end`);
+    digits.push(digit);
   }
   // Valid unpadded lengths mod 8: 0, 2, 4, 5, 7 (RFC 4648 section 6).
-  if ([1, 3, 6].includes(data.length % 8)) {
-    throw new Base32Error(`base32: invalid length ${data.length}`);
+  if ([1, 3, 6].includes(digits.length % 8)) {
+    throw new Base32Error(`base32: invalid length ${digits.length}`);
   }
-  if (padStart !== -1 && compact.length % 8 !== 0) {
+  if (padding > 0 && (digits.length + padding) % 8 !== 0) {
     throw new Base32Error("base32: padded input must be a multiple of 8 characters");
   }
-  const out = Buffer.alloc(Math.floor((data.length * 5) / 8));
+  const out = Buffer.alloc(Math.floor((digits.length * 5) / 8));
   let bits = 0;
   let value = 0;
   let index = 0;
-  for (let i = 0; i < data.length; i++) {
-    const digit = ALPHABET.indexOf(data[i]!);
-    if (digit === -1) {
-      throw new Base32Error(`base32: invalid character at position ${i + 1}`);
-    }
-    value = (value << 5) | digit;
+  for (const digit of digits) {
+    value = ((value << 5) | digit) & 0xfff;
     bits += 5;
     if (bits >= 8) {
       out[index++] = (value >>> (bits - 8)) & 0xff;
