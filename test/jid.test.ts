@@ -1,0 +1,99 @@
+import { describe, expect, test } from "@jest/globals";
+import fc from "fast-check";
+import { InvalidJidError, nameprep, nodeprep, normaliseBareJid, prepareBareJid } from "../src/jid/prep.js";
+
+describe("the bare, prepared JID tokens are signed over", () => {
+  test.each([
+    ["Alice@Example.COM/res", "alice@example.com"],
+    ["alice@example.com", "alice@example.com"],
+    ["ALICE@EXAMPLE.COM", "alice@example.com"],
+    ["alice@example.com/a/b@c", "alice@example.com"],
+    ["JÜRGEN@example.com", "jürgen@example.com"],
+    // Decomposed ü (u + combining diaeresis) is NFKC-composed.
+    ["ju\u0308rgen@example.com", "jürgen@example.com"],
+    ["straße@example.com", "strasse@example.com"],
+    ["soft\u00ADhyphen@example.com", "softhyphen@example.com"],
+    ["alice@example.com.", "alice@example.com"],
+    ["ＡＬＩＣＥ@example.com", "alice@example.com"],
+  ])("%s -> %s", (input, output) => {
+    expect(normaliseBareJid(input)).toBe(output);
+  });
+
+  test("jürgen and jurgen stay different accounts", () => {
+    expect(normaliseBareJid("jürgen@example.com")).not.toBe(normaliseBareJid("jurgen@example.com"));
+  });
+
+  test("prepareBareJid splits the parts", () => {
+    expect(prepareBareJid("Romeo@Montague.LIT/orchard")).toEqual({ local: "romeo", domain: "montague.lit" });
+    expect(nodeprep("Romeo")).toBe("romeo");
+    expect(nameprep("Montague.LIT.")).toBe("montague.lit");
+  });
+});
+
+describe("invalid JIDs are InvalidJidError", () => {
+  test.each([
+    ["no @", "example.com"],
+    ["no @, with a resource holding one", "example.com/a@b"],
+    ["empty localpart", "@example.com"],
+    ["empty domain", "alice@"],
+    ["empty domain before a resource", "alice@/res"],
+    ["empty", ""],
+    ["space in localpart", "al ice@example.com"],
+    ["space in domain", "alice@exa mple.com"],
+    ["quote in localpart", 'a"b@example.com'],
+    ["apostrophe in localpart", "a'b@example.com"],
+    ["ampersand", "a&b@example.com"],
+    ["colon", "a:b@example.com"],
+    ["angle brackets", "a<b>@example.com"],
+    ["second @", "a@b@example.com"],
+    ["control character", "a\u0001b@example.com"],
+    ["NUL", "a\0b@example.com"],
+    ["private use character", "a\uE000@example.com"],
+    ["empty domain label", "alice@example..com"],
+    ["domain label over 63", `alice@${"a".repeat(64)}.com`],
+    ["mixed right-to-left and left-to-right", "aשלום@example.com"],
+    ["localpart over 1023 bytes", `${"a".repeat(1024)}@example.com`],
+    ["localpart over 1023 bytes in UTF-8 (512 × 2 bytes)", `${"é".repeat(512)}@example.com`],
+    ["domain over 1023 bytes", `alice@${Array.from({ length: 20 }, () => "a".repeat(60)).join(".")}`],
+  ])("%s", (_what, jid) => {
+    expect(() => normaliseBareJid(jid)).toThrow(InvalidJidError);
+    expect(() => prepareBareJid(jid)).toThrow(InvalidJidError);
+  });
+
+  test("exactly 1023 bytes is accepted", () => {
+    const local = "a".repeat(1023);
+    expect(normaliseBareJid(`${local}@example.com`)).toBe(`${local}@example.com`);
+    expect(normaliseBareJid(`${"é".repeat(511)}a@example.com`)).toBe(`${"é".repeat(511)}a@example.com`);
+  });
+
+  test("non-strings are InvalidJidError", () => {
+    for (const value of [undefined, null, 42, {}, ["a@b.c"]]) {
+      expect(() => normaliseBareJid(value as never)).toThrow(InvalidJidError);
+    }
+  });
+});
+
+describe("the ASCII fast path agrees with full preparation", () => {
+  test("on random ASCII JIDs", () => {
+    const ascii = fc.string({ unit: fc.constantFrom(..."aAzZ09.-_!#$%*+=?^`{|}~\"&'/:<>@ \t"), maxLength: 30 });
+    fc.assert(
+      fc.property(ascii, ascii, (local, domain) => {
+        const jid = `${local}@${domain}`;
+        let full: string | Error;
+        try {
+          const { local: l, domain: d } = prepareBareJid(jid);
+          full = `${l}@${d}`;
+        } catch (err) {
+          full = err as Error;
+        }
+        if (full instanceof Error) {
+          expect(full).toBeInstanceOf(InvalidJidError);
+          expect(() => normaliseBareJid(jid)).toThrow(InvalidJidError);
+        } else {
+          expect(normaliseBareJid(jid)).toBe(full);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
