@@ -1,0 +1,137 @@
+import { describe, expect, test } from "@jest/globals";
+import { MemoryReplayStore } from "../src/replay/memory.js";
+import type { ClaimResult, ReplayStore } from "../src/replay/store.js";
+import { mintToken } from "../src/token/mint.js";
+import { checkToken, verifyToken } from "../src/token/verify.js";
+import type { TokenKey } from "../src/token/keys.js";
+
+const KEY: TokenKey = { otpSeed: "XVGR73KMZH2M4XMY", tokenSecret: "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7" };
+const NOW = 1_700_000_010; // a multiple of 30: the start of a time step
+const JID = "alice@example.com";
+if (NOW % 30 !== 0) throw new Error("NOW must start a time step");
+
+function mint(now = NOW, jid = JID): string {
+  return mintToken({ jid, key: KEY, now });
+}
+
+describe("verifyToken with a MemoryReplayStore", () => {
+  test("A, B, A: the second A is refused (Prosody accepts it)", async () => {
+    const replay = new MemoryReplayStore();
+    const a = mint();
+    const b = mint();
+    const opts = { jid: JID, keys: KEY, now: NOW, replay };
+    expect(await verifyToken(a, opts)).toMatchObject({ ok: true });
+    expect(await verifyToken(b, opts)).toMatchObject({ ok: true });
+    expect(await verifyToken(a, opts)).toEqual({ ok: false, reason: "replayed" });
+    expect(await verifyToken(b, opts)).toEqual({ ok: false, reason: "replayed" });
+  });
+
+  test("the JID in another case or with a resource is the same account: still replayed", async () => {
+    const replay = new MemoryReplayStore();
+    const a = mint();
+    expect((await verifyToken(a, { jid: JID, keys: KEY, now: NOW, replay })).ok).toBe(true);
+    expect(await verifyToken(a, { jid: "ALICE@Example.com/phone", keys: KEY, now: NOW, replay })).toEqual({ ok: false, reason: "replayed" });
+  });
+
+  test("refused up to the last second any verifier accepts it, then out of window", async () => {
+    const replay = new MemoryReplayStore();
+    const token = mint();
+    const first = await verifyToken(token, { jid: JID, keys: KEY, now: NOW, replay });
+    if (!first.ok) throw new Error(`first use refused: ${first.reason}`);
+    // Minted at the start of step S, window 1: verifiers accept it until the end of step S+1.
+    expect(first.expiresAt).toBe(NOW + 60);
+    for (const at of [NOW + 1, NOW + 30, NOW + 59, NOW + 59.999]) {
+      expect(checkToken(token, { jid: JID, keys: KEY, now: at }).ok).toBe(true);
+      expect(await verifyToken(token, { jid: JID, keys: KEY, now: at, replay })).toEqual({ ok: false, reason: "replayed" });
+    }
+    expect(await verifyToken(token, { jid: JID, keys: KEY, now: NOW + 60, replay })).toEqual({ ok: false, reason: "otp-out-of-window" });
+  });
+
+  test("a token first used late in its life is remembered until its end too", async () => {
+    const replay = new MemoryReplayStore();
+    const token = mint();
+    const late = NOW + 59;
+    const first = await verifyToken(token, { jid: JID, keys: KEY, now: late, replay });
+    expect(first).toMatchObject({ ok: true, expiresAt: NOW + 60 });
+    expect(await verifyToken(token, { jid: JID, keys: KEY, now: late + 0.5, replay })).toEqual({ ok: false, reason: "replayed" });
+  });
+
+  test("a refused token is never recorded", async () => {
+    const replay = new MemoryReplayStore();
+    const token = mint();
+    expect((await verifyToken(token, { jid: "bob@example.com", keys: KEY, now: NOW, replay })).ok).toBe(false);
+    expect((await verifyToken(token, { jid: JID, keys: KEY, now: NOW + 120, replay })).ok).toBe(false);
+    expect(replay.size).toBe(0);
+    expect((await verifyToken(token, { jid: JID, keys: KEY, now: NOW, replay })).ok).toBe(true);
+  });
+});
+
+describe("bounded memory", () => {
+  test("a full store of live entries fails closed and forgets nothing", async () => {
+    const replay = new MemoryReplayStore({ maxEntries: 3 });
+    const tokens = Array.from({ length: 5 }, () => mint());
+    const opts = { jid: JID, keys: KEY, now: NOW, replay };
+    for (const token of tokens.slice(0, 3)) expect((await verifyToken(token, opts)).ok).toBe(true);
+    expect(await verifyToken(tokens[3], opts)).toEqual({ ok: false, reason: "replay-store-full" });
+    expect(await verifyToken(tokens[4], { ...opts, now: NOW + 59 })).toEqual({ ok: false, reason: "replay-store-full" });
+    for (const token of tokens.slice(0, 3)) expect(await verifyToken(token, opts)).toEqual({ ok: false, reason: "replayed" });
+    expect(replay.size).toBe(3);
+  });
+
+  test("after time passes, expired entries are purged and new claims succeed", async () => {
+    const replay = new MemoryReplayStore({ maxEntries: 3 });
+    for (let i = 0; i < 3; i++) expect((await verifyToken(mint(), { jid: JID, keys: KEY, now: NOW, replay })).ok).toBe(true);
+    const later = NOW + 60; // the three entries expire at NOW + 60
+    const fresh = Array.from({ length: 3 }, () => mint(later));
+    for (const token of fresh) expect((await verifyToken(token, { jid: JID, keys: KEY, now: later, replay })).ok).toBe(true);
+    expect(replay.size).toBe(3);
+    expect(await verifyToken(mint(later), { jid: JID, keys: KEY, now: later, replay })).toEqual({ ok: false, reason: "replay-store-full" });
+  });
+
+  test("purge keeps live entries and drops expired ones, including re-claimed ids", () => {
+    const store = new MemoryReplayStore({ maxEntries: 10 });
+    expect(store.claim("a", 100, 0)).toBe("claimed");
+    expect(store.claim("b", 200, 0)).toBe("claimed");
+    expect(store.claim("a", 100, 50)).toBe("replayed");
+    // After its expiry an id may be claimed again (a store that outlives its entries).
+    expect(store.claim("a", 300, 150)).toBe("claimed");
+    store.purge(150);
+    expect(store.size).toBe(2);
+    expect(store.claim("a", 300, 160)).toBe("replayed");
+    store.purge(250);
+    expect(store.size).toBe(1);
+    expect(store.claim("b", 400, 250)).toBe("claimed");
+  });
+
+  test("maxEntries must be a positive integer", () => {
+    for (const maxEntries of [0, -1, 1.5, Number.NaN]) expect(() => new MemoryReplayStore({ maxEntries })).toThrow(RangeError);
+  });
+});
+
+describe("other stores", () => {
+  test("an async (Promise-returning) store works", async () => {
+    const seen = new Map<string, number>();
+    const calls: [string, number, number][] = [];
+    const asyncStore: ReplayStore = {
+      async claim(id, expiresAt, now): Promise<ClaimResult> {
+        calls.push([id, expiresAt, now]);
+        await new Promise((resolve) => setImmediate(resolve));
+        if ((seen.get(id) ?? 0) > now) return "replayed";
+        seen.set(id, expiresAt);
+        return "claimed";
+      },
+    };
+    const a = mint();
+    const b = mint();
+    const opts = { jid: JID, keys: KEY, now: NOW, replay: asyncStore };
+    expect((await verifyToken(a, opts)).ok).toBe(true);
+    expect((await verifyToken(b, opts)).ok).toBe(true);
+    expect(await verifyToken(a, opts)).toEqual({ ok: false, reason: "replayed" });
+    expect(calls[0]).toEqual([`${JID} ${a.slice(0, a.indexOf(" "))}`, NOW + 60, NOW]);
+  });
+
+  test("an async store answering full -> replay-store-full", async () => {
+    const full: ReplayStore = { claim: async () => "full" };
+    expect(await verifyToken(mint(), { jid: JID, keys: KEY, now: NOW, replay: full })).toEqual({ ok: false, reason: "replay-store-full" });
+  });
+});
