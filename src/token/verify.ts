@@ -129,10 +129,11 @@ export function verifyToken(token: unknown, options: VerifyOptions): Promise<Ver
   }
   if (!result.ok || !options.replay) return Promise.resolve(result);
   const accepted = result;
-  const decide = (claim: ClaimResult): VerifyResult =>
-    claim === "claimed" ? accepted : reject(claim === "replayed" ? "replayed" : "replay-store-full");
-  // A store we cannot reach must not let a token through twice: fail closed.
+  // A store we cannot reach, or one that answers something else, must not let a token
+  // through twice: fail closed, with a reason that says the store is at fault.
   const failed = (): VerifyResult => reject("replay-store-error");
+  const decide = (claim: ClaimResult): VerifyResult =>
+    claim === "claimed" ? accepted : claim === "replayed" ? reject("replayed") : claim === "full" ? reject("replay-store-full") : failed();
   let claim: ClaimResult | Promise<ClaimResult>;
   try {
     claim = options.replay.claim(replayId(token as string, accepted.jid), accepted.expiresAt, options.now ?? Date.now() / 1000);
