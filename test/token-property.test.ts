@@ -1,59 +1,119 @@
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
-import { randomBytes } from "node:crypto";
-import { base32Encode, checkToken, mintToken, verifyToken, REJECT_REASONS, MemoryReplayStore, type TokenKey } from "../src/index.js";
+import { normaliseBareJid } from "../src/jid/prep.js";
+import { base32Encode } from "../src/otp/base32.js";
+import { MemoryReplayStore } from "../src/replay/memory.js";
+import type { TokenKey } from "../src/token/keys.js";
+import { mintToken } from "../src/token/mint.js";
+import { checkToken, REJECT_REASONS, verifyToken } from "../src/token/verify.js";
 
-const localpart = fc.stringMatching(/^[a-z0-9._-]{1,20}$/);
+const RUNS = 200;
+const localpart = fc.oneof(
+  fc.stringMatching(/^[a-z0-9._-]{1,20}$/),
+  // Mixed case and non-ASCII letters: minted and verified through full preparation.
+  fc.stringMatching(/^[A-Za-zäöüéßçñøåÆØÅ0-9._-]{1,20}$/),
+);
 const domain = fc.stringMatching(/^[a-z0-9-]{1,15}(\.[a-z]{2,6}){1,2}$/);
 const key: fc.Arbitrary<TokenKey> = fc.record({
   tokenSecret: fc.string({ minLength: 1, maxLength: 64 }),
-  otpSeed: fc.uint8Array({ minLength: 10, maxLength: 40 }).map((bytes) => base32Encode(bytes)),
+  otpSeed: fc.uint8Array({ minLength: 10, maxLength: 64 }).map((bytes) => base32Encode(bytes)),
 });
 const time = fc.integer({ min: 0, max: 4_000_000_000 });
 
+const FIXED_KEY: TokenKey = { tokenSecret: "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7", otpSeed: "XVGR73KMZH2M4XMY" };
+const FIXED_NOW = 1_800_000_000;
+const JID = "alice@example.com";
+
+/** Strings close to a token's shape: digits, separators, base64-ish tails. */
+const nearToken = fc
+  .tuple(
+    fc.stringMatching(/^\d{0,12}$/),
+    fc.stringMatching(/^\d{0,40}$/),
+    fc.constantFrom(" ", "", "  ", "\t", "\n", "\u00a0"),
+    fc.stringMatching(/^[A-Za-z0-9+/=_-]{0,46}$/),
+  )
+  .map(([a, b, sep, c]) => a + b + sep + c);
+const anyString = fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: "binary", maxLength: 600 }), nearToken);
+
 describe("properties", () => {
-  test("mint -> verify round trip for random JIDs, keys and times", () => {
-    fc.assert(
-      fc.property(localpart, domain, key, time, fc.integer({ min: -30, max: 30 }), (local, dom, k, now, skew) => {
+  test("mint -> check/verify round trip for random JIDs, keys and times", async () => {
+    await fc.assert(
+      fc.asyncProperty(localpart, domain, key, time, fc.integer({ min: -30, max: 30 }), async (local, dom, k, now, skew) => {
         const jid = `${local}@${dom}`;
+        let prepared: string;
+        try {
+          prepared = normaliseBareJid(jid);
+        } catch {
+          return fc.pre(false);
+        }
         const token = mintToken({ jid, key: k, now });
         // Within +-30 s the token is at most one step away: the default window accepts it.
         const at = Math.max(0, now + skew);
-        const result = checkToken(token, { jid, keys: [k], now: at });
-        expect(result).toMatchObject({ ok: true, jid });
+        expect(checkToken(token, { jid, keys: [k], now: at })).toMatchObject({ ok: true, jid: prepared, keyIndex: 0 });
+        const replay = new MemoryReplayStore();
+        expect(await verifyToken(token, { jid: prepared, keys: [k], now: at, replay })).toMatchObject({ ok: true, jid: prepared });
+        expect(await verifyToken(token, { jid, keys: [k], now: at, replay })).toEqual({ ok: false, reason: "replayed" });
       }),
-      { numRuns: 200 },
+      { numRuns: RUNS },
     );
   });
 
-  test("any single-character change to a token is refused", () => {
-    const k: TokenKey = { tokenSecret: randomBytes(16).toString("hex"), otpSeed: base32Encode(randomBytes(20)) };
-    const now = 1_800_000_000;
-    const token = mintToken({ jid: "alice@example.com", key: k, now });
-    const chars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+/= é\0";
+  test("any single-character change (substitution, deletion, insertion) of a valid token is refused", () => {
+    const chars = [..."0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+/= -_é\0\n"];
+    const edit = fc.oneof(
+      fc.record({ kind: fc.constant("replace" as const), ch: fc.constantFrom(...chars) }),
+      fc.record({ kind: fc.constant("delete" as const), ch: fc.constant("") }),
+      fc.record({ kind: fc.constant("insert" as const), ch: fc.constantFrom(...chars) }),
+    );
     fc.assert(
-      fc.property(fc.nat({ max: token.length - 1 }), fc.constantFrom(...chars), (index, ch) => {
-        fc.pre(token[index] !== ch);
-        const changed = token.slice(0, index) + ch + token.slice(index + 1);
-        expect(checkToken(changed, { jid: "alice@example.com", keys: [k], now }).ok).toBe(false);
+      fc.property(key, time, fc.nat({ max: 10_000 }), edit, (k, now, rawIndex, { kind, ch }) => {
+        const token = mintToken({ jid: JID, key: k, now });
+        const index = rawIndex % token.length;
+        const changed =
+          kind === "replace"
+            ? token.slice(0, index) + ch + token.slice(index + 1)
+            : kind === "delete"
+              ? token.slice(0, index) + token.slice(index + 1)
+              : token.slice(0, index) + ch + token.slice(index);
+        fc.pre(changed !== token);
+        expect(checkToken(changed, { jid: JID, keys: [k], now }).ok).toBe(false);
       }),
-      { numRuns: 500 },
+      { numRuns: RUNS * 2 },
     );
   });
 
-  test("verifyToken never throws on arbitrary strings and gives a known reason", async () => {
-    const k: TokenKey = { tokenSecret: "secret", otpSeed: "XVGR73KMZH2M4XMY" };
-    const replay = new MemoryReplayStore();
-    const nearToken = fc
-      .tuple(fc.stringMatching(/^\d{0,12}$/), fc.stringMatching(/^\d{0,40}$/), fc.constantFrom(" ", "", "  ", "\t"), fc.stringMatching(/^[A-Za-z0-9+/=]{0,46}$/))
-      .map(([a, b, sep, c]) => a + b + sep + c);
-    await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.string(), fc.string({ unit: "binary", maxLength: 600 }), nearToken), async (input) => {
-        const result = await verifyToken(input, { jid: "alice@example.com", keys: [k], replay });
+  test("checkToken never throws on arbitrary strings, as token or as JID, and gives a known reason", () => {
+    fc.assert(
+      fc.property(anyString, fc.oneof(fc.constant(JID), anyString), (input, jid) => {
+        const result = checkToken(input, { jid, keys: [FIXED_KEY], now: FIXED_NOW });
         expect(result.ok).toBe(false);
         if (!result.ok) expect(REJECT_REASONS).toContain(result.reason);
       }),
-      { numRuns: 500 },
+      { numRuns: RUNS * 2 },
+    );
+  });
+
+  test("verifyToken never throws (or rejects) on arbitrary strings and gives a known reason", async () => {
+    const replay = new MemoryReplayStore();
+    await fc.assert(
+      fc.asyncProperty(anyString, fc.oneof(fc.constant(JID), anyString), async (input, jid) => {
+        const result = await verifyToken(input, { jid, keys: [FIXED_KEY], now: FIXED_NOW, replay });
+        expect(result.ok).toBe(false);
+        if (!result.ok) expect(REJECT_REASONS).toContain(result.reason);
+      }),
+      { numRuns: RUNS * 2 },
+    );
+    expect(replay.size).toBe(0);
+  });
+
+  test("a token with a random signature in valid shape is bad-signature, never accepted", () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^\d{9,40}$/), fc.uint8Array({ minLength: 32, maxLength: 32 }), (otpNonce, sig) => {
+        const token = `${otpNonce} ${Buffer.from(sig).toString("base64")}`;
+        expect(checkToken(token, { jid: JID, keys: [FIXED_KEY], now: FIXED_NOW })).toEqual({ ok: false, reason: "bad-signature" });
+      }),
+      { numRuns: RUNS },
     );
   });
 });
+
