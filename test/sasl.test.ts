@@ -9,6 +9,9 @@ import {
   decodeSaslPayload,
   mintToken,
   MemoryReplayStore,
+  SaslRegistry,
+  ABORTED,
+  INVALID_MECHANISM,
   type SaslContext,
   type SaslOutcome,
 } from "../src/index.js";
@@ -148,8 +151,34 @@ describe("the registry", () => {
     expect(await plain.step(message("alice", token()))).toEqual({ kind: "success", jid: "alice@example.com" });
   });
 
-  test("unknown mechanisms are not started", () => {
+  test("unknown mechanisms are not started; the transport answers invalid-mechanism", () => {
     expect(createXTokenSasl({ authority: authority() }).start("SCRAM-SHA-1", ctx)).toBeNull();
+    expect(INVALID_MECHANISM).toMatchObject({ kind: "failure", condition: "invalid-mechanism" });
+  });
+
+  test("<abort/> has its outcome: aborted", () => {
+    expect(ABORTED).toMatchObject({ kind: "failure", condition: "aborted" });
+  });
+
+  test("a mechanism that throws still gets a reply, and a finished one refuses more steps", async () => {
+    const registry = new SaslRegistry().use({
+      name: "BROKEN",
+      offered: () => true,
+      start: () => ({ step: () => Promise.reject(new Error("bug")) }),
+    });
+    const mechanism = registry.start("BROKEN", ctx)!;
+    expect(await mechanism.step(Buffer.from("x"))).toEqual({ kind: "failure", condition: "temporary-auth-failure", reason: "internal-error" });
+    expect(await mechanism.step(Buffer.from("x"))).toMatchObject({ condition: "malformed-request", reason: "step-after-end" });
+  });
+
+  test("a throwing gate becomes temporary-auth-failure (internal-error), not an exception", async () => {
+    const sasl = createXTokenSasl({ authority: authority(), gate: () => { throw new Error("gate bug"); } });
+    expect(await sasl.start("X-TOKEN", ctx)!.step(message("alice", token()))).toMatchObject({ condition: "temporary-auth-failure", reason: "internal-error" });
+  });
+
+  test("a stream for a domain the authority does not host -> not-authorized (unknown-domain)", async () => {
+    const other = { ...ctx, domain: "example.net" };
+    expect(await run(message("alice", token("alice", "example.net")), {}, other)).toMatchObject({ condition: "not-authorized", reason: "unknown-domain" });
   });
 });
 

@@ -6,7 +6,7 @@ import { nameprep } from "../jid/prep.js";
 import type { DomainConfig } from "../config/types.js";
 import { MemoryReplayStore } from "../replay/memory.js";
 import type { ReplayStore } from "../replay/store.js";
-import { Keyring } from "../token/keys.js";
+import { KeyError, Keyring } from "../token/keys.js";
 import { verifyToken, type VerifyResult } from "../token/verify.js";
 
 export interface AuthorityOptions {
@@ -31,9 +31,14 @@ export class TokenAuthority {
 
   constructor({ domains, replay = new MemoryReplayStore(), now = () => Date.now() / 1000 }: AuthorityOptions) {
     for (const [name, domain] of Object.entries(domains)) {
+      const window = domain.window ?? 1;
+      // A bad window would otherwise surface as an exception on the first login.
+      if (!Number.isInteger(window) || window < 0 || window > 10) {
+        throw new KeyError(`${name}: window must be an integer from 0 to 10, got ${window}`);
+      }
       this.hosted.set(nameprep(name), {
         keyring: new Keyring(domain.keys),
-        window: domain.window ?? 1,
+        window,
         disabled: new Set(domain.disabledUsers ?? []),
       });
     }

@@ -4,9 +4,9 @@
  * the outcome back into `<challenge/>`, `<success/>` or `<failure/>`.
  */
 import type { TokenAuthority } from "../auth/authority.js";
-import { SaslRegistry } from "./registry.js";
+import { SaslRegistry, failure } from "./registry.js";
 import { authenticateTokenMessage, plainTokenMechanism, xTokenMechanism, type TokenMechanismOptions } from "./token-mechanisms.js";
-import type { SaslOutcome } from "./types.js";
+import type { SaslContext, SaslOutcome } from "./types.js";
 
 export * from "./types.js";
 export { SaslRegistry, ABORTED, INVALID_MECHANISM, failure, type MechanismFactory, type ServerMechanism } from "./registry.js";
@@ -24,5 +24,7 @@ export function authenticateXToken(
   authority: TokenAuthority,
   { message, domain, secure, remoteAddress }: { message: Buffer; domain: string; secure: boolean; remoteAddress?: string },
 ): Promise<SaslOutcome> {
-  return authenticateTokenMessage(message, remoteAddress === undefined ? { domain, secure } : { domain, secure, remoteAddress }, { authority });
+  const ctx: SaslContext = remoteAddress === undefined ? { domain, secure } : { domain, secure, remoteAddress };
+  // Same promise as a registered mechanism: an outcome for every input, never a rejection.
+  return authenticateTokenMessage(message, ctx, { authority }).catch(() => failure("temporary-auth-failure", "internal-error"));
 }
