@@ -176,6 +176,15 @@ describe("the registry", () => {
     expect(await sasl.start("X-TOKEN", ctx)!.step(message("alice", token()))).toMatchObject({ condition: "temporary-auth-failure", reason: "internal-error" });
   });
 
+  test("the one-shot entry point takes a gate, and turns its errors into a reply", async () => {
+    const a = authority();
+    const base = { message: message("alice", token()), domain: "example.com", secure: true };
+    expect(await authenticateXToken(a, { ...base, gate: () => "deny" })).toMatchObject({ condition: "temporary-auth-failure", reason: "rate-limited" });
+    const broken = () => { throw new Error("gate bug"); };
+    expect(await authenticateXToken(a, { ...base, gate: broken })).toEqual({ kind: "failure", condition: "temporary-auth-failure", reason: "internal-error" });
+    expect(await authenticateXToken(a, base)).toEqual({ kind: "success", jid: "alice@example.com" });
+  });
+
   test("a stream for a domain the authority does not host -> not-authorized (unknown-domain)", async () => {
     const other = { ...ctx, domain: "example.net" };
     expect(await run(message("alice", token("alice", "example.net")), {}, other)).toMatchObject({ condition: "not-authorized", reason: "unknown-domain" });

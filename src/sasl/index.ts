@@ -5,7 +5,7 @@
  */
 import type { TokenAuthority } from "../auth/authority.js";
 import { SaslRegistry, failure } from "./registry.js";
-import { authenticateTokenMessage, plainTokenMechanism, xTokenMechanism, type TokenMechanismOptions } from "./token-mechanisms.js";
+import { authenticateTokenMessage, plainTokenMechanism, xTokenMechanism, type AuthGate, type TokenMechanismOptions } from "./token-mechanisms.js";
 import type { SaslContext, SaslOutcome } from "./types.js";
 
 export * from "./types.js";
@@ -22,9 +22,9 @@ export function createXTokenSasl(options: TokenMechanismOptions): SaslRegistry {
 /** One-shot check of a decoded X-TOKEN initial response, for servers with their own SASL state. */
 export function authenticateXToken(
   authority: TokenAuthority,
-  { message, domain, secure, remoteAddress }: { message: Buffer; domain: string; secure: boolean; remoteAddress?: string },
+  { message, domain, secure, remoteAddress, gate }: { message: Buffer; domain: string; secure: boolean; remoteAddress?: string; gate?: AuthGate },
 ): Promise<SaslOutcome> {
   const ctx: SaslContext = remoteAddress === undefined ? { domain, secure } : { domain, secure, remoteAddress };
   // Same promise as a registered mechanism: an outcome for every input, never a rejection.
-  return authenticateTokenMessage(message, ctx, { authority }).catch(() => failure("temporary-auth-failure", "internal-error"));
+  return authenticateTokenMessage(message, ctx, gate ? { authority, gate } : { authority }).catch(() => failure("temporary-auth-failure", "internal-error"));
 }
