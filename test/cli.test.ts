@@ -10,6 +10,14 @@ const SEED = "XVGR73KMZH2M4XMY";
 const ENV = { XTOKEN_SECRET: SECRET, XTOKEN_OTP_SEED: SEED };
 const AT = "1700000000";
 
+/** A config file whose domain b.c has a good secret and a seed with "!" at position 4. */
+function configWithBadSeed(): string {
+  const dir = mkdtempSync(join(tmpdir(), "x-token-cli-"));
+  const file = join(dir, "config.json");
+  writeFileSync(file, JSON.stringify({ domains: { "b.c": { keys: [{ tokenSecret: SECRET, otpSeed: "XVG!73KMZH2M4XMY" }] } } }));
+  return file;
+}
+
 function expectNoSecret(...texts: string[]): void {
   for (const text of texts) {
     expect(text).not.toContain(SECRET);
@@ -89,7 +97,12 @@ describe("usage and configuration errors: exit 2, one line, no secret", () => {
     ["unknown flag", ["mint", "--jid", "a@b.c", "--frobnicate"], ENV, /Unknown option '--frobnicate'/],
     ["unknown command", ["mintt"], ENV, /unknown command "mintt"/],
     ["missing secret", ["mint", "--jid", "a@b.c"], {}, /no keys: set XTOKEN_SECRET and XTOKEN_OTP_SEED/],
-    ["bad base32 seed", ["mint", "--jid", "a@b.c"], { XTOKEN_SECRET: SECRET, XTOKEN_OTP_SEED: "XVGR73KMZH2M4XM1" }, /otpSeed is not valid base32: invalid character at position 16/],
+    ["bad base32 seed", ["mint", "--jid", "a@b.c"], { XTOKEN_SECRET: SECRET, XTOKEN_OTP_SEED: "XVGR73KMZH2M4XM1" }, /^x-token: XTOKEN_OTP_SEED is not valid base32: invalid character at position 16$/m],
+    ["empty secret on argv", ["mint", "--jid", "a@b.c", "--insecure-secret-arg", "--token-secret", "", "--otp-seed", SEED], {}, /--token-secret is missing or empty/],
+    ["unknown option on verify", ["verify", "--jid", "a@b.c", "--token", "x", "--secret", SECRET], ENV, /Unknown option '--secret'/],
+    ["missing token", ["verify", "--jid", "a@b.c"], ENV, /--token is required/],
+    ["stray positional argument", ["keygen", "extra"], {}, /keygen: /],
+    ["bad config key in a config file", ["mint", "--jid", "a@b.c", "--config", "CONFIG_WITH_BAD_SEED"], {}, /^x-token: config: domains\["b.c"\].keys\[0\].otpSeed is not valid base32: invalid character at position 4$/m],
     ["bad JID", ["mint", "--jid", "not a jid"], ENV, /--jid is not a valid JID/],
     ["missing JID", ["mint"], ENV, /--jid is required/],
     ["bad time", ["mint", "--jid", "a@b.c", "--at", "yesterday"], ENV, /--at must be a unix time in seconds/],
@@ -97,7 +110,8 @@ describe("usage and configuration errors: exit 2, one line, no secret", () => {
     ["secret on argv without the explicit flag", ["mint", "--jid", "a@b.c", "--token-secret", SECRET, "--otp-seed", SEED], {}, /--insecure-secret-arg/],
     ["missing config file", ["mint", "--jid", "a@b.c", "--config", "/nonexistent/x-token.json"], {}, /cannot read \/nonexistent\/x-token.json \(ENOENT\)/],
   ])("%s", async (_what, argv, env, message) => {
-    const result = await cli(argv as string[], env as NodeJS.ProcessEnv);
+    const args = (argv as string[]).map((a) => (a === "CONFIG_WITH_BAD_SEED" ? configWithBadSeed() : a));
+    const result = await cli(args, env as NodeJS.ProcessEnv);
     expect(result.code).toBe(2);
     expect(result.stdout).toBe("");
     expect(result.stderr.trim().split("\n")).toHaveLength(1);

@@ -57,7 +57,7 @@ describe("x-token serve", () => {
   test("bad configuration stops start-up with one clear line and exit 2", async () => {
     const result = await cli(["serve"], { XTOKEN_DOMAIN: "example.test", XTOKEN_SECRET: "x", XTOKEN_OTP_SEED: "not base32!" });
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/^x-token: config: XTOKEN_DOMAIN.keys: key 1: otpSeed is not valid base32/);
+    expect(result.stderr).toMatch(/^x-token: config: XTOKEN_OTP_SEED is not valid base32/);
     expect(result.stderr.trim().split("\n")).toHaveLength(1);
   });
 

@@ -1,5 +1,5 @@
 /** Where mint and verify get a domain's keys: the environment, or a configuration file. */
-import { loadConfig, ConfigError } from "../config/load.js";
+import { checkKey, loadConfig, ConfigError } from "../config/load.js";
 import { KeyError, Keyring } from "../token/keys.js";
 import { InvalidJidError, prepareBareJid } from "../jid/prep.js";
 import { UsageError } from "./io.js";
@@ -33,8 +33,10 @@ export function resolveKeys(jid: string | undefined, flags: KeySourceFlags, env:
   }
   try {
     if (fromArgv) {
+      const key = { tokenSecret: flags["token-secret"] ?? "", otpSeed: flags["otp-seed"] ?? "" };
+      checkKey(key, (field) => (field === "tokenSecret" ? "--token-secret" : "--otp-seed"));
       warn("warning: secrets given on the command line can be seen by other users of this machine");
-      return { jid: prepared, keyring: new Keyring([{ tokenSecret: flags["token-secret"] ?? "", otpSeed: flags["otp-seed"] ?? "" }]), window: 1 };
+      return { jid: prepared, keyring: new Keyring([key]), window: 1 };
     }
     if (flags.config || env.XTOKEN_CONFIG) {
       // Only the key lists matter here: the env's own domain is not added, and the server-only
@@ -47,10 +49,13 @@ export function resolveKeys(jid: string | undefined, flags: KeySourceFlags, env:
     if (!env.XTOKEN_SECRET || !env.XTOKEN_OTP_SEED) {
       throw new UsageError("no keys: set XTOKEN_SECRET and XTOKEN_OTP_SEED, or give --config FILE");
     }
-    return { jid: prepared, keyring: new Keyring([{ tokenSecret: env.XTOKEN_SECRET, otpSeed: env.XTOKEN_OTP_SEED }]), window: 1 };
+    const key = { tokenSecret: env.XTOKEN_SECRET, otpSeed: env.XTOKEN_OTP_SEED };
+    checkKey(key, (field) => (field === "tokenSecret" ? "XTOKEN_SECRET" : "XTOKEN_OTP_SEED"));
+    return { jid: prepared, keyring: new Keyring([key]), window: 1 };
   } catch (err) {
     if (err instanceof KeyError) throw new UsageError(`bad key: ${err.message}`);
-    if (err instanceof ConfigError) throw new UsageError(err.message);
+    // Key problems from the environment or argv read "x-token: XTOKEN_OTP_SEED is not valid ...".
+    if (err instanceof ConfigError) throw new UsageError(err.message.replace(/^config: (XTOKEN_|--)/, "$1"));
     throw err;
   }
 }

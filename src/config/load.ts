@@ -102,14 +102,23 @@ function keys(value: unknown, path: string, env: NodeJS.ProcessEnv, readFile: Fi
     const raw = object(entry, at, ["tokenSecret", "tokenSecretFile", "tokenSecretEnv", "otpSeed", "otpSeedFile", "otpSeedEnv"]);
     return { tokenSecret: secret(raw, "tokenSecret", at, env, readFile), otpSeed: secret(raw, "otpSeed", at, env, readFile) };
   });
-  try {
-    new Keyring(list);
-  } catch (err) {
-    // KeyError messages name the key by position and never include its value.
-    if (err instanceof KeyError) throw new ConfigError(`config: ${path}: ${err.message}`);
-    throw err;
-  }
+  list.forEach((key, i) => checkKey(key, (field) => `${path}[${i}].${field}`));
   return list;
+}
+
+/**
+ * Validates one key with the token core's own rules (Keyring), reporting the setting by name.
+ * KeyError messages read "key N: <field> <problem>" and never include the value.
+ */
+export function checkKey(key: TokenKey, name: (field: "tokenSecret" | "otpSeed") => string): void {
+  try {
+    new Keyring([key]);
+  } catch (err) {
+    if (!(err instanceof KeyError)) throw err;
+    const match = /^key \d+: (tokenSecret|otpSeed) (.*)$/.exec(err.message);
+    if (!match) throw new ConfigError(`config: ${name("otpSeed").replace(/\.otpSeed$/, "")}: ${err.message}`);
+    throw new ConfigError(`config: ${name(match[1] as "tokenSecret" | "otpSeed")} ${match[2]}`);
+  }
 }
 
 function domainName(name: string, path: string): string {
@@ -150,7 +159,12 @@ function demo(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader, doma
     const entry = object(user, `demo.users[${i}]`, ["username", "passwordHash"]);
     const passwordHash = string(entry.passwordHash, `demo.users[${i}].passwordHash`);
     if (!isPasswordHash(passwordHash)) throw new ConfigError(`config: demo.users[${i}].passwordHash is not a scrypt hash (make one with x-token hash-password)`);
-    return { username: nodeprep(string(entry.username, `demo.users[${i}].username`)), passwordHash };
+    try {
+      return { username: nodeprep(string(entry.username, `demo.users[${i}].username`)), passwordHash };
+    } catch (err) {
+      if (err instanceof InvalidJidError) throw new ConfigError(`config: demo.users[${i}].username is not a valid username (${err.message})`);
+      throw err;
+    }
   });
   return { domain: name, sessionSecret, users };
 }
@@ -192,12 +206,9 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
     if (!env.XTOKEN_SECRET || !env.XTOKEN_OTP_SEED) {
       throw new ConfigError("config: XTOKEN_DOMAIN is set, so XTOKEN_SECRET and XTOKEN_OTP_SEED must be set too");
     }
-    domains[domainName(envDomain, "XTOKEN_DOMAIN")] = domain(
-      { keys: [{ tokenSecretEnv: "XTOKEN_SECRET", otpSeedEnv: "XTOKEN_OTP_SEED" }] },
-      "XTOKEN_DOMAIN",
-      env,
-      readFile,
-    );
+    const key = { tokenSecret: env.XTOKEN_SECRET, otpSeed: env.XTOKEN_OTP_SEED };
+    checkKey(key, (field) => (field === "tokenSecret" ? "XTOKEN_SECRET" : "XTOKEN_OTP_SEED"));
+    domains[domainName(envDomain, "XTOKEN_DOMAIN")] = { keys: [key], window: DEFAULT_WINDOW, disabledUsers: [] };
   }
   if (Object.keys(domains).length === 0) {
     throw new ConfigError("config: no domain configured (give a config file with domains, or XTOKEN_DOMAIN, XTOKEN_SECRET and XTOKEN_OTP_SEED)");
