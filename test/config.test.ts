@@ -1,5 +1,5 @@
 import { describe, expect, test } from "@jest/globals";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, DEFAULT_LIMITS, loadConfig, parseConfig } from "../src/config/load.js";
@@ -47,11 +47,12 @@ describe("configuration", () => {
   });
 
   test("environment overrides the file's listeners and TLS requirement", () => {
-    const config = parseConfig({ domains: { "a.example": { keys: [KEY] } }, listeners: { c2sPort: 1, httpPort: 2 }, requireTls: true, tls: { certFile: "c", keyFile: "k" } }, { XMPP_C2S_PORT: "3", XMPP_REQUIRE_TLS: "false" }, (p) => `pem ${p}`);
+    const pem = { c: readFileSync("test/fixtures/tls/cert.pem", "utf8"), k: readFileSync("test/fixtures/tls/key.pem", "utf8") } as Record<string, string>;
+    const config = parseConfig({ domains: { "a.example": { keys: [KEY] } }, listeners: { c2sPort: 1, httpPort: 2 }, requireTls: true, tls: { certFile: "c", keyFile: "k" } }, { XMPP_C2S_PORT: "3", XMPP_REQUIRE_TLS: "false" }, (p) => pem[p]!);
     expect(config.listeners.c2sPort).toBe(3);
     expect(config.listeners.httpPort).toBe(2);
     expect(config.requireTls).toBe(false);
-    expect(config.tls).toEqual({ cert: "pem c", key: "pem k" });
+    expect(config.tls).toEqual({ cert: pem.c, key: pem.k });
   });
 
   test("secrets from files and environment variables; key lists for rotation", () => {
@@ -78,6 +79,7 @@ describe("configuration", () => {
     ["replay store typo", { domains: { "a.b": { keys: [KEY] } }, replay: { max: 5 }, ...NO_TLS }, {}, /replay.max is not a known setting/],
     ["demo for an unknown domain", { domains: { "a.b": { keys: [KEY] } }, demo: { domain: "c.d", sessionSecret: "s".repeat(32), users: [] }, ...NO_TLS }, {}, /demo.domain c.d is not one of the configured domains/],
     ["demo user with a bad name", { domains: { "a.b": { keys: [KEY] } }, demo: { domain: "a.b", sessionSecret: "s".repeat(32), users: [{ username: "a@b", passwordHash: "scrypt$16384$8$1$AAAA$AAAA" }] }, ...NO_TLS }, {}, /^config: demo.users\[0\].username is not a valid username/],
+    ["one domain spelled twice", { domains: { "a.b": { keys: [KEY] }, "A.B": { keys: [KEY] } }, ...NO_TLS }, {}, /domains\["A.B"\] is the same domain as another entry \(a.b\)/],
     ["requireTls not a boolean", { domains: { "a.b": { keys: [KEY] } }, requireTls: "no" }, {}, /requireTls must be true or false/],
     ["no keys", { domains: { "a.b": { keys: [] } }, ...NO_TLS }, {}, /domains\["a.b"\].keys must be a non-empty list/],
     ["two sources for a secret", { domains: { "a.b": { keys: [{ ...KEY, tokenSecretEnv: "X" }] } }, ...NO_TLS }, {}, /needs exactly one of tokenSecret, tokenSecretFile, tokenSecretEnv/],
@@ -88,8 +90,9 @@ describe("configuration", () => {
     ["TLS required without a certificate", { domains: { "a.b": { keys: [KEY] } } }, {}, /requireTls is true but no tls certificate/],
     ["domain env without secrets", {}, { XTOKEN_DOMAIN: "a.b" }, /XTOKEN_SECRET and XTOKEN_OTP_SEED must be set/],
     ["invalid domain", { domains: { "a b": { keys: [KEY] } }, ...NO_TLS }, {}, /is not a valid domain/],
+    ["certificate files that are not PEM", { domains: { "a.b": { keys: [KEY] } }, tls: { certFile: "cert", keyFile: "key" } }, {}, /tls.certFile and tls.keyFile are not a usable PEM certificate/],
   ])("%s is one clear ConfigError", (_what, raw, env, message) => {
-    const text = configError(raw, env as NodeJS.ProcessEnv);
+    const text = configError(raw, env as NodeJS.ProcessEnv, { cert: "not a certificate", key: `not a key ${KEY.tokenSecret}` });
     expect(text).toMatch(/^config: /);
     expect(text).toMatch(message);
     expect(text).not.toContain(KEY.tokenSecret);

@@ -45,8 +45,10 @@ export async function run(io: CliIO): Promise<number> {
       println(io.stderr, `x-token: ${err.message}`);
       return EXIT_USAGE;
     }
-    if (err instanceof Error && "code" in err && (err.code === "EADDRINUSE" || err.code === "EACCES")) {
-      println(io.stderr, `x-token: cannot listen: ${err.message}`);
+    // Not `instanceof Error`: Node's own errors may come from another realm (jest's vm modules).
+    const code = typeof err === "object" && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
+    if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
+      println(io.stderr, `x-token: cannot listen: ${(err as Error).message}`);
       return EXIT_USAGE;
     }
     throw err;

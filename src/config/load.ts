@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { createSecureContext } from "node:tls";
 import { InvalidJidError, nameprep, nodeprep } from "../jid/prep.js";
 import { Keyring, KeyError, type TokenKey } from "../token/keys.js";
 import { isPasswordHash } from "../demo/password.js";
@@ -198,7 +199,9 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
     const rawDomains = object(raw.domains, "domains", Object.keys(isObject(raw.domains) ? raw.domains : {}));
     for (const [name, value] of Object.entries(rawDomains)) {
       const path = `domains[${JSON.stringify(name)}]`;
-      domains[domainName(name, path)] = domain(value, path, env, readFile);
+      const prepared = domainName(name, path);
+      if (prepared in domains) throw new ConfigError(`config: ${path} is the same domain as another entry (${prepared})`);
+      domains[prepared] = domain(value, path, env, readFile);
     }
   }
   const envDomain = env.XTOKEN_DOMAIN;
@@ -239,6 +242,13 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
       }
     };
     tls = { cert: read("certFile"), key: read("keyFile") };
+    try {
+      // Refuse an unusable pair now, as one line, rather than when the first client says STARTTLS.
+      createSecureContext({ cert: tls.cert, key: tls.key });
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new ConfigError(`config: tls.certFile and tls.keyFile are not a usable PEM certificate and private key (${reason})`);
+    }
   }
 
   const requireTls = envBoolean(env, "XMPP_REQUIRE_TLS") ?? (raw.requireTls === undefined ? true : boolean(raw.requireTls, "requireTls"));
