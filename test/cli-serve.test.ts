@@ -1,10 +1,11 @@
 import { describe, expect, test } from "@jest/globals";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkToken } from "../src/index.js";
 import { loadConfig } from "../src/config/load.js";
+import { isPasswordHash, verifyPassword } from "../src/demo/password.js";
 import { cli } from "./helpers/cli.js";
 
 const ENV = { XTOKEN_DOMAIN: "example.test", XTOKEN_SECRET: "serve-cli-secret", XTOKEN_OTP_SEED: "XVGR73KMZH2M4XMY", XMPP_REQUIRE_TLS: "false" };
@@ -73,5 +74,29 @@ describe("x-token serve (in-process)", () => {
     expect(minted.code).toBe(0);
     const verified = await cli(["verify", "--config", file, "--jid", "bob@localhost", "--token", minted.stdout.trim(), "--at", "1700000000"]);
     expect(verified).toMatchObject({ code: 0, stdout: "valid\n" });
+  });
+});
+
+describe("--dev folder problems and hash-password", () => {
+  test("a half-written dev folder (no config.json) is refused, not overwritten", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-broken-"));
+    mkdirSync(join(cwd, ".x-token-dev"));
+    writeFileSync(join(cwd, ".x-token-dev", "token-secret"), "half-written-secret");
+    const result = await cli(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, "", { cwd, stopSignal: Promise.resolve("SIGTERM") });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^x-token: \.x-token-dev\/ has no config\.json/);
+    expect(readFileSync(join(cwd, ".x-token-dev", "token-secret"), "utf8")).toBe("half-written-secret");
+  });
+
+  test("hash-password prints a scrypt hash of standard input that verifies; short passwords are refused", async () => {
+    const result = await cli(["hash-password"], {}, "correct horse battery\n");
+    expect(result.code).toBe(0);
+    const hash = result.stdout.trim();
+    expect(isPasswordHash(hash)).toBe(true);
+    expect(await verifyPassword("correct horse battery", hash)).toBe(true);
+    expect(await verifyPassword("correct horse battery\n", hash)).toBe(false);
+    const short = await cli(["hash-password"], {}, "abc");
+    expect(short).toMatchObject({ code: 2, stdout: "" });
+    expect(short.stderr).toMatch(/^x-token: the password must be at least 8 characters\n$/);
   });
 });

@@ -148,4 +148,26 @@ describe("the compiled binary", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
   });
+
+  test("errors from the binary: exit 2, one line, no stack trace, no secret", async () => {
+    for (const [argv, env] of [
+      [["mint", "--jid", "a@b.c"], { XTOKEN_SECRET: SECRET, XTOKEN_OTP_SEED: `${SEED}!` }],
+      [["verify", "--jid", "not a jid", "--token", "x"], ENV],
+      [["mint", "--jid", "a@b.c", "--token-secret", SECRET, "--otp-seed", SEED], {}],
+      [["serve"], { XTOKEN_DOMAIN: "b.c", XTOKEN_SECRET: SECRET, XTOKEN_OTP_SEED: SEED }],
+    ] as [string[], NodeJS.ProcessEnv][]) {
+      const result = await runBinary(argv, env);
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toMatch(/^x-token: [^\n]+\n$/);
+      expectNoSecret(result.stderr);
+    }
+  });
+
+  test("keygen from the binary gives keys mint and verify accept", async () => {
+    const key = JSON.parse((await runBinary(["keygen", "--json"])).stdout) as { otpSeed: string; tokenSecret: string };
+    const env = { XTOKEN_SECRET: key.tokenSecret, XTOKEN_OTP_SEED: key.otpSeed };
+    const token = (await runBinary(["mint", "--jid", "carol@example.net", "--at", AT], env)).stdout;
+    expect(await runBinary(["verify", "--jid", "carol@example.net", "--token", "-", "--at", AT], env, token)).toEqual({ code: 0, stdout: "valid\n", stderr: "" });
+  });
 });

@@ -4,11 +4,12 @@
  * so `x-token mint --config .x-token-dev/config.json` works against the same keys.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { base32Encode } from "../otp/base32.js";
 import { createSelfSignedCertificate } from "../tls/self-signed.js";
 import { hashPassword } from "../demo/password.js";
+import { UsageError } from "./io.js";
 
 export const DEV_DIR = ".x-token-dev";
 export const DEV_DOMAIN = "localhost";
@@ -32,7 +33,18 @@ export async function ensureDevSetup(cwd: string): Promise<DevSetup> {
   const passwordsFile = join(dir, "demo-passwords.json");
   const setup = { dir, configFile, certFile: join(dir, "cert.pem") };
   if (existsSync(configFile)) {
-    return { ...setup, passwords: JSON.parse(readFileSync(passwordsFile, "utf8")) as Record<string, string> };
+    // The passwords file is a convenience for printing; the hashes in config.json are what count.
+    let passwords: Record<string, string> = {};
+    try {
+      passwords = JSON.parse(readFileSync(passwordsFile, "utf8")) as Record<string, string>;
+    } catch {
+      passwords = {};
+    }
+    return { ...setup, passwords };
+  }
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    // config.json is written last, so this is a setup interrupted half-way: never overwrite secrets.
+    throw new UsageError(`${DEV_DIR}/ has no config.json (an interrupted first start?); delete the folder and start again`);
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);

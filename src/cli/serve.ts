@@ -53,7 +53,8 @@ function printWelcome(
   println(stdout);
   println(stdout, `Development setup in ${relative(cwd, dev.dir)}/ (generated secrets: keep them out of version control).`);
   if (config.demo && ports.http !== null) {
-    println(stdout, `  Demo web app: http://${host}:${ports.http}/  users: ${Object.entries(dev.passwords).map(([u, p]) => `${u} / ${p}`).join(", ")}`);
+    const users = Object.entries(dev.passwords).map(([u, p]) => `${u} / ${p}`).join(", ");
+    println(stdout, `  Demo web app: http://${host}:${ports.http}/  users: ${users || `see ${relative(cwd, dev.configFile)} (passwords file missing)`}`);
   }
   println(stdout, `  A token for ${jid}, valid for about a minute, usable once:`);
   println(stdout, `    ${token}`);
