@@ -6,13 +6,16 @@ export interface MemoryReplayStoreOptions {
 }
 
 /**
- * The in-process replay store. Entries are grouped by expiry time: tokens expire at the end of
- * a time step, so there are only a handful of groups, and purging is cheap.
+ * The in-process replay store: one map from token id to the unix time it stops mattering.
+ * Expired entries are swept only when the store is full and at least one of them can have
+ * expired (the earliest expiry is tracked), so a claim is one lookup and one insert, and a
+ * store full of live entries answers "full" without scanning.
  */
 export class MemoryReplayStore implements ReplayStore {
   readonly maxEntries: number;
   private readonly expiryById = new Map<string, number>();
-  private readonly idsByExpiry = new Map<number, string[]>();
+  /** No entry expires before this time (a lower bound; exact after a sweep). */
+  private earliestExpiry = Infinity;
 
   constructor({ maxEntries = 100_000 }: MemoryReplayStoreOptions = {}) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError("maxEntries must be a positive integer");
@@ -26,26 +29,23 @@ export class MemoryReplayStore implements ReplayStore {
   claim(id: string, expiresAt: number, now: number): ClaimResult {
     const known = this.expiryById.get(id);
     if (known !== undefined && known > now) return "replayed";
-    if (this.expiryById.size >= this.maxEntries) {
+    if (known === undefined && this.expiryById.size >= this.maxEntries) {
       this.purge(now);
       if (this.expiryById.size >= this.maxEntries) return "full";
     }
     this.expiryById.set(id, expiresAt);
-    const group = this.idsByExpiry.get(expiresAt);
-    if (group) group.push(id);
-    else this.idsByExpiry.set(expiresAt, [id]);
+    if (expiresAt < this.earliestExpiry) this.earliestExpiry = expiresAt;
     return "claimed";
   }
 
   /** Forgets entries that expired at or before `now`. */
   purge(now: number): void {
-    for (const [expiresAt, ids] of this.idsByExpiry) {
-      if (expiresAt > now) continue;
-      for (const id of ids) {
-        // A re-claimed id may carry a later expiry; only drop it if this group still owns it.
-        if (this.expiryById.get(id) === expiresAt) this.expiryById.delete(id);
-      }
-      this.idsByExpiry.delete(expiresAt);
+    if (this.earliestExpiry > now) return;
+    let earliest = Infinity;
+    for (const [id, expiresAt] of this.expiryById) {
+      if (expiresAt <= now) this.expiryById.delete(id);
+      else if (expiresAt < earliest) earliest = expiresAt;
     }
+    this.earliestExpiry = earliest;
   }
 }

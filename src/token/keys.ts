@@ -3,7 +3,7 @@
  * every one verifies, so a new key can be put first while tokens made with the old one
  * are still in flight. The token carries no key id; this is Prosody's format unchanged.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
 import { base32Decode, Base32Error } from "../otp/base32.js";
 import { hotp } from "../otp/hotp.js";
 import { OTP_DIGITS } from "./format.js";
@@ -28,6 +28,8 @@ const OTP_CACHE_STEPS = 8;
 /** One key, decoded once, with the OTP of recent time steps computed once and reused. */
 export class PreparedKey {
   readonly tokenSecret: Buffer;
+  /** The secret as a KeyObject: createHmac then skips copying the raw key on every call. */
+  private readonly hmacKey: KeyObject;
   private readonly seed: Buffer;
   private readonly otpByStep = new Map<number, Buffer>();
 
@@ -39,6 +41,7 @@ export class PreparedKey {
       throw new KeyError(`key ${index + 1}: otpSeed is missing or empty`);
     }
     this.tokenSecret = Buffer.from(key.tokenSecret, "utf8");
+    this.hmacKey = createSecretKey(this.tokenSecret);
     try {
       this.seed = base32Decode(key.otpSeed);
     } catch (err) {
@@ -49,7 +52,7 @@ export class PreparedKey {
   }
 
   sign(message: string): Buffer {
-    return createHmac("sha256", this.tokenSecret).update(message, "utf8").digest();
+    return createHmac("sha256", this.hmacKey).update(message, "utf8").digest();
   }
 
   /** The 8-digit TOTP of time step `step`, as ASCII bytes (for constant-time comparison). */

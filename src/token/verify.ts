@@ -6,7 +6,7 @@ import { timingSafeEqual } from "node:crypto";
 import { InvalidJidError, normaliseBareJid } from "../jid/prep.js";
 import { timeStep } from "../otp/totp.js";
 import type { ClaimResult, ReplayStore } from "../replay/store.js";
-import { parseToken, signedMessage } from "./format.js";
+import { OTP_DIGITS, tokenSignatureStart } from "./format.js";
 import { Keyring, OTP_STEP_SECONDS, type TokenKey } from "./keys.js";
 
 export type RejectReason =
@@ -67,6 +67,11 @@ export class VerifyOptionsError extends Error {
   override readonly name = "VerifyOptionsError";
 }
 
+const SIGNATURE_BYTES = 32;
+const signatureScratch = Buffer.alloc(SIGNATURE_BYTES);
+const otpScratch = Buffer.alloc(OTP_DIGITS);
+const TIME_STEP = { step: OTP_STEP_SECONDS } as const;
+
 function reject(reason: RejectReason): Rejected {
   return { ok: false, reason };
 }
@@ -86,8 +91,9 @@ export function checkToken(token: unknown, options: CheckOptions): VerifyResult 
   const window = checkWindow(options.window ?? 1);
   const keyring = Keyring.from(options.keys);
   const now = options.now ?? Date.now() / 1000;
-  const parts = parseToken(token);
-  if (!parts) return reject("malformed");
+  const space = tokenSignatureStart(token);
+  if (space < 0) return reject("malformed");
+  const text = token as string;
   let bareJid: string;
   try {
     bareJid = normaliseBareJid(options.jid);
@@ -96,17 +102,27 @@ export function checkToken(token: unknown, options: CheckOptions): VerifyResult 
     throw err;
   }
 
-  const message = signedMessage(parts.otp, parts.nonce, bareJid);
-  const keyIndex = keyring.keys.findIndex((key) => key.signs(message, parts.signature));
+  // Decoded into reusable buffers: this function is synchronous, so nothing else uses them
+  // meanwhile, and a login allocates less. The signed message is otp || nonce || bare JID.
+  signatureScratch.write(text.slice(space + 1), 0, SIGNATURE_BYTES, "base64");
+  const message = text.slice(0, space) + bareJid;
+  const keys = keyring.keys;
+  let keyIndex = -1;
+  for (let i = 0; i < keys.length; i++) {
+    if (keys[i]!.signs(message, signatureScratch)) {
+      keyIndex = i;
+      break;
+    }
+  }
   if (keyIndex === -1) return reject("bad-signature");
 
-  const key = keyring.keys[keyIndex]!;
-  const current = timeStep(now, { step: OTP_STEP_SECONDS });
-  const otp = Buffer.from(parts.otp, "latin1");
+  const key = keys[keyIndex]!;
+  const current = timeStep(now, TIME_STEP);
+  otpScratch.write(text, 0, OTP_DIGITS, "latin1");
   // Every step of the window is compared, so the time taken does not tell which one matched.
   let matched = -1;
   for (let step = Math.max(0, current - window); step <= current + window; step++) {
-    if (timingSafeEqual(key.otpAt(step), otp) && matched === -1) matched = step;
+    if (timingSafeEqual(key.otpAt(step), otpScratch) && matched === -1) matched = step;
   }
   if (matched === -1) return reject("otp-out-of-window");
   // Verifiers accept this OTP while their step is at most `matched + window`.
@@ -119,6 +135,15 @@ export function replayId(token: string, bareJid: string): string {
   return `${bareJid} ${token.slice(0, token.indexOf(" "))}`;
 }
 
+/** What a store's answer means for an accepted token. Anything unexpected fails closed. */
+function decideClaim(accepted: Accepted, claim: unknown): VerifyResult {
+  if (claim === "claimed") return accepted;
+  if (claim === "replayed") return reject("replayed");
+  if (claim === "full") return reject("replay-store-full");
+  // A store that answers something else must not let a token through twice.
+  return reject("replay-store-error");
+}
+
 /** Checks a token and, if it is good, claims it in the replay store so it is accepted once. */
 export function verifyToken(token: unknown, options: VerifyOptions): Promise<VerifyResult> {
   let result: VerifyResult;
@@ -127,19 +152,20 @@ export function verifyToken(token: unknown, options: VerifyOptions): Promise<Ver
   } catch (err) {
     return Promise.reject(err);
   }
-  if (!result.ok || !options.replay) return Promise.resolve(result);
+  const replay = options.replay;
+  if (!result.ok || !replay) return Promise.resolve(result);
   const accepted = result;
-  // A store we cannot reach, or one that answers something else, must not let a token
-  // through twice: fail closed, with a reason that says the store is at fault.
-  const failed = (): VerifyResult => reject("replay-store-error");
-  const decide = (claim: ClaimResult): VerifyResult =>
-    claim === "claimed" ? accepted : claim === "replayed" ? reject("replayed") : claim === "full" ? reject("replay-store-full") : failed();
   let claim: ClaimResult | Promise<ClaimResult>;
   try {
-    claim = options.replay.claim(replayId(token as string, accepted.jid), accepted.expiresAt, options.now ?? Date.now() / 1000);
+    claim = replay.claim(replayId(token as string, accepted.jid), accepted.expiresAt, options.now ?? Date.now() / 1000);
   } catch {
-    return Promise.resolve(failed());
+    // A store we cannot reach must not let a token through twice: fail closed.
+    return Promise.resolve(reject("replay-store-error"));
   }
   // Synchronous stores (the in-memory one) skip a round through the microtask queue.
-  return typeof claim === "string" ? Promise.resolve(decide(claim)) : Promise.resolve(claim).then(decide, failed);
+  if (typeof claim === "string") return Promise.resolve(decideClaim(accepted, claim));
+  return Promise.resolve(claim).then(
+    (answer) => decideClaim(accepted, answer),
+    () => reject("replay-store-error"),
+  );
 }
