@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import { InvalidJidError } from "../src/jid/prep.js";
 import { MemoryReplayStore } from "../src/replay/memory.js";
 import type { ReplayStore } from "../src/replay/store.js";
-import { MAX_TOKEN_LENGTH, parseToken } from "../src/token/format.js";
+import { decodeSignatureInto, MAX_TOKEN_LENGTH, parseToken, tokenSignatureStart } from "../src/token/format.js";
+import { randomBytes } from "node:crypto";
 import { Keyring, KeyError, type TokenKey } from "../src/token/keys.js";
 import { mintToken } from "../src/token/mint.js";
 import { checkToken, REJECT_REASONS, verifyToken, VerifyOptionsError } from "../src/token/verify.js";
@@ -234,5 +235,20 @@ describe("replay reasons (store behaviour itself: test/replay.test.ts)", () => {
     expect([...REJECT_REASONS].sort()).toEqual(
       ["bad-signature", "invalid-jid", "malformed", "otp-out-of-window", "replay-store-error", "replay-store-full", "replayed"].sort(),
     );
+  });
+});
+
+describe("signature decoding", () => {
+  test("decodeSignatureInto agrees with Buffer base64 decoding for random signatures", () => {
+    for (let n = 0; n < 200; n++) {
+      const bytes = randomBytes(32);
+      const token = `12345678901 ${bytes.toString("base64")}`;
+      const space = tokenSignatureStart(token);
+      expect(space).toBe(11);
+      const out = Buffer.alloc(32);
+      decodeSignatureInto(token, space, out);
+      expect(out).toEqual(bytes);
+      expect(parseToken(token)?.signature).toEqual(bytes);
+    }
   });
 });

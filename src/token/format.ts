@@ -51,6 +51,24 @@ export function tokenSignatureStart(token: unknown): number {
   return space;
 }
 
+/**
+ * Decodes the 32 signature bytes of a token already checked by tokenSignatureStart into
+ * `out`, without allocating (a login decodes one signature; Buffer.write costs more here).
+ */
+export function decodeSignatureInto(token: string, space: number, out: Uint8Array): void {
+  let bits = 0;
+  let value = 0;
+  let index = 0;
+  for (let i = space + 1; i < token.length - 1; i++) {
+    value = ((value << 6) | BASE64_VALUE[token.charCodeAt(i)]!) & 0xffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[index++] = (value >>> bits) & 0xff;
+    }
+  }
+}
+
 export function parseToken(token: unknown): TokenParts | null {
   const space = tokenSignatureStart(token);
   if (space < 0) return null;

@@ -6,7 +6,7 @@ import { timingSafeEqual } from "node:crypto";
 import { InvalidJidError, normaliseBareJid } from "../jid/prep.js";
 import { timeStep } from "../otp/totp.js";
 import type { ClaimResult, ReplayStore } from "../replay/store.js";
-import { OTP_DIGITS, tokenSignatureStart } from "./format.js";
+import { decodeSignatureInto, OTP_DIGITS, tokenSignatureStart } from "./format.js";
 import { Keyring, OTP_STEP_SECONDS, type TokenKey } from "./keys.js";
 
 export type RejectReason =
@@ -104,7 +104,7 @@ export function checkToken(token: unknown, options: CheckOptions): VerifyResult 
 
   // Decoded into reusable buffers: this function is synchronous, so nothing else uses them
   // meanwhile, and a login allocates less. The signed message is otp || nonce || bare JID.
-  signatureScratch.write(text.slice(space + 1), 0, SIGNATURE_BYTES, "base64");
+  decodeSignatureInto(text, space, signatureScratch);
   const message = text.slice(0, space) + bareJid;
   const keys = keyring.keys;
   let keyIndex = -1;
@@ -118,7 +118,7 @@ export function checkToken(token: unknown, options: CheckOptions): VerifyResult 
 
   const key = keys[keyIndex]!;
   const current = timeStep(now, TIME_STEP);
-  otpScratch.write(text, 0, OTP_DIGITS, "latin1");
+  for (let i = 0; i < OTP_DIGITS; i++) otpScratch[i] = text.charCodeAt(i); // ASCII digits
   // Every step of the window is compared, so the time taken does not tell which one matched.
   let matched = -1;
   for (let step = Math.max(0, current - window); step <= current + window; step++) {
