@@ -71,7 +71,7 @@ const secretKey = createSecretKey(Buffer.from(KEY.tokenSecret));
 const secretBytes = Buffer.from(KEY.tokenSecret);
 const seed = base32Decode(KEY.otpSeed);
 
-/** The floor: the one HMAC any verifier must compute, over the same message, nothing else. */
+/** The floor: the one HMAC any verifier must compute, over the same message, nothing else (key as a KeyObject, as PreparedKey holds it). */
 function floor(token: string): Buffer {
   return createHmac("sha256", secretKey).update(token.slice(0, token.indexOf(" ")) + JID).digest();
 }
@@ -96,8 +96,8 @@ function naive(token: string): boolean {
 
 type Case = { name: string; run: (seconds: number) => number | Promise<number> };
 const cases: Case[] = [
-  { name: "floor: one createHmac('sha256')", run: (s) => measureSync(floor, s) },
-  { name: "floor, raw Buffer key (info)", run: (s) => measureSync(floorRawKey, s) },
+  { name: "floor: createHmac, KeyObject key", run: (s) => measureSync(floor, s) },
+  { name: "floor: createHmac, raw Buffer key", run: (s) => measureSync(floorRawKey, s) },
   { name: "naive: HMAC + 3 TOTPs per call", run: (s) => measureSync(naive, s) },
   { name: "checkToken (no replay store)", run: (s) => measureSync((t) => checkToken(t, { jid: JID, keys, now: NOW }), s) },
   { name: "verifyToken (memory replay store)", run: measureVerify },
@@ -120,7 +120,9 @@ for (const [name, rate] of best) {
   console.log(`  ${name.padEnd(36)} ${Math.round(rate).toLocaleString("en-US").padStart(10)} ops/s  ${(1e6 / rate).toFixed(2).padStart(6)} µs/op`);
 }
 const rate = (name: string): number => best.get(name)!;
-const floorRate = rate(cases[0]!.name);
+// The floor is the faster way to make that one HMAC, so the ratios do not flatter verifyToken.
+const floorRate = Math.max(rate(cases[0]!.name), rate(cases[1]!.name));
+console.log(`floor (faster of the two): ${Math.round(floorRate).toLocaleString("en-US")} ops/s; verify costs ${(1e6 / rate(cases[4]!.name) - 1e6 / floorRate).toFixed(2)} µs more per call`);
 console.log(`naive/floor ratio: ${(floorRate / rate(cases[2]!.name)).toFixed(2)}`);
 console.log(`check/floor ratio: ${(floorRate / rate(cases[3]!.name)).toFixed(2)}`);
 console.log(`verify/floor ratio: ${(floorRate / rate(cases[4]!.name)).toFixed(2)}`);
