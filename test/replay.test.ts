@@ -131,7 +131,7 @@ describe("other stores", () => {
   });
 
   test("an async store answering full -> replay-store-full", async () => {
-    const full: ReplayStore = { claim: async () => "full" };
+    const full: ReplayStore = { claim: async () => "full" as const };
     expect(await verifyToken(mint(), { jid: JID, keys: KEY, now: NOW, replay: full })).toEqual({ ok: false, reason: "replay-store-full" });
   });
 });
