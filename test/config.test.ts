@@ -86,7 +86,8 @@ describe("configuration", () => {
     ["missing env secret", { domains: { "a.b": { keys: [{ tokenSecretEnv: "NOPE", otpSeed: KEY.otpSeed }] } }, ...NO_TLS }, {}, /environment variable NOPE is not set/],
     ["bad port", { domains: { "a.b": { keys: [KEY] } }, listeners: { c2sPort: 70000 }, ...NO_TLS }, {}, /listeners.c2sPort must be an integer from 0 to 65535/],
     ["bad env port", { domains: { "a.b": { keys: [KEY] } }, ...NO_TLS }, { XMPP_C2S_PORT: "http" }, /XMPP_C2S_PORT must be a port number/],
-    ["bad window", { domains: { "a.b": { keys: [KEY] } }, ...NO_TLS, }, { XMPP_REQUIRE_TLS: "maybe" }, /XMPP_REQUIRE_TLS must be true or false/],
+    ["XMPP_REQUIRE_TLS not a boolean", { domains: { "a.b": { keys: [KEY] } }, ...NO_TLS }, { XMPP_REQUIRE_TLS: "maybe" }, /XMPP_REQUIRE_TLS must be true or false/],
+    ["window out of range", { domains: { "a.b": { keys: [KEY], window: 11 } }, ...NO_TLS }, {}, /^config: domains\["a.b"\].window must be an integer from 0 to 10$/],
     ["TLS required without a certificate", { domains: { "a.b": { keys: [KEY] } } }, {}, /requireTls is true but no tls certificate/],
     ["domain env without secrets", {}, { XTOKEN_DOMAIN: "a.b" }, /XTOKEN_SECRET and XTOKEN_OTP_SEED must be set/],
     ["invalid domain", { domains: { "a b": { keys: [KEY] } }, ...NO_TLS }, {}, /is not a valid domain/],
@@ -106,5 +107,23 @@ describe("configuration", () => {
     expect(loadConfig({ file: join(dir, "config.json"), env: {} }).domains["a.example"]?.keys[0]?.otpSeed).toBe(KEY.otpSeed);
     writeFileSync(join(dir, "broken.json"), "{ nope");
     expect(() => loadConfig({ file: join(dir, "broken.json"), env: {} })).toThrow(/is not valid JSON/);
+  });
+
+  test("a JSON syntax error says where, never quoting the text (it may be a secret)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "x-token-config-"));
+    const file = join(dir, "config.json");
+    writeFileSync(file, `{\n  "domains": { "a.b": { "keys": [{ "tokenSecret": "${KEY.tokenSecret}" "otpSeed": "${KEY.otpSeed}" }] } }\n}`);
+    let message = "";
+    try {
+      loadConfig({ file, env: {} });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^config: .*config\.json is not valid JSON/);
+    expect(message).not.toContain(KEY.tokenSecret);
+    expect(message).not.toContain(KEY.otpSeed);
+    // Node 20 reports a position: the place is given as line and column of the file.
+    if (/line/.test(message)) expect(message).toMatch(/\(line 2, column \d+\)$/);
   });
 });

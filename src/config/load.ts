@@ -277,6 +277,19 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
   };
 }
 
+/**
+ * Where JSON.parse stopped, as " (line L, column C)", or "" when its message says no position.
+ * V8's message itself is never shown: newer versions quote the text around the error, which
+ * may be an inline secret.
+ */
+function jsonErrorPlace(text: string, message: string): string {
+  const position = /at position (\d+)/.exec(message);
+  if (!position) return "";
+  const before = text.slice(0, Number(position[1]));
+  const line = before.split("\n").length;
+  return ` (line ${line}, column ${before.length - before.lastIndexOf("\n")})`;
+}
+
 /** Reads and parses a JSON config file; relative file names inside it are relative to it. */
 export function readConfigFile(file: string): { raw: unknown; readFile: FileReader } {
   let text: string;
@@ -289,7 +302,7 @@ export function readConfigFile(file: string): { raw: unknown; readFile: FileRead
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`config: ${file} is not valid JSON (${(err as Error).message})`);
+    throw new ConfigError(`config: ${file} is not valid JSON${jsonErrorPlace(text, (err as Error).message)}`);
   }
   const base = dirname(resolve(file));
   return { raw, readFile: (path) => readFileSync(resolve(base, path), "utf8") };
