@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { xml } from "@xmpp/xml";
+import { xml, type Element } from "@xmpp/xml";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { client } from "@xmpp/client";
@@ -31,6 +31,31 @@ async function loginError(options: Parameters<typeof connectWithToken>[0]): Prom
   } catch (err) {
     return (err as { condition?: string }).condition ?? String(err);
   }
+}
+
+const SASL_NS = "urn:ietf:params:xml:ns:xmpp-sasl";
+
+/**
+ * Sends one hand-made `<auth mechanism='X-TOKEN'>` (base64 text as given) from a real @xmpp/client
+ * over STARTTLS, in place of the mechanism's own message, and returns the server's answer as
+ * "failure:<condition>" or the element's name.
+ */
+async function rawAuth(text: string): Promise<string> {
+  let answer = "no answer";
+  const xmpp = client({
+    service: tcp(),
+    domain: DOMAIN,
+    credentials: async (_authenticate: unknown, _mechanisms: string[], _fast: unknown, entity: { sendReceive(e: unknown): Promise<Element> }) => {
+      const reply = await entity.sendReceive(xml("auth", { xmlns: SASL_NS, mechanism: "X-TOKEN" }, text));
+      answer = reply.is("failure", SASL_NS) ? `failure:${reply.getChildElements()[0]?.name}` : reply.name;
+      throw new Error("raw auth done");
+    },
+  });
+  xmpp.reconnect.stop();
+  xmpp.on("error", () => {});
+  await expect(xmpp.start()).rejects.toThrow("raw auth done");
+  await xmpp.stop().catch(() => {});
+  return answer;
 }
 
 describe("@xmpp/client logs in with X-TOKEN", () => {
@@ -78,6 +103,45 @@ describe("@xmpp/client logs in with X-TOKEN", () => {
   test("a token without a space is malformed-request, not a hang", async () => {
     const token = t.mint("alice").replace(" ", "");
     expect(await loginError({ service: tcp(), domain: DOMAIN, username: "alice", token })).toBe("malformed-request");
+  });
+
+  test("bad base64 is incorrect-encoding", async () => {
+    expect(await rawAuth("!!not*base64!!")).toBe("failure:incorrect-encoding");
+  });
+
+  test("a message without NUL separators is malformed-request", async () => {
+    const token = t.mint("alice");
+    expect(await rawAuth(Buffer.from(`alice ${token}`).toString("base64"))).toBe("failure:malformed-request");
+  });
+
+  test("a hand-made correct message succeeds (the raw path itself works)", async () => {
+    const token = t.mint("alice");
+    expect(await rawAuth(Buffer.from(`\0alice\0${token}`).toString("base64"))).toBe("success");
+  });
+
+  test("a token function is called for every authentication: a reconnect logs in with a fresh token", async () => {
+    const issued: string[] = [];
+    const xmpp = await connectWithToken({
+      service: tcp(),
+      domain: DOMAIN,
+      username: "erin",
+      resource: "phone",
+      token: () => {
+        issued.push(t.mint("erin"));
+        return issued[issued.length - 1]!;
+      },
+    });
+    expect(issued).toHaveLength(1);
+    (xmpp.reconnect as unknown as { delay: number }).delay = 10;
+    const reconnected = new Promise<void>((resolve) => xmpp.once("online", () => resolve()));
+    // Drop the connection without closing the stream, as a network failure would.
+    (xmpp as unknown as { socket: { socket: { destroy(): void } } }).socket.socket.destroy();
+    await reconnected;
+    expect(issued).toHaveLength(2);
+    expect(issued[1]).not.toBe(issued[0]);
+    expect(xmpp.jid?.toString()).toBe(`erin@${DOMAIN}/phone`);
+    xmpp.reconnect.stop();
+    await xmpp.stop();
   });
 
   test("two clients exchange a message", async () => {

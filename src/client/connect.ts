@@ -14,6 +14,12 @@ export interface ConnectWithTokenOptions {
   resource?: string;
   /** Optional authorization identity (your own bare JID, or nothing). */
   authzid?: string;
+  /**
+   * Keep xmpp.js's automatic reconnect on once online. Defaults to true when `token` is a
+   * function (every reconnect calls it for a fresh token) and false for a string (a used
+   * token cannot log in again, so retrying it would only fail).
+   */
+  reconnect?: boolean;
 }
 
 /** Builds a client that authenticates with X-TOKEN only, fetching a token for every attempt. */
@@ -39,11 +45,14 @@ async function ensureWebSocket(service: string): Promise<void> {
   (globalThis as { WebSocket?: unknown }).WebSocket = WebSocket;
 }
 
-/** Connects and resolves once online (resource bound); rejects with the SASL error on failure. */
+/**
+ * Connects and resolves once online (resource bound). Rejects with the SASLError on a refused
+ * login (`err.condition`: "not-authorized", "invalid-authzid", ...) or the connection error.
+ */
 export async function connectWithToken(options: ConnectWithTokenOptions): Promise<Client> {
   await ensureWebSocket(options.service);
   const xmpp = xTokenClient(options);
-  // Without this, a failed login would be retried with the same used-up token.
+  // A failed first login is not retried: the caller gets the error instead of a retry loop.
   xmpp.reconnect.stop();
   // start() rejects with the error; the same error is also emitted, which must not crash the app.
   const swallow = () => {};
@@ -56,5 +65,6 @@ export async function connectWithToken(options: ConnectWithTokenOptions): Promis
   } finally {
     xmpp.off("error", swallow);
   }
+  if (options.reconnect ?? typeof options.token === "function") xmpp.reconnect.start();
   return xmpp;
 }
