@@ -3,7 +3,8 @@
  * against the real server (`x-token serve`) in a child process, without and with STARTTLS.
  * Prints logins/s, p50/p99 latency, the server's CPU time per login (user+system, read from
  * /proc, independent of the load client's speed), and the verify-only cost for comparison.
- * Usage: npm run bench:login [-- --n 2000 --c 50]
+ * Usage: npm run bench:login [-- --n 2000 --c 50 --profile DIR]
+ * --profile DIR runs the server under `node --cpu-prof` and leaves one .cpuprofile per case in DIR.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -20,8 +21,17 @@ function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
+function textFlag(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
 const N = flag("n", 2000);
 const C = flag("c", 50);
+const PROFILE_DIR = textFlag("profile");
+if (!Number.isInteger(N) || N < 1 || !Number.isInteger(C) || C < 1) {
+  console.error("bench:login: --n and --c must be positive integers");
+  process.exit(2);
+}
 const DOMAIN = "bench.test";
 const KEY = { tokenSecret: "bench-token-secret", otpSeed: "XVGR73KMZH2M4XMY" };
 const PROSODY_CPU_MS = 2.8; // Prosody 0.12 + mod_auth_token, measured on the same kind of machine (issue 3)
@@ -83,7 +93,8 @@ function cpuSeconds(pid: number): number {
 }
 
 async function startServer(useTls: boolean, dir: string): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [new URL("../src/cli/main.js", import.meta.url).pathname, "serve", "--config", join(dir, "config.json")], {
+  const profile = PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROFILE_DIR] : [];
+  const child = spawn(process.execPath, [...profile, new URL("../src/cli/main.js", import.meta.url).pathname, "serve", "--config", join(dir, "config.json")], {
     env: { PATH: process.env.PATH, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_REQUIRE_TLS: useTls ? "true" : "false" },
     stdio: ["ignore", "pipe", "pipe"],
   });
