@@ -7,14 +7,14 @@ import type { ServerConfig } from "../config/types.js";
 import { TokenAuthority } from "../auth/authority.js";
 import { MemoryReplayStore } from "../replay/memory.js";
 import { createXTokenSasl } from "../sasl/index.js";
-import { WindowCounter } from "../policy/window-counter.js";
-import { stderrLogger, type Logger } from "./log.js";
+import { LoginLimiter } from "../policy/login-limiter.js";
+import { oneLineLogger, stderrLogger, type Logger } from "./log.js";
 import { Router } from "./router.js";
 import { XmppSession, type SessionServices } from "./session.js";
 import { TcpTransport } from "./tcp.js";
 import { WebSocketTransport } from "./websocket.js";
 
-export { stderrLogger, silentLogger, type Logger } from "./log.js";
+export { stderrLogger, silentLogger, oneLine, type Logger } from "./log.js";
 export { XmlFramer, FramingError } from "./xml-framer.js";
 
 export interface StartOptions {
@@ -53,29 +53,33 @@ function listen(server: net.Server, port: number, host: string): Promise<number>
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
-  const log = options.log ?? stderrLogger();
+  const log = oneLineLogger(options.log ?? stderrLogger());
   const now = options.now ?? (() => Date.now() / 1000);
   const authority =
     options.authority ??
     new TokenAuthority({ domains: config.domains, replay: new MemoryReplayStore({ maxEntries: config.replayMaxEntries }), now });
-  const failuresByIp = new WindowCounter({ limit: config.limits.maxAuthFailuresPerIpPerMinute, now });
-  const failuresByJid = new WindowCounter({ limit: config.limits.maxAuthFailuresPerJidPerMinute, now });
+  const limiter = new LoginLimiter({ limits: config.limits, now });
   const sasl = createXTokenSasl({
     authority,
     allowPlainWithoutTls: config.allowPlainWithoutTls,
-    gate: (ctx, jid) => (failuresByIp.isOver(ctx.remoteAddress ?? "") || failuresByJid.isOver(jid) ? "deny" : "allow"),
+    // Asked once the JID is known, before the token is checked: a limited IP or JID gets
+    // temporary-auth-failure without spending a token check.
+    gate: (ctx, jid) => (limiter.allows(ctx.remoteAddress ?? "", jid) ? "allow" : "deny"),
   });
   const router = new Router();
   const sessions = new Set<XmppSession>();
-  const services: SessionServices = { config, sasl, router, log, failuresByIp, failuresByJid, onEnd: (s) => sessions.delete(s) };
+  const services: SessionServices = { config, sasl, router, log, limiter, onEnd: (s) => sessions.delete(s) };
   const secureContext = config.tls ? tls.createSecureContext({ cert: config.tls.cert, key: config.tls.key }) : null;
   const { host } = config.listeners;
   const servers: net.Server[] = [];
 
+  let closing: Promise<void> | null = null;
   const startSession = (transport: TcpTransport | WebSocketTransport) => {
     const session = new XmppSession(transport, services);
     transport.session = session;
     sessions.add(session);
+    // A connection accepted while shutting down is told so at once rather than left open.
+    if (closing) session.streamError("system-shutdown", "the server is shutting down");
   };
 
   const ports: RunningServer["ports"] = { c2s: null, directTls: null, http: null };
@@ -133,7 +137,6 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         .join(", "),
   );
 
-  let closing: Promise<void> | null = null;
   return {
     config,
     authority,

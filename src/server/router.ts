@@ -1,24 +1,32 @@
 /**
- * Who is connected: bound sessions by bare JID and resource, and stanza delivery between them
+ * Who is connected: bound sessions by bare JID and resource, and where a stanza goes
  * (RFC 6121 basics for a server without rosters: everyone on a domain sees everyone's presence).
  */
 import { randomBytes } from "node:crypto";
 import type { Element } from "@xmpp/xml";
+import type { Address } from "./address.js";
 
 export interface RoutableSession {
   readonly bareJid: string;
   readonly fullJid: string;
   readonly domain: string;
   /** Has sent initial presence and not yet unavailable presence. */
-  available: boolean;
-  lastPresence: Element | null;
+  readonly available: boolean;
+  /** From the last available presence's `<priority/>` (RFC 6121 4.7.2.3); 0 when absent. */
+  readonly priority: number;
+  /** The last available presence, stamped with this session's full JID. */
+  readonly lastPresence: Element | null;
   deliver(stanza: Element): void;
 }
 
 export class Router {
   private readonly byBareJid = new Map<string, Map<string, RoutableSession>>();
 
-  /** Chooses the resource: the requested one when free, else a server-made one (RFC 6120 7.7.2.2). */
+  /**
+   * Chooses the resource (RFC 6120 7.7.2.2): the requested one when free; when it is taken, a
+   * new one made from it (the old session keeps its resource, nobody is kicked out); when none
+   * was asked for, a random one.
+   */
   pickResource(bareJid: string, requested: string | null): string {
     const taken = this.byBareJid.get(bareJid);
     if (requested && !taken?.has(requested)) return requested;
@@ -42,15 +50,26 @@ export class Router {
     if (resources.size === 0) this.byBareJid.delete(session.bareJid);
   }
 
-  /** The sessions a stanza to `jid` goes to: the named resource, or every resource of the user. */
-  resolve(jid: string): RoutableSession[] {
-    const slash = jid.indexOf("/");
-    const bare = slash === -1 ? jid : jid.slice(0, slash);
-    const resources = this.byBareJid.get(bare);
-    if (!resources) return [];
-    if (slash === -1) return [...resources.values()];
-    const one = resources.get(jid.slice(slash + 1));
-    return one ? [one] : [];
+  /** The session bound to exactly this full JID. */
+  resource(address: Address): RoutableSession | null {
+    if (address.resource === null) return null;
+    return this.byBareJid.get(address.bare)?.get(address.resource) ?? null;
+  }
+
+  /** Every bound session of the account. */
+  sessionsOf(bareJid: string): RoutableSession[] {
+    return [...(this.byBareJid.get(bareJid)?.values() ?? [])];
+  }
+
+  /**
+   * Where a message to a bare JID goes (RFC 6121 8.5.2.1.1): every available resource with a
+   * non-negative priority. With none, this server (which keeps no offline storage) hands it to
+   * every bound session of the account rather than lose it; an empty list means nobody is online.
+   */
+  messageTargets(bareJid: string): RoutableSession[] {
+    const all = this.sessionsOf(bareJid);
+    const available = all.filter((s) => s.available && s.priority >= 0);
+    return available.length > 0 ? available : all;
   }
 
   /** Available sessions of a domain other than `except`, for presence broadcast. */

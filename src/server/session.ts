@@ -6,13 +6,14 @@
 import { randomBytes } from "node:crypto";
 import { Element, xml } from "@xmpp/xml";
 import { InvalidJidError, nameprep } from "../jid/prep.js";
+import { prepareAddress, type Address } from "./address.js";
 import { ABORTED, INVALID_MECHANISM, decodeSaslPayload, encodeSaslPayload, type SaslRegistry, type ServerMechanism } from "../sasl/index.js";
 import type { SaslContext, SaslOutcome } from "../sasl/types.js";
 import type { ServerConfig } from "../config/types.js";
 import type { Logger } from "./log.js";
 import { NS } from "./namespaces.js";
 import type { RoutableSession, Router } from "./router.js";
-import type { WindowCounter } from "../policy/window-counter.js";
+import type { LoginLimiter } from "../policy/login-limiter.js";
 
 export type StreamErrorCondition =
   | "bad-format"
@@ -54,8 +55,7 @@ export interface SessionServices {
   sasl: SaslRegistry;
   router: Router;
   log: Logger;
-  failuresByIp: WindowCounter;
-  failuresByJid: WindowCounter;
+  limiter: LoginLimiter;
   /** Called once the session has ended, for bookkeeping. */
   onEnd(session: XmppSession): void;
 }
@@ -70,8 +70,12 @@ export class XmppSession implements RoutableSession {
   private resource: string | null = null;
   private authenticated = false;
   private mechanism: ServerMechanism | null = null;
+  private mechanismName = "";
+  /** Our stream header (or `<open/>`) for the current stream was sent: errors can go out. */
+  private streamOpened = false;
   private authFailures = 0;
   available = false;
+  priority = 0;
   lastPresence: Element | null = null;
   private authTimer: NodeJS.Timeout | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
@@ -103,6 +107,8 @@ export class XmppSession implements RoutableSession {
   /** A stream header (TCP) or `<open/>` (WebSocket) arrived, as a parsed element. */
   onHeader(header: Element): void {
     if (this.phase === "closed") return;
+    // Only WebSocket can get here mid-stream (TCP's framer sees a header only at depth 0).
+    if (this.phase !== "awaiting-header") return this.streamError("bad-format", "<open/> is only allowed at the start of a stream");
     const { kind } = this.transport;
     const expected = kind === "tcp" ? NS.stream : NS.framing;
     const isHeader =
@@ -122,7 +128,7 @@ export class XmppSession implements RoutableSession {
     } catch (err) {
       if (!(err instanceof InvalidJidError)) throw err;
     }
-    this.transport.openStream({ id: randomBytes(12).toString("hex"), from: domain || this.domain || this.firstDomain() });
+    this.openStream(domain);
     if (!isHeader || !nsOk) return this.streamError("invalid-namespace", "expected a jabber:client stream");
     if (header.attrs.version !== "1.0") return this.streamError("unsupported-version", "version 1.0 is required");
     if (!domain || !(domain in this.services.config.domains)) return this.streamError("host-unknown", "this server does not host that domain");
@@ -132,8 +138,16 @@ export class XmppSession implements RoutableSession {
     this.transport.send(this.features());
   }
 
-  private firstDomain(): string {
-    return Object.keys(this.services.config.domains)[0] ?? "localhost";
+  private openStream(domain = ""): void {
+    const from = domain || this.domain || (Object.keys(this.services.config.domains)[0] ?? "localhost");
+    this.transport.openStream({ id: randomBytes(12).toString("hex"), from });
+    this.streamOpened = true;
+  }
+
+  /** The transport will read a new stream header (STARTTLS, SASL success): we answer it anew. */
+  private expectNewStream(): void {
+    this.phase = "awaiting-header";
+    this.streamOpened = false;
   }
 
   private features(): Element {
@@ -159,6 +173,8 @@ export class XmppSession implements RoutableSession {
 
   streamError(condition: StreamErrorCondition, text?: string): void {
     if (this.phase === "closed") return;
+    // An error before our header still opens the stream first (RFC 6120 4.9.1.1).
+    if (!this.streamOpened) this.openStream();
     this.transport.send(
       xml(
         "stream:error",
@@ -209,7 +225,9 @@ export class XmppSession implements RoutableSession {
   // ---- elements ------------------------------------------------------------------------------
 
   async onElement(element: Element): Promise<void> {
-    if (this.phase !== "negotiating") return;
+    if (this.phase === "closed") return;
+    // Only WebSocket can get here before `<open/>` (TCP's framer insists on a header first).
+    if (this.phase === "awaiting-header") return this.streamError("bad-format", "open the stream first");
     this.touch();
     const ns = element.attrs.xmlns ?? NS.client;
     if (!this.authenticated) {
@@ -243,7 +261,7 @@ export class XmppSession implements RoutableSession {
       return this.end();
     }
     this.transport.send(xml("proceed", { xmlns: NS.tls }));
-    this.phase = "awaiting-header";
+    this.expectNewStream();
     try {
       await this.transport.startTls();
     } catch {
@@ -261,7 +279,10 @@ export class XmppSession implements RoutableSession {
       this.mechanism = null;
       outcome = ABORTED;
     } else if (element.name === "auth" || element.name === "response") {
-      if (element.name === "auth") this.mechanism = this.services.sasl.start(element.attrs.mechanism ?? "", this.saslContext());
+      if (element.name === "auth") {
+        this.mechanismName = element.attrs.mechanism ?? "";
+        this.mechanism = this.services.sasl.start(this.mechanismName, this.saslContext());
+      }
       const mechanism = this.mechanism;
       if (!mechanism) {
         outcome = element.name === "auth" ? INVALID_MECHANISM : { kind: "failure", condition: "malformed-request", reason: "no-exchange" };
@@ -276,10 +297,10 @@ export class XmppSession implements RoutableSession {
       return this.streamError("not-authorized", "unexpected SASL element");
     }
     if (this.phase !== "negotiating") return; // closed while verifying
-    this.onSaslOutcome(outcome, element.attrs.mechanism);
+    this.onSaslOutcome(outcome);
   }
 
-  private onSaslOutcome(outcome: SaslOutcome, mechanismName: string | undefined): void {
+  private onSaslOutcome(outcome: SaslOutcome): void {
     const ip = this.transport.remoteAddress;
     if (outcome.kind === "challenge") {
       this.transport.send(xml("challenge", { xmlns: NS.sasl }, encodeSaslPayload(outcome.data)));
@@ -287,26 +308,23 @@ export class XmppSession implements RoutableSession {
     }
     this.mechanism = null;
     if (outcome.kind === "success") {
-      this.services.log.info(`authenticated ${outcome.jid} from ${ip} via ${mechanismName ?? "SASL"} over ${this.transport.kind}`);
+      // The name came from a mechanism the registry found, so it is one of ours, not client text.
+      this.services.log.info(`authenticated ${outcome.jid} from ${ip} via ${this.mechanismName} over ${this.transport.kind}`);
       this.authenticated = true;
       this.bareJid = outcome.jid;
       if (this.authTimer) clearTimeout(this.authTimer);
       this.authTimer = null;
       this.transport.send(xml("success", { xmlns: NS.sasl }));
       this.transport.setMaxElementBytes(this.services.config.limits.maxStanzaBytes);
-      this.phase = "awaiting-header";
+      this.expectNewStream();
       this.transport.restart();
       return;
     }
     const who = outcome.jid ?? "(unknown)";
     this.services.log.warn(`authentication failed for ${who} from ${ip}: ${outcome.reason}`);
-    if (outcome.condition !== "aborted") {
-      this.authFailures++;
-      this.services.failuresByIp.record(ip);
-      if (outcome.jid) this.services.failuresByJid.record(outcome.jid);
-    }
+    if (this.services.limiter.recordFailure(outcome.condition, ip, outcome.jid)) this.authFailures++;
     this.sendSaslFailure(outcome.condition);
-    if (this.authFailures >= this.services.config.limits.maxAuthFailuresPerConnection) {
+    if (this.services.limiter.connectionExhausted(this.authFailures)) {
       this.streamError("policy-violation", "too many failed authentication attempts");
     }
   }
@@ -318,9 +336,9 @@ export class XmppSession implements RoutableSession {
   // ---- after authentication ------------------------------------------------------------------
 
   private onBind(iq: Element): void {
-    if (iq.attrs.type !== "set") return this.sendStanzaError(iq, "cancel", "bad-request");
+    if (iq.attrs.type !== "set") return this.sendStanzaError(iq, "modify", "bad-request");
     const requested = iq.getChild("bind", NS.bind)?.getChildText("resource")?.trim() || null;
-    if (requested && (requested.length > 256 || /[\u0000-\u001f]/.test(requested))) {
+    if (requested && (Buffer.byteLength(requested) > 1023 || /[\u0000-\u001f\u007f]/.test(requested))) {
       return this.sendStanzaError(iq, "modify", "bad-request");
     }
     this.resource = this.services.router.pickResource(this.bareJid, requested);
@@ -339,42 +357,56 @@ export class XmppSession implements RoutableSession {
   private onStanza(stanza: Element): void {
     // The server stamps the sender (RFC 6120 8.1.2.1); the client's own value is not trusted.
     const out = withAttrs(stanza, { from: this.fullJid, xmlns: NS.client });
-    const to = stanza.attrs.to;
+    const toText = stanza.attrs.to;
+    let to: Address | null = null;
+    if (toText !== undefined && toText !== "") {
+      to = prepareAddress(toText);
+      if (!to) return this.sendStanzaError(out, "modify", "jid-malformed");
+    }
     if (stanza.name === "presence") return this.onPresence(out, to);
     if (stanza.name === "iq") return this.onIq(out, to);
     return this.onMessage(out, to);
   }
 
-  private isServerAddress(to: string | undefined): boolean {
-    return to === undefined || to === "" || to === this.domain || to === this.bareJid;
+  /** No `to`, our domain, or the user's own bare JID: the server answers (RFC 6120 10.3.3, 10.5.4). */
+  private isServerAddress(to: Address | null): boolean {
+    return to === null || to.full === this.domain || to.full === this.bareJid;
   }
 
-  private onIq(iq: Element, to: string | undefined): void {
+  private onIq(iq: Element, to: Address | null): void {
     const type = iq.attrs.type;
-    if (type !== "get" && type !== "set") {
-      if (!this.isServerAddress(to)) this.services.router.resolve(to!).filter((s) => s.fullJid === to).forEach((s) => s.deliver(iq));
+    if (type === "result" || type === "error") {
+      // Answers go to the full JID that asked; anything else has nobody waiting for it.
+      if (to) this.services.router.resource(to)?.deliver(iq);
       return;
     }
+    if (type !== "get" && type !== "set") return this.sendStanzaError(iq, "modify", "bad-request");
     if (this.isServerAddress(to)) {
       const payload = iq.children.find((c): c is Element => typeof c !== "string");
       const ns = payload?.attrs.xmlns;
-      if ((type === "get" && payload?.name === "ping" && ns === NS.ping) || (type === "set" && payload?.name === "session" && ns === NS.session)) {
-        this.transport.send(xml("iq", { xmlns: NS.client, type: "result", id: iq.attrs.id, to: this.fullJid, from: to || this.domain }));
+      const isPing = type === "get" && payload?.name === "ping" && ns === NS.ping;
+      const isSession = type === "set" && payload?.name === "session" && ns === NS.session;
+      if (isPing || isSession) {
+        this.transport.send(xml("iq", { xmlns: NS.client, type: "result", id: iq.attrs.id, to: this.fullJid, from: to?.full ?? this.domain }));
         return;
       }
       return this.sendStanzaError(iq, "cancel", "service-unavailable");
     }
-    // An iq for a full JID goes to that resource; for a bare JID of another user, we answer for them.
-    const target = to!.includes("/") ? this.services.router.resolve(to!) : [];
-    if (target.length === 0) return this.sendStanzaError(iq, "cancel", "service-unavailable");
-    target[0]!.deliver(iq);
+    // A full JID that is online gets the iq; for a bare JID the server answers on the user's
+    // behalf, and it implements nothing there (RFC 6121 8.5.2.1.3 / 8.5.3.2.3).
+    const target = this.services.router.resource(to!);
+    if (!target) return this.sendStanzaError(iq, "cancel", "service-unavailable");
+    target.deliver(iq);
   }
 
-  private onMessage(message: Element, to: string | undefined): void {
+  private onMessage(message: Element, to: Address | null): void {
     if (!to) return this.sendStanzaError(message, "cancel", "service-unavailable");
-    let targets = this.services.router.resolve(to);
-    if (targets.length === 0 && to.includes("/")) targets = this.services.router.resolve(to.slice(0, to.indexOf("/")));
+    const exact = this.services.router.resource(to);
+    // A full JID that is not online is treated like the bare JID (RFC 6121 8.5.3.2.1).
+    const targets = exact ? [exact] : to.bare.includes("@") ? this.services.router.messageTargets(to.bare) : [];
     if (targets.length === 0) {
+      // Nobody to deliver to, and no offline storage: chat and normal messages bounce, the rest
+      // (groupchat, headline, error) are dropped silently as RFC 6121 8.5.2.2 allows.
       const type = message.attrs.type ?? "normal";
       if (type === "normal" || type === "chat") this.sendStanzaError(message, "cancel", "service-unavailable");
       return;
@@ -382,10 +414,12 @@ export class XmppSession implements RoutableSession {
     for (const target of targets) target.deliver(message);
   }
 
-  private onPresence(presence: Element, to: string | undefined): void {
+  private onPresence(presence: Element, to: Address | null): void {
     if (to) {
-      // Directed presence (and subscriptions, which this server does not keep) go straight through.
-      for (const target of this.services.router.resolve(to)) target.deliver(presence);
+      // Directed presence (and subscription requests, which this server keeps no roster for)
+      // goes to the named resource, or to every session of the account.
+      const exact = this.services.router.resource(to);
+      for (const target of exact ? [exact] : this.services.router.sessionsOf(to.bare)) target.deliver(presence);
       return;
     }
     const type = presence.attrs.type;
@@ -393,6 +427,7 @@ export class XmppSession implements RoutableSession {
     const initial = !this.available && type === undefined;
     this.available = type === undefined;
     this.lastPresence = this.available ? presence : null;
+    this.priority = this.available ? parsePriority(presence) : 0;
     // Everyone on the domain sees everyone (no rosters here); a newcomer also learns who is online.
     this.broadcastPresence(presence);
     if (initial) {
@@ -407,6 +442,7 @@ export class XmppSession implements RoutableSession {
     for (const other of this.services.router.availableOn(this.domain, this)) other.deliver(withTo(out, other.fullJid));
   }
 
+  /** Bounces a stanza with an error (never an error about an error, RFC 6120 8.3.1). */
   private sendStanzaError(stanza: Element, type: string, condition: string): void {
     if (stanza.attrs.type === "error") return;
     const reply = xml(
@@ -416,6 +452,14 @@ export class XmppSession implements RoutableSession {
     );
     this.transport.send(reply);
   }
+}
+
+/** `<priority/>` is an integer from -128 to 127 (RFC 6121 4.7.2.3); anything else counts as 0. */
+function parsePriority(presence: Element): number {
+  const text = presence.getChildText("priority")?.trim();
+  if (!text || !/^[+-]?\d{1,3}$/.test(text)) return 0;
+  const value = Number(text);
+  return value >= -128 && value <= 127 ? value : 0;
 }
 
 /** A copy of the element with some attributes changed; children are shared, never mutated. */

@@ -7,6 +7,7 @@ import parse from "@xmpp/xml/lib/parse.js";
 import { xml, type Element } from "@xmpp/xml";
 import type { Transport, XmppSession } from "./session.js";
 import { NS } from "./namespaces.js";
+import { FramingError, XmlFramer } from "./xml-framer.js";
 
 export class WebSocketTransport implements Transport {
   readonly kind = "websocket";
@@ -58,13 +59,15 @@ export class WebSocketTransport implements Transport {
   private async handle(data: Buffer | string): Promise<void> {
     if (data.length > this.maxBytes) return this.session.streamError("policy-violation", `element larger than ${this.maxBytes} bytes`);
     const text = data.toString();
-    // No raw '<' may appear in XML text or attribute values, so these are always markup.
-    if (text.includes("<!") || text.includes("<?")) return this.session.streamError("restricted-xml");
+    // RFC 7395 has no whitespace keepalives, but some clients send them anyway: ignore, like TCP.
+    if (/^[ \t\r\n]*$/.test(text)) return;
     let element: Element;
     try {
-      element = parse(text.trim());
-      if (!element) throw new Error("empty message");
+      // The same framing guards as TCP (one complete element, no <! or <?, bounded size and depth)
+      // before ltx, which would accept `<a>` as `<a/>` and nest a second element in the first.
+      element = parse(XmlFramer.singleElement(text, this.maxBytes));
     } catch (err) {
+      if (err instanceof FramingError) return this.session.streamError(err.condition, err.message);
       return this.session.streamError("not-well-formed", err instanceof Error ? err.message : undefined);
     }
     if (element.attrs.xmlns === NS.framing && element.name === "open") return this.session.onHeader(element);

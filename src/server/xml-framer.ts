@@ -26,9 +26,19 @@ function utf8Length(code: number): number {
   return 3;
 }
 
+/** Nesting deeper than this inside a stanza is refused: serialising it again recurses per level. */
+export const DEFAULT_MAX_DEPTH = 64;
+
+/** XML's own white space (not JavaScript's \s, which also matches U+00A0, U+2028 and others). */
+function isXmlSpace(ch: string): boolean {
+  return ch === " " || ch === "\n" || ch === "\r" || ch === "\t";
+}
+
 export class XmlFramer {
   /** Largest element (or pending text between elements) in UTF-8 bytes; changeable after auth. */
   maxBytes: number;
+  /** Deepest element nesting allowed, the stream element not counted. */
+  readonly maxDepth: number;
   private decoder = new StringDecoder("utf8");
   private buffer = "";
   /** Index in `buffer` up to which characters were scanned. */
@@ -43,10 +53,34 @@ export class XmlFramer {
   /** Names of the open elements, the stream's first; closing tags must match. */
   private openNames: string[] = [];
   private inDeclaration = false;
+  private declarationStart = -1;
   private failed: FramingError | null = null;
 
-  constructor(maxBytes: number) {
+  constructor(maxBytes: number, { maxDepth = DEFAULT_MAX_DEPTH }: { maxDepth?: number } = {}) {
     this.maxBytes = maxBytes;
+    this.maxDepth = maxDepth;
+  }
+
+  /**
+   * Checks that `text` (one WebSocket message, RFC 7395) is exactly one complete element, with
+   * the same guards as a TCP stream, and returns it trimmed. ltx alone would accept `<a>` as `<a/>`
+   * and nest a second top-level element inside the first.
+   */
+  static singleElement(text: string, maxBytes: number, maxDepth = DEFAULT_MAX_DEPTH): string {
+    const framer = new XmlFramer(maxBytes, { maxDepth });
+    // As if inside a stream: the message's element is a stanza-level element.
+    framer.seenHeader = true;
+    framer.depth = 1;
+    framer.openNames = ["#message"];
+    const events = framer.scan(text);
+    if (framer.inTag || framer.inDeclaration || framer.depth !== 1 || framer.buffer.trim() !== "") {
+      throw new FramingError("not-well-formed", "a WebSocket message must hold one complete element");
+    }
+    const elements = events.filter((e) => e.kind === "element");
+    if (elements.length !== 1 || events.length !== 1) {
+      throw new FramingError("not-well-formed", "a WebSocket message must hold exactly one element");
+    }
+    return (elements[0] as { text: string }).text;
   }
 
   /** Starts over for a stream restart (after STARTTLS or SASL success). */
@@ -62,6 +96,7 @@ export class XmlFramer {
     this.quote = "";
     this.seenHeader = false;
     this.inDeclaration = false;
+    this.declarationStart = -1;
     this.openNames = [];
   }
 
@@ -90,6 +125,10 @@ export class XmlFramer {
       if (this.inDeclaration) {
         if (ch === ">" && buf[i - 1] === "?") {
           this.inDeclaration = false;
+          // Only the XML declaration itself; any other processing instruction is refused.
+          if (!/^<\?xml[ \t\r\n]/.test(buf.slice(this.declarationStart, i + 1))) {
+            throw new FramingError("restricted-xml", "processing instructions are not allowed");
+          }
           i = this.dropThrough(i);
         } else i++;
         continue;
@@ -129,6 +168,7 @@ export class XmlFramer {
             throw new FramingError("restricted-xml", "processing instructions are not allowed");
           }
           this.inDeclaration = true;
+          this.declarationStart = i;
         } else {
           this.inTag = true;
           this.tagStart = i;
@@ -138,7 +178,7 @@ export class XmlFramer {
       }
       if (this.depth <= 1) {
         // Between elements only white space (keepalives) may appear; it is dropped at once.
-        if (!/\s/.test(ch)) throw new FramingError("not-well-formed", "text outside an element");
+        if (!isXmlSpace(ch)) throw new FramingError("not-well-formed", "text outside an element");
         i = this.dropThrough(i);
         continue;
       }
@@ -179,6 +219,7 @@ export class XmlFramer {
       this.elementStart = this.tagStart;
     }
     if (!selfClosing) {
+      if (this.depth > this.maxDepth) throw new FramingError("policy-violation", `elements nested deeper than ${this.maxDepth}`);
       this.openNames.push(name);
       this.depth++;
     }

@@ -1,0 +1,26 @@
+/** Addresses in stanzas (`to`), prepared so that `Bob@Example.TEST/r` reaches bob@example.test/r. */
+import { InvalidJidError, nameprep, normaliseBareJid } from "../jid/prep.js";
+
+export interface Address {
+  /** `local@domain`, or just `domain`. */
+  bare: string;
+  resource: string | null;
+  /** `bare/resource`, or `bare`. */
+  full: string;
+}
+
+/** The prepared address, or null when `jid` is not a valid JID (answer `jid-malformed`). */
+export function prepareAddress(jid: string): Address | null {
+  const slash = jid.indexOf("/");
+  const bareText = slash === -1 ? jid : jid.slice(0, slash);
+  const resource = slash === -1 ? null : jid.slice(slash + 1);
+  if (resource !== null && (resource === "" || Buffer.byteLength(resource) > 1023 || /[\u0000-\u001f\u007f]/.test(resource))) return null;
+  let bare: string;
+  try {
+    bare = bareText.includes("@") ? normaliseBareJid(bareText) : nameprep(bareText);
+  } catch (err) {
+    if (err instanceof InvalidJidError) return null;
+    throw err;
+  }
+  return { bare, resource, full: resource === null ? bare : `${bare}/${resource}` };
+}
