@@ -1,5 +1,6 @@
 /** Starts a real server on 127.0.0.1 with ephemeral ports, two domains and a self-signed cert. */
 import net from "node:net";
+import { WebSocket } from "ws";
 import tls from "node:tls";
 import { randomBytes } from "node:crypto";
 import { startServer, type RunningServer } from "../../src/server/index.js";
@@ -38,9 +39,12 @@ export const DEFAULT_LIMITS: LimitsConfig = {
 
 export interface TestServer {
   server: RunningServer;
+  /** The main hosted domain (DOMAIN); OTHER_DOMAIN is hosted too, with its own keys. */
+  domain: string;
   config: ServerConfig;
   keys: Record<string, TokenKey[]>;
   caCert: string;
+  /** Every line the server logged, as `info ...` / `warn ...` (for the failed-login line). */
   logLines: string[];
   mint(localpart: string, options?: { domain?: string; now?: number }): string;
   close(): Promise<void>;
@@ -79,6 +83,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const server = await startServer(config, { log });
   return {
     server,
+    domain: DOMAIN,
     config,
     keys,
     caCert: pem.cert,
@@ -172,4 +177,100 @@ export function streamHeader(to = DOMAIN): string {
 export function saslAuth(localpart: string, token: string, mechanism = "X-TOKEN", authzid = ""): string {
   const payload = Buffer.from(`${authzid}\0${localpart}\0${token}`).toString("base64");
   return `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${mechanism}'>${payload}</auth>`;
+}
+
+const SASL_SUCCESS = '<success xmlns="urn:ietf:params:xml:ns:xmpp-sasl"/>';
+
+/**
+ * A raw TCP session logged in and bound: STARTTLS when the server requires it, X-TOKEN with a
+ * fresh token, restart, bind. `received` is cleared afterwards.
+ */
+export async function loginRaw(
+  t: TestServer,
+  localpart: string,
+  { resource, domain = DOMAIN }: { resource?: string; domain?: string } = {},
+): Promise<{ client: RawClient; jid: string }> {
+  const client = await RawClient.connect(t.server.ports.c2s!);
+  try {
+    client.write(streamHeader(domain));
+    await client.waitFor("</stream:features>");
+    if (t.config.requireTls) {
+      client.write("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+      await client.waitFor("<proceed");
+      await client.startTls(t.caCert, domain);
+      client.clear();
+      client.write(streamHeader(domain));
+      await client.waitFor("</stream:features>");
+    }
+    client.clear();
+    client.write(saslAuth(localpart, t.mint(localpart, { domain })));
+    await client.waitFor(SASL_SUCCESS);
+    client.clear();
+    client.write(streamHeader(domain));
+    await client.waitFor("</stream:features>");
+    client.clear();
+    const ask = resource === undefined ? "" : `<resource>${resource}</resource>`;
+    client.write(`<iq type='set' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>${ask}</bind></iq>`);
+    const text = await client.waitFor(/<jid>[^<]+<\/jid>/);
+    const jid = /<jid>([^<]+)<\/jid>/.exec(text)![1]!;
+    client.clear();
+    return { client, jid };
+  } catch (err) {
+    client.destroy();
+    throw err;
+  }
+}
+
+/** A raw RFC 7395 WebSocket client: messages collected, bounded waits. */
+export class WsClient {
+  readonly messages: string[] = [];
+  closeCode: number | null = null;
+  private constructor(readonly ws: WebSocket) {
+    ws.on("message", (d) => this.messages.push(d.toString()));
+    ws.on("close", (code) => (this.closeCode = code));
+    ws.on("error", () => {});
+  }
+
+  static async connect(port: number, { path = "/xmpp-websocket", protocol = "xmpp" }: { path?: string; protocol?: string } = {}): Promise<WsClient> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, protocol);
+    const client = new WsClient(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+      ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+    return client;
+  }
+
+  send(text: string): void {
+    this.ws.send(text);
+  }
+
+  /** The first message matching `pattern` (bounded wait). */
+  async next(pattern: RegExp, timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.messages.find((m) => pattern.test(m));
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}: ${this.messages.join("\n")}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async waitForClose(timeoutMs = 5000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.closeCode === null) {
+      if (Date.now() > deadline) throw new Error("timed out waiting for the WebSocket to close");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return this.closeCode;
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}
+
+export function wsOpen(to = DOMAIN): string {
+  return `<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='${to}' version='1.0'/>`;
 }
