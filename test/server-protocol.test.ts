@@ -1,7 +1,7 @@
 /** The server's stream handling, spoken to with raw sockets: negotiation, errors and XML guards. */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/globals";
 import { WebSocket } from "ws";
-import { DOMAIN, RawClient, saslAuth, startTestServer, streamHeader, type TestServer } from "./helpers/server.js";
+import { DOMAIN, RawClient, WsClient, saslAuth, startTestServer, streamHeader, type TestServer } from "./helpers/server.js";
 
 let t: TestServer; // require TLS (the default)
 let open: TestServer; // XMPP_REQUIRE_TLS=false, short timeouts and small limits
@@ -143,20 +143,46 @@ describe("stream negotiation", () => {
 
 describe("XML that must not hurt the server", () => {
   test.each([
-    ["an undefined entity", "<message>&foo;</message>", "not-well-formed"],
-    ["an illegal character reference", "<message>&#0;</message>", "not-well-formed"],
-    ["a close tag before any open tag", "</message>", "not-well-formed"],
-    ["mismatched tags", "<message><body></message>", "not-well-formed"],
-    ["a comment", "<!-- hi -->", "restricted-xml"],
-    ["a DTD", "<!DOCTYPE foo [<!ENTITY x 'y'>]>", "restricted-xml"],
-    ["a processing instruction", "<?php ?>", "restricted-xml"],
-    ["CDATA", "<message><![CDATA[x]]></message>", "restricted-xml"],
-    ["text at stream level", "hello", "not-well-formed"],
-  ])("%s after the header -> %s, and the server lives on", async (_what, xml, condition) => {
+    ["an undefined entity", "not-well-formed", "<message>&foo;</message>"],
+    ["an illegal character reference", "not-well-formed", "<message>&#0;</message>"],
+    ["a close tag before any open tag", "not-well-formed", "</message>"],
+    ["mismatched tags", "not-well-formed", "<message><body></message>"],
+    ["a comment", "restricted-xml", "<!-- hi -->"],
+    ["a DTD", "restricted-xml", "<!DOCTYPE foo [<!ENTITY x 'y'>]>"],
+    ["a processing instruction", "restricted-xml", "<?php ?>"],
+    ["CDATA", "restricted-xml", "<message><![CDATA[x]]></message>"],
+    ["text at stream level", "not-well-formed", "hello"],
+    ["a non-XML space at stream level", "not-well-formed", "\u00a0"],
+    ["an XML declaration", "restricted-xml", "<?xml version='1.0'?>"],
+    ["elements nested 65 deep", "policy-violation", "<message>" + "<a>".repeat(64)],
+  ])("%s after the header -> %s, and the server lives on", async (_what, condition, xml) => {
     const client = await opened();
     client.write(xml);
     await expectStreamError(client, condition);
     await opened(); // still serving
+  });
+
+  test("nesting up to the depth limit is fine", async () => {
+    const client = await opened();
+    client.write(saslAuth("nest", open.mint("nest")));
+    await client.waitFor("<success");
+    client.write(streamHeader());
+    await client.waitFor(/<\/stream:features>[\s\S]*<\/stream:features>/);
+    client.write("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind></iq>");
+    await client.waitFor("</jid>");
+    const deep = "<a>".repeat(63) + "</a>".repeat(63);
+    client.write(`<message to='nest@example.test/r' id='deep'>${deep}</message>`);
+    await client.waitFor(/<message [^>]*id="deep"/);
+    expect(client.received).toContain(deep.replace(/<a><\/a>/, "<a/>"));
+  });
+
+  test("only the XML declaration may come before the header, not another processing instruction", async () => {
+    const client = await connect();
+    client.write("<?xml-stylesheet href='x'?>");
+    await expectStreamError(client, "restricted-xml");
+    const fine = await connect();
+    fine.write("<?xml version='1.0' encoding='UTF-8'?>\n" + streamHeader().replace(/^<\?xml[^>]*>/, ""));
+    await fine.waitFor("</stream:features>");
   });
 
   test("a tag with no end is cut off at the size limit -> policy-violation", async () => {
@@ -235,6 +261,40 @@ describe("WebSocket (RFC 7395)", () => {
     c.ws.send("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>");
     await c.next(/<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"\/>/);
     await c.closed;
+  });
+
+  test.each([
+    ["two elements in one message", "not-well-formed", "<presence xmlns='jabber:client'/><presence xmlns='jabber:client'/>"],
+    ["an element left open", "not-well-formed", "<message xmlns='jabber:client'><body>hi"],
+    ["text after the element", "not-well-formed", "<presence xmlns='jabber:client'/>trailing"],
+    ["a bad entity", "not-well-formed", "<message xmlns='jabber:client'>&foo;</message>"],
+    ["a processing instruction", "restricted-xml", "<?xml version='1.0'?>"],
+    ["deep nesting", "policy-violation", "<message xmlns='jabber:client'>" + "<a>".repeat(70) + "</a>".repeat(70) + "</message>"],
+    ["a second <open/> mid-stream", "bad-format", "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.test' version='1.0'/>"],
+  ])("%s -> %s", async (_what, condition, frame) => {
+    const c = wsConnect(t);
+    await c.opened;
+    c.ws.send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.test' version='1.0'/>");
+    await c.next(/<stream:features/);
+    c.ws.send(" "); // a whitespace keepalive is ignored, not an error
+    c.ws.send(frame);
+    await c.next(new RegExp(`<${condition} `));
+    expect(c.messages.filter((m) => m.includes("<stream:error"))).toHaveLength(1);
+    await c.closed;
+  });
+
+  test("a stanza before <open/> -> the stream is opened, then bad-format", async () => {
+    const c = wsConnect(t);
+    await c.opened;
+    c.ws.send("<message xmlns='jabber:client'/>");
+    await c.next(/<bad-format /);
+    expect(c.messages[0]).toMatch(/^<open xmlns="urn:ietf:params:xml:ns:xmpp-framing"/);
+    await c.closed;
+  });
+
+  test("without the xmpp subprotocol the upgrade is refused", async () => {
+    await expect(WsClient.connect(t.server.ports.http!, { protocol: "chat" })).rejects.toThrow("HTTP 400");
+    await expect(WsClient.connect(t.server.ports.http!, { path: "/elsewhere" })).rejects.toThrow("HTTP 404");
   });
 
   test("a comment in a frame -> restricted-xml; an oversize frame -> policy-violation", async () => {

@@ -1,6 +1,7 @@
 /** startServer: listeners (TCP c2s, direct TLS, HTTP + WebSocket) around XmppSession. */
 import http from "node:http";
 import net from "node:net";
+import type stream from "node:stream";
 import tls from "node:tls";
 import { WebSocketServer } from "ws";
 import type { ServerConfig } from "../config/types.js";
@@ -40,6 +41,11 @@ export interface RunningServer {
 
 function isLoopback(address: string | undefined): boolean {
   return !!address && (address.startsWith("127.") || address === "::1" || address === "::ffff:127.0.0.1");
+}
+
+/** Answers a refused WebSocket upgrade with a plain HTTP status and closes the connection. */
+function refuseUpgrade(socket: stream.Duplex, status: number, reason: string): void {
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n`);
 }
 
 function listen(server: net.Server, port: number, host: string): Promise<number> {
@@ -112,10 +118,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         handleProtocols: (protocols) => (protocols.has("xmpp") ? "xmpp" : false),
       });
       server.on("upgrade", (req, socket, head) => {
+        socket.on("error", () => socket.destroy()); // a reset mid-upgrade is not the server's problem
         const path = (req.url ?? "").split("?")[0];
-        if (path !== config.listeners.websocketPath) return socket.destroy();
+        if (path !== config.listeners.websocketPath) return refuseUpgrade(socket, 404, "Not Found");
+        // RFC 7395 3.1: without the xmpp subprotocol there is no XMPP connection to establish.
+        const protocols = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+        if (!protocols.includes("xmpp")) return refuseUpgrade(socket, 400, "Bad Request");
         wss!.handleUpgrade(req, socket, head, (ws) => {
-          if (ws.protocol !== "xmpp") return ws.close(1002, "subprotocol xmpp required");
           const address = req.socket.remoteAddress ?? "unknown";
           // Plain ws:// is secure enough only on loopback (a local development setup).
           const secure = isLoopback(address);
