@@ -1,7 +1,7 @@
 /** The server's stream handling, spoken to with raw sockets: negotiation, errors and XML guards. */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/globals";
 import { WebSocket } from "ws";
-import { DOMAIN, RawClient, WsClient, saslAuth, startTestServer, streamHeader, type TestServer } from "./helpers/server.js";
+import { DOMAIN, RawClient, WsClient, saslAuth, startTestServer, streamHeader, wsOpen, type TestServer } from "./helpers/server.js";
 
 let t: TestServer; // require TLS (the default)
 let open: TestServer; // XMPP_REQUIRE_TLS=false, short timeouts and small limits
@@ -290,6 +290,25 @@ describe("WebSocket (RFC 7395)", () => {
     await c.next(/<bad-format /);
     expect(c.messages[0]).toMatch(/^<open xmlns="urn:ietf:params:xml:ns:xmpp-framing"/);
     await c.closed;
+  });
+
+  test("behind a reverse proxy on loopback: X-Forwarded-Proto decides TLS, X-Forwarded-For is the logged address", async () => {
+    const viaHttp = await WsClient.connect(t.server.ports.http!, { headers: { "X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "http" } });
+    const viaHttps = await WsClient.connect(t.server.ports.http!, {
+      headers: { "X-Forwarded-For": "198.51.100.1, 203.0.113.9", "X-Forwarded-Proto": "https" },
+    });
+    try {
+      viaHttp.send(wsOpen());
+      expect(await viaHttp.next(/<stream:features/)).not.toContain("<mechanism>"); // TLS required, and this was plain http
+      viaHttps.send(wsOpen());
+      await viaHttps.next(/<mechanism>X-TOKEN<\/mechanism>/);
+      viaHttps.send(saslAuth("proxied", t.mint("someone-else")));
+      await viaHttps.next(/<not-authorized\/>/);
+      expect(t.logLines).toContain("warn authentication failed for proxied@example.test from 203.0.113.9: bad-signature");
+    } finally {
+      viaHttp.close();
+      viaHttps.close();
+    }
   });
 
   test("without the xmpp subprotocol the upgrade is refused", async () => {

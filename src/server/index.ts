@@ -40,7 +40,33 @@ export interface RunningServer {
 }
 
 function isLoopback(address: string | undefined): boolean {
-  return !!address && (address.startsWith("127.") || address === "::1" || address === "::ffff:127.0.0.1");
+  return !!address && (address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127."));
+}
+
+/**
+ * Who is at the other end of a WebSocket, and whether the stream counts as TLS-protected.
+ * This server speaks plain ws:// only, so:
+ * - from a remote address: not secure (with requireTls, no SASL mechanism is offered);
+ * - from loopback with X-Forwarded-For / X-Forwarded-Proto (a TLS-terminating reverse proxy on
+ *   the same host): the client is the last X-Forwarded-For address, secure when the proto is
+ *   https or wss;
+ * - from loopback without those headers: a local client, secure (nothing crossed a network).
+ * Forwarded headers from anywhere but loopback are ignored: anyone could send them.
+ */
+export function websocketPeer(req: http.IncomingMessage): { address: string; secure: boolean } {
+  const direct = req.socket.remoteAddress ?? "unknown";
+  if (!isLoopback(direct)) return { address: direct, secure: false };
+  const forwardedFor = headerValue(req.headers["x-forwarded-for"]);
+  const forwardedProto = headerValue(req.headers["x-forwarded-proto"]);
+  if (forwardedFor === null && forwardedProto === null) return { address: direct, secure: true };
+  const hops = (forwardedFor ?? "").split(",").map((h) => h.trim()).filter((h) => net.isIP(h) !== 0);
+  const proto = (forwardedProto ?? "").split(",")[0]!.trim().toLowerCase();
+  return { address: hops.at(-1) ?? direct, secure: proto === "https" || proto === "wss" };
+}
+
+function headerValue(value: string | string[] | undefined): string | null {
+  if (value === undefined) return null;
+  return Array.isArray(value) ? value.join(",") : value;
 }
 
 /** Answers a refused WebSocket upgrade with a plain HTTP status and closes the connection. */
@@ -125,9 +151,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         const protocols = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
         if (!protocols.includes("xmpp")) return refuseUpgrade(socket, 400, "Bad Request");
         wss!.handleUpgrade(req, socket, head, (ws) => {
-          const address = req.socket.remoteAddress ?? "unknown";
-          // Plain ws:// is secure enough only on loopback (a local development setup).
-          const secure = isLoopback(address);
+          const { address, secure } = websocketPeer(req);
           startSession(new WebSocketTransport(ws, address, secure, config.limits.maxStanzaBytesBeforeAuth));
         });
       });

@@ -9,6 +9,9 @@ import type { Transport, XmppSession } from "./session.js";
 import { NS } from "./namespaces.js";
 import { FramingError, XmlFramer } from "./xml-framer.js";
 
+/** Stops reading while this many messages wait for the session. */
+const MAX_QUEUED_MESSAGES = 64;
+
 export class WebSocketTransport implements Transport {
   readonly kind = "websocket";
   readonly canStartTls = false;
@@ -28,6 +31,8 @@ export class WebSocketTransport implements Transport {
     socket.on("message", (data: Buffer, isBinary: boolean) => {
       if (isBinary) return this.session.streamError("bad-format", "binary frames are not XMPP");
       this.queue.push(data);
+      // Back-pressure, as on TCP: a client flooding frames while a login is checked waits.
+      if (this.queue.length > MAX_QUEUED_MESSAGES) socket.pause();
       void this.drain();
     });
     socket.on("close", () => {
@@ -44,6 +49,7 @@ export class WebSocketTransport implements Transport {
       while (this.queue.length > 0 && !this.session.isClosed) await this.handleSafely(this.queue.shift()!);
     } finally {
       this.draining = false;
+      if (!this.closed && this.socket.isPaused) this.socket.resume();
     }
   }
 

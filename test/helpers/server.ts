@@ -231,8 +231,11 @@ export class WsClient {
     ws.on("error", () => {});
   }
 
-  static async connect(port: number, { path = "/xmpp-websocket", protocol = "xmpp" }: { path?: string; protocol?: string } = {}): Promise<WsClient> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, protocol);
+  static async connect(
+    port: number,
+    { path = "/xmpp-websocket", protocol = "xmpp", headers }: { path?: string; protocol?: string; headers?: Record<string, string> } = {},
+  ): Promise<WsClient> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, protocol, headers ? { headers } : {});
     const client = new WsClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
