@@ -122,6 +122,8 @@ describe("stream negotiation", () => {
     const token = open.mint("dave");
     other.write(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(`\0dave\0${token}`).toString("base64")}</response>`);
     await other.waitFor("<success");
+    // The mechanism named in the success line is the one <auth/> started, also when <response/> finished it.
+    expect(open.logLines).toContain("info authenticated dave@example.test from 127.0.0.1 via X-TOKEN over tcp");
   });
 
   test("after too many failures on one connection the stream is closed", async () => {
