@@ -3,7 +3,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
 import Fastify from "fastify";
-import { checkToken, createTokenEndpoint, type TokenKey } from "../src/index.js";
+import { checkToken, createTokenEndpoint, mintToken, TokenEndpointOptionsError, type TokenKey } from "../src/index.js";
 
 const KEYS: TokenKey[] = [{ tokenSecret: "endpoint-secret", otpSeed: "XVGR73KMZH2M4XMY" }];
 /** The "app's session": a header stands in for a cookie here; the demo uses a real signed cookie. */
@@ -108,5 +108,113 @@ describe("token endpoint", () => {
     const res = await fetch(base);
     expect(res.status).toBe(500);
     expect(await res.text()).toBe('{"error":"internal-error"}');
+  });
+  test("POST works too; an async authenticate; expiresAt is when the server stops accepting the token", async () => {
+    const at = 1_700_000_000;
+    const base = await nodeServer(
+      createTokenEndpoint({ authenticate: async (req) => whoIsSignedIn(req), keys: KEYS, now: () => at }),
+    );
+    const res = await fetch(base, { method: "POST", headers: { "x-test-user": "Alice@Example.com" } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { jid: string; token: string; expiresAt: number };
+    expect(body.jid).toBe("alice@example.com");
+    const checked = checkToken(body.token, { jid: "alice@example.com", keys: KEYS, now: at });
+    expect(checked.ok && checked.expiresAt).toBe(body.expiresAt);
+    expect(body.expiresAt).toBeGreaterThan(at);
+    expect(checkToken(body.token, { jid: "alice@example.com", keys: KEYS, now: body.expiresAt + 1 }).ok).toBe(false);
+  });
+
+  test("a single key, or a mint function of the app's own", async () => {
+    const single = await nodeServer(createTokenEndpoint({ authenticate: whoIsSignedIn, key: KEYS[0]! }));
+    const fromKey = (await (await fetch(single, { headers: { "x-test-user": "dora@example.com" } })).json()) as { token: string };
+    expect(checkToken(fromKey.token, { jid: "dora@example.com", keys: KEYS }).ok).toBe(true);
+
+    const asked: [string, number][] = [];
+    const custom = await nodeServer(
+      createTokenEndpoint({
+        authenticate: whoIsSignedIn,
+        mint: async (jid, now) => {
+          asked.push([jid, now]);
+          return mintToken({ jid, key: KEYS, now });
+        },
+        now: () => 1_700_000_000,
+      }),
+    );
+    const res = await fetch(custom, { headers: { "x-test-user": "Erin@Example.com" } });
+    const body = (await res.json()) as { jid: string; token: string; password: string; expiresAt?: number };
+    expect(asked).toEqual([["erin@example.com", 1_700_000_000]]);
+    expect(body.password).toBe(body.token);
+    expect(body.expiresAt).toBeUndefined();
+    expect(checkToken(body.token, { jid: "erin@example.com", keys: KEYS, now: 1_700_000_000 }).ok).toBe(true);
+  });
+
+  test("a failing mint function or an authenticate answer that is not a JID -> 500 without details", async () => {
+    const failingMint = await nodeServer(
+      createTokenEndpoint({
+        authenticate: whoIsSignedIn,
+        mint: () => {
+          throw new Error("signer secret is s3cret");
+        },
+      }),
+    );
+    const res = await fetch(failingMint, { headers: { "x-test-user": "alice@example.com" } });
+    expect(res.status).toBe(500);
+    expect(await res.text()).toBe('{"error":"internal-error"}');
+
+    const notAJid = await nodeServer(createTokenEndpoint({ authenticate: () => "no spaces allowed@example.com", keys: KEYS }));
+    const bad = await fetch(notAJid);
+    expect(bad.status).toBe(500);
+    expect(await bad.text()).toBe('{"error":"internal-error"}');
+  });
+
+  test("bad options are refused when the endpoint is made", () => {
+    const authenticate = whoIsSignedIn;
+    expect(() => createTokenEndpoint({ authenticate } as never)).toThrow(TokenEndpointOptionsError);
+    expect(() => createTokenEndpoint({ authenticate, keys: KEYS, mint: () => "x" } as never)).toThrow(/exactly one of key, keys or mint/);
+    expect(() => createTokenEndpoint({ authenticate, keys: KEYS, rateLimit: { max: 0, perSeconds: 60 } })).toThrow(/rateLimit/);
+    expect(() => createTokenEndpoint({ authenticate, keys: KEYS, cors: { origins: ["https://app.example.com/"] } })).toThrow(/cors origin/);
+    expect(() => createTokenEndpoint({ authenticate, keys: KEYS, cors: { origins: ["*"] } })).toThrow(/cors origin/);
+  });
+
+  test("the rate limit window moves with the clock; memory is bounded by maxUsers", async () => {
+    let now = 1_700_000_000;
+    const base = await nodeServer(
+      createTokenEndpoint({ authenticate: whoIsSignedIn, keys: KEYS, rateLimit: { max: 1, perSeconds: 60, maxUsers: 2 }, now: () => now }),
+    );
+    const as = async (user: string) => (await fetch(base, { headers: { "x-test-user": user } })).status;
+    expect(await as("alice@example.com")).toBe(200);
+    expect(await as("alice@example.com")).toBe(429);
+    now += 61;
+    expect(await as("alice@example.com")).toBe(200);
+    expect(await as("alice@example.com")).toBe(429);
+    // Two other users push alice out of the bounded table: she is counted afresh.
+    expect(await as("bob@example.com")).toBe(200);
+    expect(await as("carol@example.com")).toBe(200);
+    expect(await as("alice@example.com")).toBe(200);
+  });
+
+  test("CORS: no credentials header unless configured; unlisted preflights get no allowance; OPTIONS without CORS is 405", async () => {
+    const withCors = await nodeServer(createTokenEndpoint({ authenticate: whoIsSignedIn, keys: KEYS, cors: { origins: ["http://localhost:3000"], headers: ["X-CSRF-Token"] } }));
+    const listed = await fetch(withCors, { headers: { origin: "http://localhost:3000", "x-test-user": "alice@example.com" } });
+    expect(listed.headers.get("access-control-allow-origin")).toBe("http://localhost:3000");
+    expect(listed.headers.get("access-control-allow-credentials")).toBeNull();
+    const preflight = await fetch(withCors, { method: "OPTIONS", headers: { origin: "http://localhost:3000", "access-control-request-method": "POST" } });
+    expect(preflight.headers.get("access-control-allow-headers")).toBe("X-CSRF-Token");
+    const unlisted = await fetch(withCors, { method: "OPTIONS", headers: { origin: "http://localhost:4000", "access-control-request-method": "GET" } });
+    expect(unlisted.status).toBe(204);
+    expect(unlisted.headers.get("access-control-allow-origin")).toBeNull();
+    expect(unlisted.headers.get("access-control-allow-methods")).toBeNull();
+    expect(unlisted.headers.get("vary")).toBe("Origin");
+    const deleted = await fetch(withCors, { method: "DELETE" });
+    expect(deleted.status).toBe(405);
+    expect(deleted.headers.get("allow")).toBe("GET, POST, OPTIONS");
+
+    const noCors = await nodeServer(createTokenEndpoint({ authenticate: whoIsSignedIn, keys: KEYS }));
+    const options = await fetch(noCors, { method: "OPTIONS", headers: { origin: "http://localhost:3000" } });
+    expect(options.status).toBe(405);
+    expect(options.headers.get("access-control-allow-origin")).toBeNull();
+    const cross = await fetch(noCors, { headers: { origin: "http://localhost:3000", "x-test-user": "alice@example.com" } });
+    expect(cross.status).toBe(200);
+    expect(cross.headers.get("access-control-allow-origin")).toBeNull();
   });
 });

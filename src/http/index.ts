@@ -1,1 +1,9 @@
-export { createTokenEndpoint, type TokenEndpointOptions, type NodeHandler } from "./token-endpoint.js";
+export {
+  createTokenEndpoint,
+  TokenEndpointOptionsError,
+  type TokenEndpointOptions,
+  type TokenSource,
+  type TokenResponse,
+  type MintFunction,
+  type NodeHandler,
+} from "./token-endpoint.js";

@@ -2,6 +2,8 @@
  * The token endpoint a web backend mounts: it answers its signed-in user with a fresh X-TOKEN
  * token, in the shape Converse.js' `credentials_url` expects: `{ "jid": ..., "password": ... }`.
  * A plain Node `(req, res)` handler, so node:http, Express and Fastify (via `reply.raw`) all use it.
+ *
+ * It never logs: a token is a credential, and the app's logger is the app's business.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { mintToken } from "../token/mint.js";
@@ -10,20 +12,50 @@ import { Keyring, type TokenKey } from "../token/keys.js";
 import { normaliseBareJid } from "../jid/prep.js";
 import { WindowCounter } from "../policy/window-counter.js";
 
-export interface TokenEndpointOptions {
-  /** Who is signed in: their bare JID, or null. The app's own session logic. */
+/** Mints the token for a prepared bare JID at unix time `now` (seconds): the app's own minting. */
+export type MintFunction = (jid: string, now: number) => string | Promise<string>;
+
+/** Where the endpoint's tokens come from: exactly one of these. */
+export type TokenSource =
+  | { /** The domain's key. */ key: TokenKey; keys?: never; mint?: never }
+  | { /** The domain's keys, current first (the first one mints), or a Keyring. */ keys: readonly TokenKey[] | Keyring; key?: never; mint?: never }
+  | { /** A mint function (another domain per user, a remote signer...). */ mint: MintFunction; key?: never; keys?: never };
+
+export type TokenEndpointOptions = TokenSource & {
+  /**
+   * Who is signed in: their bare JID, or null/undefined. The app's own session logic. A throw (or
+   * a rejected promise, or something that is not a JID) is answered with 500 and no details.
+   */
   authenticate: (req: IncomingMessage) => string | null | undefined | Promise<string | null | undefined>;
-  /** The keys of the users' domain (current first), or a Keyring. */
-  keys: readonly TokenKey[] | Keyring;
-  /** Tokens per user per window; default 30 per 60 seconds. */
-  rateLimit?: { max: number; perSeconds: number };
-  /** Browser origins allowed to call the endpoint from another origin. */
-  cors?: { origins: readonly string[]; credentials?: boolean };
+  /** Tokens per user per window; default 30 per 60 seconds. Memory is bounded (`maxUsers`). */
+  rateLimit?: { max: number; perSeconds: number; maxUsers?: number };
+  /** Browser origins (scheme://host[:port]) allowed to call the endpoint from another origin. */
+  cors?: { origins: readonly string[]; credentials?: boolean; headers?: readonly string[] };
+  /**
+   * The server's window in time steps either side of now (default 1, Prosody's), only used to
+   * compute `expiresAt` for tokens minted from keys.
+   */
+  window?: number;
   /** Unix seconds. */
   now?: () => number;
-}
+};
 
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** The 200 body. `password` and `token` are the same string. */
+export interface TokenResponse {
+  jid: string;
+  password: string;
+  token: string;
+  /** Unix seconds after which the server refuses the token (absent with a custom mint function). */
+  expiresAt?: number;
+}
+
+export class TokenEndpointOptionsError extends Error {
+  override readonly name = "TokenEndpointOptionsError";
+}
+
+const METHODS = "GET, POST";
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -39,29 +71,77 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-export function createTokenEndpoint({ authenticate, keys, rateLimit = { max: 30, perSeconds: 60 }, cors, now = () => Date.now() / 1000 }: TokenEndpointOptions): NodeHandler {
-  const keyring = Keyring.from(keys as TokenKey[] | Keyring);
-  const issued = new WindowCounter({ limit: rateLimit.max, windowSeconds: rateLimit.perSeconds, now });
+function checkOptions(options: TokenEndpointOptions): void {
+  const sources = [options.key, options.keys, options.mint].filter((s) => s !== undefined).length;
+  if (sources !== 1) throw new TokenEndpointOptionsError("give exactly one of key, keys or mint");
+  if (typeof options.authenticate !== "function") throw new TokenEndpointOptionsError("authenticate must be a function");
+  if (options.mint !== undefined && typeof options.mint !== "function") throw new TokenEndpointOptionsError("mint must be a function");
+  const limit = options.rateLimit;
+  if (limit && !(Number.isInteger(limit.max) && limit.max > 0 && Number.isFinite(limit.perSeconds) && limit.perSeconds > 0)) {
+    throw new TokenEndpointOptionsError("rateLimit needs a positive integer max and a positive perSeconds");
+  }
+  for (const origin of options.cors?.origins ?? []) {
+    // Browsers send the serialised origin: scheme, host and a non-default port, nothing else.
+    let serialised: string | null = null;
+    try {
+      serialised = new URL(origin).origin;
+    } catch {}
+    if (serialised !== origin) throw new TokenEndpointOptionsError(`cors origin ${JSON.stringify(origin)} is not of the form https://host[:port]`);
+  }
+}
+
+export function createTokenEndpoint(options: TokenEndpointOptions): NodeHandler {
+  checkOptions(options);
+  const { authenticate, rateLimit = { max: 30, perSeconds: 60 }, cors, window = 1, now = () => Date.now() / 1000 } = options;
+  const keyring = options.mint ? null : Keyring.from((options.keys ?? options.key)!);
+  const issued = new WindowCounter({ limit: rateLimit.max, windowSeconds: rateLimit.perSeconds, maxKeys: rateLimit.maxUsers ?? 100_000, now });
   const allowedOrigins = new Set(cors?.origins ?? []);
+  const allowMethods = cors ? `${METHODS}, OPTIONS` : METHODS;
+
+  async function mint(jid: string, at: number): Promise<TokenResponse> {
+    if (!keyring) {
+      const token = await options.mint!(jid, at);
+      return { jid, password: token, token };
+    }
+    const token = mintToken({ jid, key: keyring, now: at });
+    const checked = checkToken(token, { jid, keys: keyring, now: at, window });
+    return { jid, password: token, token, ...(checked.ok ? { expiresAt: checked.expiresAt } : {}) };
+  }
 
   function corsHeaders(req: IncomingMessage): Record<string, string> {
+    if (!cors) return {};
     const origin = req.headers.origin;
-    if (!origin || !allowedOrigins.has(origin)) return cors ? { Vary: "Origin" } : {};
+    // Vary on every answer: a cache must not hand one origin's answer to another.
+    if (!origin || !allowedOrigins.has(origin)) return { Vary: "Origin" };
     return {
       "Access-Control-Allow-Origin": origin,
       Vary: "Origin",
-      ...(cors?.credentials ? { "Access-Control-Allow-Credentials": "true" } : {}),
+      ...(cors.credentials ? { "Access-Control-Allow-Credentials": "true" } : {}),
     };
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const headers = corsHeaders(req);
     if (req.method === "OPTIONS" && cors) {
-      res.writeHead(204, { ...headers, "Access-Control-Allow-Methods": "GET, POST", "Access-Control-Max-Age": "600" }).end();
+      // A preflight: the allow headers only for listed origins; others get nothing to go on.
+      const allowed = "Access-Control-Allow-Origin" in headers;
+      res
+        .writeHead(204, {
+          ...headers,
+          ...(allowed
+            ? {
+                "Access-Control-Allow-Methods": METHODS,
+                ...(cors.headers?.length ? { "Access-Control-Allow-Headers": cors.headers.join(", ") } : {}),
+                "Access-Control-Max-Age": "600",
+              }
+            : {}),
+          "Cache-Control": "no-store",
+        })
+        .end();
       return;
     }
     if (req.method !== "GET" && req.method !== "POST") {
-      return send(res, 405, { error: "method-not-allowed" }, { ...headers, Allow: cors ? "GET, POST, OPTIONS" : "GET, POST" });
+      return send(res, 405, { error: "method-not-allowed" }, { ...headers, Allow: allowMethods });
     }
     let jid: string;
     try {
@@ -73,18 +153,17 @@ export function createTokenEndpoint({ authenticate, keys, rateLimit = { max: 30,
       return send(res, 500, { error: "internal-error" }, headers);
     }
     if (issued.isOver(jid)) {
-      return send(res, 429, { error: "rate-limited" }, { ...headers, "Retry-After": String(rateLimit.perSeconds) });
+      // Retry-After is an upper bound: the oldest token in the window may leave it sooner.
+      return send(res, 429, { error: "rate-limited" }, { ...headers, "Retry-After": String(Math.ceil(rateLimit.perSeconds)) });
     }
     issued.record(jid);
-    const at = now();
-    const token = mintToken({ jid, key: keyring, now: at });
-    const checked = checkToken(token, { jid, keys: keyring, now: at });
-    send(res, 200, { jid, password: token, token, expiresAt: checked.ok ? checked.expiresAt : undefined }, headers);
+    send(res, 200, await mint(jid, now()), headers);
   }
 
   return (req, res) => {
     handle(req, res).catch(() => {
-      if (!res.headersSent) send(res, 500, { error: "internal-error" });
+      // A mint function that failed, or a write after the client went away: no details out.
+      if (!res.headersSent) send(res, 500, { error: "internal-error" }, corsHeaders(req));
       else res.destroy();
     });
   };
