@@ -4,9 +4,7 @@
  * when no chromium is installed.
  */
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { startServer, type RunningServer } from "../src/server/index.js";
 import { createDemoApp } from "../src/demo/app.js";
@@ -25,7 +23,6 @@ const DOMAIN = "localhost";
 
 let server: RunningServer;
 let browser: Browser;
-let profile: string;
 let base: string;
 let wsService: string;
 
@@ -53,7 +50,8 @@ beforeAll(async () => {
   });
   base = `http://127.0.0.1:${server.ports.http}`;
   wsService = `ws://127.0.0.1:${server.ports.http}/xmpp-websocket`;
-  profile = mkdtempSync(join(tmpdir(), "x-token-chromium-"));
+  // playwright-core's launch() gives Chromium a fresh --user-data-dir of its own (a new temporary
+  // profile, removed on close); each newContext() below is a separate cookie jar on top of it.
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -66,16 +64,12 @@ beforeAll(async () => {
       "--disable-component-update",
       "--disable-sync",
     ],
-    // playwright-core starts Chromium with a fresh --user-data-dir of its own (a new temporary
-    // profile per launch); the temporary directory below holds downloads and traces, if any.
-    downloadsPath: profile,
   });
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
   await server?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 async function signIn(user: keyof typeof PASSWORDS): Promise<{ context: BrowserContext; page: Page; tokens: string[] }> {
@@ -118,6 +112,12 @@ describeBrowser("the demo in Chromium", () => {
     await bob.page.fill("#body", "hi alice!");
     await bob.page.click("#send button");
     await alice.page.waitForSelector('#log li.theirs:has-text("hi alice!")');
+
+    // The token alice's page logged in with was taken from the endpoint's response: a second use is refused.
+    expect(alice.tokens).toHaveLength(1);
+    await expect(connectWithToken({ service: wsService, domain: DOMAIN, username: "alice", token: alice.tokens[0]! })).rejects.toMatchObject({
+      condition: "not-authorized",
+    });
     if (process.env.UPDATE_SCREENSHOT === "1") await alice.page.screenshot({ path: "docs/demo.png" });
 
     // A reload logs in again with a new token.
@@ -151,6 +151,18 @@ describeBrowser("the demo in Chromium", () => {
     await page.goto(`${base}/strophe`);
     await page.waitForSelector('#state[data-state="connected"]');
     expect(await page.getAttribute("#state", "data-jid")).toMatch(/^alice@localhost\//);
+    expect(await page.getAttribute("#state", "data-mechanism")).toBe("X-TOKEN");
+    await alice.context.close();
+  });
+
+  test("the Converse.js path in the browser: credentials by XHR GET, then Strophe's stock PLAIN with the token as password", async () => {
+    // Loopback WebSocket counts as secure (docs/server.md), so PLAIN is offered, as over TLS.
+    const alice = await signIn("alice");
+    const page = await alice.context.newPage();
+    await page.goto(`${base}/strophe?as=converse`);
+    await page.waitForSelector('#state[data-state="connected"]');
+    expect(await page.getAttribute("#state", "data-jid")).toMatch(/^alice@localhost\//);
+    expect(await page.getAttribute("#state", "data-mechanism")).toBe("PLAIN");
     await alice.context.close();
   });
 

@@ -4,6 +4,7 @@
  */
 import { client, xml } from "@xmpp/client";
 import { useXToken } from "../client/x-token-mechanism.js";
+import { websocketService } from "./websocket-url.js";
 
 interface StanzaLike {
   name: string;
@@ -15,8 +16,7 @@ interface StanzaLike {
 const body = document.body;
 const me = body.dataset.jid!;
 const [username, domain] = me.split("@") as [string, string];
-const scheme = location.protocol === "https:" ? "wss" : "ws";
-const service = `${scheme}://${location.host}${body.dataset.websocketPath}`;
+const service = websocketService(body.dataset.websocket!, location);
 
 const stateEl = document.getElementById("state")!;
 const onlineEl = document.getElementById("online")!;
@@ -30,9 +30,16 @@ function setState(state: string): void {
   stateEl.dataset.state = state;
 }
 
-/** A fresh token for every login: tokens are single-use, so reconnects fetch a new one. */
+/**
+ * A fresh token for every login: tokens are single-use, so reconnects fetch a new one. A 401
+ * means the web session ended (signed out in another tab, expired): back to the sign-in page.
+ */
 async function fetchToken(): Promise<string> {
   const res = await fetch("/api/token", { credentials: "same-origin", cache: "no-store" });
+  if (res.status === 401) {
+    setState("signed out");
+    location.assign("/");
+  }
   if (!res.ok) throw new Error(`token endpoint answered ${res.status}`);
   return ((await res.json()) as { token: string }).token;
 }

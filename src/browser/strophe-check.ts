@@ -1,27 +1,56 @@
-/** A one-shot page that logs in with Strophe.js and its X-TOKEN mechanism (used by the browser test). */
+/**
+ * A one-shot page that logs in with Strophe.js (used by the browser test):
+ * - by default with our X-TOKEN mechanism, the token from /api/token;
+ * - with `?as=converse`, the way Converse.js does it: GET the credentials URL with an
+ *   XMLHttpRequest, then Strophe's stock mechanisms (PLAIN) with the token as the password.
+ */
 import { Strophe } from "strophe.js";
 import { createStropheXToken } from "./strophe-x-token.js";
+import { websocketService } from "./websocket-url.js";
 
 const body = document.body;
-const jid = body.dataset.jid!;
-const scheme = location.protocol === "https:" ? "wss" : "ws";
 const stateEl = document.getElementById("state")!;
+const asConverse = new URLSearchParams(location.search).get("as") === "converse";
 
-const XToken = createStropheXToken(Strophe.SASLMechanism as never);
-const response = await fetch("/api/token", { credentials: "same-origin", cache: "no-store" });
-const { token } = (await response.json()) as { token: string };
-const connection = new Strophe.Connection(`${scheme}://${location.host}${body.dataset.websocketPath}`, {
-  mechanisms: [XToken as never],
-});
-connection.connect(jid, token, (status: number) => {
-  const name = Object.entries(Strophe.Status).find(([, value]) => value === status)?.[0] ?? String(status);
-  if (status === Strophe.Status.CONNECTED) {
-    stateEl.textContent = `connected as ${connection.jid}`;
-    stateEl.dataset.state = "connected";
-    stateEl.dataset.jid = connection.jid;
-    connection.disconnect("done");
-  } else if (stateEl.dataset.state !== "connected") {
-    stateEl.textContent = name.toLowerCase();
-    stateEl.dataset.state = name.toLowerCase();
-  }
-});
+function show(state: string, text = state): void {
+  stateEl.textContent = text;
+  stateEl.dataset.state = state;
+}
+
+/** Like Converse.js' fetchLoginCredentials: GET, Accept JSON, `{ jid, password }` from the body. */
+function fetchCredentials(url: string): Promise<{ jid: string; password: string }> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("GET", url, true);
+    xhr.setRequestHeader("Accept", "application/json, text/javascript");
+    xhr.onload = () => (xhr.status >= 200 && xhr.status < 400 ? resolve(JSON.parse(xhr.responseText)) : reject(new Error(String(xhr.status))));
+    xhr.onerror = () => reject(new Error("network error"));
+    xhr.send();
+  });
+}
+
+try {
+  const { jid, password } = await fetchCredentials("/api/token");
+  const service = websocketService(body.dataset.websocket!, location);
+  const connection = asConverse
+    ? new Strophe.Connection(service)
+    : new Strophe.Connection(service, { mechanisms: [createStropheXToken(Strophe.SASLMechanism as never) as never] });
+  // Which mechanism Strophe chose: read from the <auth/> element it sends.
+  let mechanism = "";
+  connection.xmlOutput = (element: Element) => {
+    if (element.nodeName === "auth") mechanism = element.getAttribute("mechanism") ?? "";
+  };
+  connection.connect(jid, password, (status: number) => {
+    const name = (Object.entries(Strophe.Status).find(([, value]) => value === status)?.[0] ?? String(status)).toLowerCase();
+    if (status === Strophe.Status.CONNECTED) {
+      show("connected", `connected as ${connection.jid} with ${mechanism}`);
+      stateEl.dataset.jid = connection.jid;
+      stateEl.dataset.mechanism = mechanism;
+      connection.disconnect("done");
+    } else if (stateEl.dataset.state !== "connected") {
+      show(name);
+    }
+  });
+} catch (err) {
+  show("error", `error: ${(err as Error).message}`);
+}

@@ -15,7 +15,11 @@ interface StropheConnectionLike {
   pass: unknown;
 }
 
-type SASLMechanismClass = new (name: string, isClientFirst: boolean, priority: number) => {
+/** The parts of Strophe's `SASLMechanism` (strophe.js 5, src/sasl.ts) this mechanism relies on. */
+export type SASLMechanismClass = new (name: string, isClientFirst: boolean, priority: number) => {
+  mechname: string;
+  isClientFirst: boolean;
+  priority: number;
   test(connection: never): boolean;
   onChallenge(connection: never, challenge?: string): string | Promise<string | false>;
 };

@@ -2,24 +2,54 @@
  * The demo web app served on the server's HTTP port: sign-in for the configured demo users,
  * a session cookie, the token endpoint for the signed-in user, and a chat page that logs in to
  * XMPP over WebSocket with X-TOKEN.
+ *
+ * Routes: GET / (sign-in page), POST /signin, POST /signout, GET /chat, GET /strophe (a one-shot
+ * Strophe.js X-TOKEN login, used by the browser test), GET|POST /api/token, GET /assets/*.
  */
+import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { fileURLToPath } from "node:url";
 import type { DemoConfig } from "../config/types.js";
 import type { TokenKey } from "../token/keys.js";
-import { createTokenEndpoint, type NodeHandler } from "../http/token-endpoint.js";
-import { verifyPassword } from "./password.js";
+import { createTokenEndpoint, type MintFunction, type NodeHandler } from "../http/token-endpoint.js";
+import { WindowCounter } from "../policy/window-counter.js";
+import { hashPassword, verifyPassword } from "./password.js";
 import { SessionStore } from "./session.js";
-import { chatPage, signInPage, stropheCheckPage } from "./pages.js";
+import { chatPage, messagePage, signInPage, stropheCheckPage } from "./pages.js";
 
 export interface DemoAppOptions {
   demo: DemoConfig;
-  /** The demo domain's keys (current first). */
-  keys: readonly TokenKey[];
-  websocketPath: string;
+  /** The demo domain's keys (current first); or `mint`. */
+  keys?: readonly TokenKey[];
+  /** Mints a token for a bare JID of the demo domain, instead of `keys`. */
+  mint?: MintFunction;
+  /** The WebSocket endpoint's path on this same host (default "/xmpp-websocket"). */
+  websocketPath?: string;
+  /**
+   * The WebSocket endpoint's full URL when it is not on this host and port, e.g.
+   * "wss://chat.example.com/xmpp-websocket"; it is also added to the CSP's connect-src.
+   */
+  websocketUrl?: string;
   /** Where the browser bundle is (`npm run build` writes dist/browser). */
   assetsDir?: string;
+  /** Sign-in session lifetime; default 8 hours. */
+  sessionSeconds?: number;
+  /** The site is served over https (behind a TLS proxy): Secure `__Host-` cookie. */
+  secureCookie?: boolean;
+  /** Failed sign-ins allowed per client address per minute; default 10. */
+  maxSignInFailuresPerMinute?: number;
+  /** Tokens per user; default 30 per 60 seconds. */
+  tokenRateLimit?: { max: number; perSeconds: number };
+  /** Unix seconds. */
+  now?: () => number;
+}
+
+/** A Node request handler, also reachable as `.handler`. */
+export type DemoApp = NodeHandler & { readonly handler: NodeHandler };
+
+export class DemoAppOptionsError extends Error {
+  override readonly name = "DemoAppOptionsError";
 }
 
 /** dist/browser, whether this module runs from src/ (tests) or dist/src/ (the binary). */
@@ -28,6 +58,7 @@ function defaultAssetsDir(): string {
   return root.endsWith("/dist/") ? `${root}browser` : `${root}dist/browser`;
 }
 
+/** The only files served from assetsDir: a fixed list, so no path ever reaches the file system. */
 const ASSET_TYPES: Record<string, string> = {
   "demo.js": "text/javascript; charset=utf-8",
   "demo.css": "text/css; charset=utf-8",
@@ -36,42 +67,67 @@ const ASSET_TYPES: Record<string, string> = {
 
 const MAX_FORM_BYTES = 4096;
 
-function readForm(req: IncomingMessage): Promise<URLSearchParams | null> {
+/** The urlencoded form body, "too-large", or null when it is not a form. */
+function readForm(req: IncomingMessage): Promise<URLSearchParams | "too-large" | null> {
+  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/x-www-form-urlencoded") return Promise.resolve(null);
   return new Promise((resolve) => {
-    let body = "";
-    req.setEncoding("utf8");
-    req.on("data", (chunk: string) => {
-      body += chunk;
-      if (body.length > MAX_FORM_BYTES) {
-        resolve(null);
-        req.destroy();
-      }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_FORM_BYTES) {
+        req.removeAllListeners("data");
+        req.resume(); // drain, so the 413 reaches the client
+        resolve("too-large");
+      } else chunks.push(chunk);
     });
-    req.on("end", () => resolve(new URLSearchParams(body)));
+    req.on("end", () => resolve(new URLSearchParams(Buffer.concat(chunks).toString("utf8"))));
     req.on("error", () => resolve(null));
   });
 }
 
-export function createDemoApp({ demo, keys, websocketPath, assetsDir = defaultAssetsDir() }: DemoAppOptions): NodeHandler {
-  const sessions = new SessionStore(demo.sessionSecret);
+function checkOptions(options: DemoAppOptions): void {
+  const { demo } = options;
+  if (!demo || !Array.isArray(demo.users) || demo.users.length === 0) throw new DemoAppOptionsError("demo.users must list at least one user");
+  if ((options.keys === undefined) === (options.mint === undefined)) throw new DemoAppOptionsError("give exactly one of keys or mint");
+  if (options.websocketUrl !== undefined && !/^wss?:\/\/[^/]+\//.test(options.websocketUrl)) {
+    throw new DemoAppOptionsError("websocketUrl must be a ws:// or wss:// URL with a path");
+  }
+  if (options.websocketPath !== undefined && !options.websocketPath.startsWith("/")) throw new DemoAppOptionsError("websocketPath must start with /");
+}
+
+export function createDemoApp(options: DemoAppOptions): DemoApp {
+  checkOptions(options);
+  const { demo, websocketPath = "/xmpp-websocket", websocketUrl, assetsDir = defaultAssetsDir(), now = () => Date.now() / 1000 } = options;
+  const sessions = new SessionStore({ secret: demo.sessionSecret, lifetimeSeconds: options.sessionSeconds, secure: options.secureCookie, now });
   const users = new Map(demo.users.map((u) => [u.username, u.passwordHash]));
+  const signInFailures = new WindowCounter({ limit: options.maxSignInFailuresPerMinute ?? 10, windowSeconds: 60, maxKeys: 10_000, now });
+  // Unknown usernames are checked against this, so they cost a scrypt too: timing does not tell which users exist.
+  const decoyHash = hashPassword(randomBytes(16).toString("base64"));
   const jidOf = (username: string) => `${username}@${demo.domain}`;
-  const tokenEndpoint = createTokenEndpoint({
-    authenticate: (req) => {
-      const user = sessions.user(req);
-      return user ? jidOf(user) : null;
-    },
-    keys: [...keys],
-  });
+  const authenticate = (req: IncomingMessage) => {
+    const user = sessions.user(req);
+    return user ? jidOf(user) : null;
+  };
+  const tokenEndpoint = createTokenEndpoint(
+    options.mint
+      ? { authenticate, mint: options.mint, rateLimit: options.tokenRateLimit, now }
+      : { authenticate, keys: [...options.keys!], rateLimit: options.tokenRateLimit, now },
+  );
+  const websocketOrigin = websocketUrl ? new URL(websocketUrl).origin.replace(/^http/, "ws") : null;
 
   function headers(req: IncomingMessage, type: string): Record<string, string> {
     const host = req.headers.host ?? "localhost";
+    const connect = [`'self'`, `ws://${host}`, `wss://${host}`, ...(websocketOrigin ? [websocketOrigin] : [])].join(" ");
     return {
       "Content-Type": type,
-      "Content-Security-Policy": `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self' ws://${host} wss://${host}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
+      "Content-Security-Policy": `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src ${connect}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
       "X-Content-Type-Options": "nosniff",
+      "X-Frame-Options": "DENY",
       // Not "no-referrer": with it, browsers send `Origin: null` on form posts and the CSRF check fails.
       "Referrer-Policy": "same-origin",
+      "Cross-Origin-Opener-Policy": "same-origin",
       "Cache-Control": "no-store",
     };
   }
@@ -84,65 +140,82 @@ export function createDemoApp({ demo, keys, websocketPath, assetsDir = defaultAs
     res.writeHead(303, { Location: location, "Cache-Control": "no-store", ...extra }).end();
   }
 
-  /** POSTs must come from our own pages: the browser's Origin header says where they come from. */
+  /**
+   * CSRF: POSTs must come from our own pages. Browsers send Origin on every cross-origin POST and
+   * on same-origin form posts (with our Referrer-Policy), so a missing Origin is refused too.
+   */
   function sameOrigin(req: IncomingMessage): boolean {
     const origin = req.headers.origin;
-    return origin !== undefined && (origin === `http://${req.headers.host}` || origin === `https://${req.headers.host}`);
+    const host = req.headers.host;
+    return origin !== undefined && host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
+  }
+
+  async function signIn(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const client = req.socket.remoteAddress ?? "unknown";
+    if (signInFailures.isOver(client)) return html(req, res, 429, messagePage("Too many attempts", "Too many failed sign-ins: wait a minute."), { "Retry-After": "60" });
+    const form = await readForm(req);
+    if (form === "too-large") return html(req, res, 413, messagePage("Too large", "That form is too large."));
+    const username = form?.get("username") ?? "";
+    const password = form?.get("password") ?? "";
+    const hash = users.get(username);
+    const ok = await verifyPassword(password, hash ?? (await decoyHash));
+    if (!hash || !ok) {
+      // The reason stays here: the page says only that it failed, and nothing is logged.
+      signInFailures.record(client);
+      return redirect(res, "/?failed=1");
+    }
+    // A fresh session id on every sign-in (no fixation); the old one, if any, ends.
+    sessions.destroy(req);
+    return redirect(res, "/chat", { "Set-Cookie": sessions.create(username) });
+  }
+
+  async function asset(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    const type = Object.hasOwn(ASSET_TYPES, name) ? ASSET_TYPES[name] : undefined;
+    if (!type) return html(req, res, 404, messagePage("Not found", "No such page."));
+    try {
+      const body = await readFile(`${assetsDir}/${name}`);
+      res.writeHead(200, { ...headers(req, type), "Cache-Control": "no-cache" }).end(body);
+    } catch {
+      html(req, res, 404, messagePage("Not built", "The browser bundle is missing: run npm run build."));
+    }
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://demo.invalid");
     const path = url.pathname;
-    const user = sessions.user(req);
+    const method = req.method ?? "GET";
 
     if (path === "/api/token") return tokenEndpoint(req, res);
     if (path === "/favicon.ico") return void res.writeHead(204).end();
-    if (path.startsWith("/assets/") && req.method === "GET") {
-      const name = path.slice("/assets/".length);
-      const type = ASSET_TYPES[name];
-      if (!type) return html(req, res, 404, "not found");
-      try {
-        const body = await readFile(`${assetsDir}/${name}`);
-        res.writeHead(200, { ...headers(req, type), "Cache-Control": "no-cache" }).end(body);
-      } catch {
-        html(req, res, 404, "not found (run npm run build)");
-      }
-      return;
+    if (path.startsWith("/assets/") && method === "GET") return asset(req, res, path.slice("/assets/".length));
+    if (path === "/signin" && method === "POST") {
+      if (!sameOrigin(req)) return html(req, res, 403, messagePage("Forbidden", "Sign-in must come from this site's own page."));
+      return signIn(req, res);
     }
-    if (path === "/" && req.method === "GET") {
-      if (user) return redirect(res, "/chat");
-      return html(req, res, 200, signInPage([...users.keys()], url.searchParams.has("failed")));
-    }
-    if (path === "/signin" && req.method === "POST") {
-      if (!sameOrigin(req)) return html(req, res, 403, "forbidden");
-      const form = await readForm(req);
-      const username = form?.get("username") ?? "";
-      const password = form?.get("password") ?? "";
-      const hash = users.get(username);
-      // Unknown users cost a hash too, so timing does not tell which usernames exist.
-      const ok = await verifyPassword(password, hash ?? demo.users[0]!.passwordHash);
-      if (!hash || !ok) return redirect(res, "/?failed=1");
-      return redirect(res, "/chat", { "Set-Cookie": sessions.create(username) });
-    }
-    if (path === "/signout" && req.method === "POST") {
-      if (!sameOrigin(req)) return html(req, res, 403, "forbidden");
+    if (path === "/signout" && method === "POST") {
+      if (!sameOrigin(req)) return html(req, res, 403, messagePage("Forbidden", "Sign-out must come from this site's own page."));
       return redirect(res, "/", { "Set-Cookie": sessions.destroy(req) });
     }
-    if (path === "/chat" && req.method === "GET") {
-      if (!user) return redirect(res, "/");
-      return html(req, res, 200, chatPage(jidOf(user), websocketPath));
+    if (method !== "GET") return html(req, res, 405, messagePage("Method not allowed", "Not here."), { Allow: "GET" });
+    const user = sessions.user(req);
+    const websocket = websocketUrl ?? websocketPath;
+    switch (path) {
+      case "/":
+        return user ? redirect(res, "/chat") : html(req, res, 200, signInPage([...users.keys()], url.searchParams.has("failed")));
+      case "/chat":
+        return user ? html(req, res, 200, chatPage(jidOf(user), websocket)) : redirect(res, "/");
+      case "/strophe":
+        return user ? html(req, res, 200, stropheCheckPage(jidOf(user), websocket)) : redirect(res, "/");
+      default:
+        return html(req, res, 404, messagePage("Not found", "No such page."));
     }
-    if (path === "/strophe" && req.method === "GET") {
-      if (!user) return redirect(res, "/");
-      return html(req, res, 200, stropheCheckPage(jidOf(user), websocketPath));
-    }
-    html(req, res, 404, "not found");
   }
 
-  return (req, res) => {
+  const handler: NodeHandler = (req, res) => {
     handle(req, res).catch(() => {
-      if (!res.headersSent) res.writeHead(500, { "Content-Type": "text/plain" }).end("internal error");
+      if (!res.headersSent) res.writeHead(500, { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store" }).end("internal error");
       else res.destroy();
     });
   };
+  return Object.assign(handler, { handler });
 }

@@ -36,7 +36,8 @@ ${failed ? '<p class="error" role="alert">Wrong username or password.</p>' : ""}
   );
 }
 
-export function chatPage(jid: string, websocketPath: string): string {
+/** `websocket`: the endpoint's path on this host, or its full ws(s):// URL. */
+export function chatPage(jid: string, websocket: string): string {
   return page(
     "X-TOKEN demo: chat",
     `<header>
@@ -57,15 +58,20 @@ export function chatPage(jid: string, websocketPath: string): string {
 </section>
 </main>
 <script type="module" src="/assets/demo.js"></script>`,
-    ` data-jid="${escapeHtml(jid)}" data-websocket-path="${escapeHtml(websocketPath)}"`,
+    ` data-jid="${escapeHtml(jid)}" data-websocket="${escapeHtml(websocket)}"`,
   );
 }
 
-export function stropheCheckPage(jid: string, websocketPath: string): string {
+export function stropheCheckPage(jid: string, websocket: string): string {
   return page(
     "X-TOKEN demo: Strophe.js login",
     `<main class="card"><h1>Strophe.js X-TOKEN login</h1><p id="state" class="state">connecting</p></main>
 <script type="module" src="/assets/strophe-check.js"></script>`,
-    ` data-jid="${escapeHtml(jid)}" data-websocket-path="${escapeHtml(websocketPath)}"`,
+    ` data-jid="${escapeHtml(jid)}" data-websocket="${escapeHtml(websocket)}"`,
   );
+}
+
+/** A short page for errors and refusals. */
+export function messagePage(title: string, text: string): string {
+  return page(`X-TOKEN demo: ${title}`, `<main class="card"><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p><p><a href="/">Back to sign-in</a></p></main>`);
 }

@@ -1,12 +1,27 @@
 /**
  * Demo sign-in sessions: a random id in an HttpOnly, SameSite=Strict cookie, signed with
  * HMAC-SHA256 so a forged or altered cookie is refused before any lookup, and kept server-side
- * so sign-out really ends it.
+ * (with its expiry) so sign-out really ends it. Memory is bounded: the oldest session goes first.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 
 export const SESSION_COOKIE = "xtoken_demo";
+/** With `secure`, the `__Host-` prefix makes browsers refuse the cookie unless Secure, Path=/ and host-only. */
+export const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
+
+export interface SessionStoreOptions {
+  /** HMAC key for the cookie signature (>= 32 characters of random text). */
+  secret: string;
+  /** Session lifetime; default 8 hours. */
+  lifetimeSeconds?: number;
+  /** Most sessions kept; default 10,000. */
+  maxSessions?: number;
+  /** Mark the cookie Secure (the site is served over https, e.g. behind a TLS proxy). */
+  secure?: boolean;
+  /** Unix seconds. */
+  now?: () => number;
+}
 
 interface Session {
   username: string;
@@ -15,42 +30,61 @@ interface Session {
 
 export class SessionStore {
   private readonly sessions = new Map<string, Session>();
+  private readonly secret: string;
+  private readonly lifetimeSeconds: number;
+  private readonly maxSessions: number;
+  private readonly now: () => number;
+  private readonly cookieName: string;
+  private readonly attributes: string;
 
-  constructor(
-    private readonly secret: string,
-    private readonly lifetimeSeconds = 8 * 3600,
-    private readonly maxSessions = 10_000,
-  ) {}
+  constructor({ secret, lifetimeSeconds = 8 * 3600, maxSessions = 10_000, secure = false, now = () => Date.now() / 1000 }: SessionStoreOptions) {
+    if (typeof secret !== "string" || secret.length < 32) throw new RangeError("the session secret must be at least 32 characters");
+    if (!(Number.isInteger(lifetimeSeconds) && lifetimeSeconds > 0)) throw new RangeError("lifetimeSeconds must be a positive integer");
+    this.secret = secret;
+    this.lifetimeSeconds = lifetimeSeconds;
+    this.maxSessions = maxSessions;
+    this.now = now;
+    this.cookieName = secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
+    this.attributes = `HttpOnly; SameSite=Strict; Path=/${secure ? "; Secure" : ""}`;
+  }
 
-  private sign(id: string): string {
-    return createHmac("sha256", this.secret).update(id).digest("base64url");
+  private sign(id: string): Buffer {
+    return createHmac("sha256", this.secret).update(`demo-session:${id}`).digest();
   }
 
   /** Starts a session; returns the Set-Cookie header value. */
   create(username: string): string {
     const id = randomBytes(18).toString("base64url");
-    const now = Date.now() / 1000;
+    const now = this.now();
     for (const [key, session] of this.sessions) if (session.expiresAt <= now) this.sessions.delete(key);
     if (this.sessions.size >= this.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
     this.sessions.set(id, { username, expiresAt: now + this.lifetimeSeconds });
-    return `${SESSION_COOKIE}=${id}.${this.sign(id)}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${this.lifetimeSeconds}`;
+    return `${this.cookieName}=${id}.${this.sign(id).toString("base64url")}; ${this.attributes}; Max-Age=${this.lifetimeSeconds}`;
   }
 
+  /** The session id of a well-signed cookie, or null. */
   private idFrom(req: IncomingMessage): string | null {
-    const cookie = (req.headers.cookie ?? "").split(/;\s*/).find((c) => c.startsWith(`${SESSION_COOKIE}=`));
+    const prefix = `${this.cookieName}=`;
+    const cookie = (req.headers.cookie ?? "").split(/;\s*/).find((c) => c.startsWith(prefix));
     if (!cookie) return null;
-    const [id, signature] = cookie.slice(SESSION_COOKIE.length + 1).split(".");
-    if (!id || !signature) return null;
-    const expected = Buffer.from(this.sign(id));
-    const given = Buffer.from(signature);
-    return expected.length === given.length && timingSafeEqual(expected, given) ? id : null;
+    const value = cookie.slice(prefix.length);
+    const dot = value.indexOf(".");
+    if (dot <= 0) return null;
+    const id = value.slice(0, dot);
+    const given = Buffer.from(value.slice(dot + 1), "base64url");
+    const expected = this.sign(id);
+    return given.length === expected.length && timingSafeEqual(given, expected) ? id : null;
   }
 
-  /** The signed-in username, or null. */
+  /** The signed-in username, or null (no cookie, a forged one, an expired or ended session). */
   user(req: IncomingMessage): string | null {
     const id = this.idFrom(req);
     const session = id ? this.sessions.get(id) : undefined;
-    if (!session || session.expiresAt <= Date.now() / 1000) return null;
+    if (!session) return null;
+    if (session.expiresAt <= this.now()) {
+      this.sessions.delete(id!);
+      return null;
+    }
     return session.username;
   }
 
@@ -58,6 +92,11 @@ export class SessionStore {
   destroy(req: IncomingMessage): string {
     const id = this.idFrom(req);
     if (id) this.sessions.delete(id);
-    return `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`;
+    return `${this.cookieName}=; ${this.attributes}; Max-Age=0`;
+  }
+
+  /** Sessions kept right now (expired ones are dropped when the next one starts). */
+  get size(): number {
+    return this.sessions.size;
   }
 }

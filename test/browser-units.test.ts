@@ -1,0 +1,89 @@
+/**
+ * The browser-side pieces that do not need a browser: the Strophe.js X-TOKEN mechanism against
+ * Strophe's real SASLMechanism base class (its browser build loads in Node) and the shared
+ * vectors' SASL messages, and the WebSocket URL a page derives.
+ */
+import { describe, expect, test } from "@jest/globals";
+import { readFileSync } from "node:fs";
+import { createStropheXToken, STROPHE_X_TOKEN_PRIORITY } from "../src/browser/strophe-x-token.js";
+import { websocketService } from "../src/browser/websocket-url.js";
+
+interface StropheModule {
+  Strophe: {
+    SASLMechanism: never;
+    SASLPlain: new () => { onChallenge(c: object): string; priority: number };
+    SASLSHA256: new () => { priority: number };
+  };
+}
+const { Strophe } = (await import(new URL("../node_modules/strophe.js/dist/strophe.esm.js", import.meta.url).href)) as StropheModule;
+const XToken = createStropheXToken(Strophe.SASLMechanism);
+
+interface Vector {
+  name: string;
+  jid: string;
+  token: string;
+  saslInitialResponse?: string;
+}
+const vectors = (JSON.parse(readFileSync(new URL("./fixtures/x-token.json", import.meta.url), "utf8")) as { cases: Vector[] }).cases;
+
+/** What Strophe.Connection.connect(jid, token) leaves on the connection. */
+function connectionFor(jid: string, token: unknown) {
+  const [authcid, domain] = jid.split("@") as [string, string];
+  return { authcid, authzid: jid, domain, pass: token };
+}
+/** Strophe base64-encodes the mechanism's binary string as it is. */
+const base64 = (binary: string) => Buffer.from(binary, "latin1").toString("base64");
+
+describe("Strophe.js X-TOKEN mechanism", () => {
+  const withResponse = vectors.filter((v) => v.saslInitialResponse);
+
+  test("is a Strophe SASLMechanism named X-TOKEN, client-first, ranked above SCRAM and PLAIN", () => {
+    const mechanism = new XToken();
+    expect(mechanism).toBeInstanceOf(Strophe.SASLMechanism as unknown as new () => object);
+    expect(mechanism).toMatchObject({ mechname: "X-TOKEN", isClientFirst: true, priority: STROPHE_X_TOKEN_PRIORITY });
+    expect(mechanism.priority).toBeGreaterThan(new Strophe.SASLPlain().priority);
+    expect(mechanism.priority).toBeGreaterThan(new Strophe.SASLSHA256().priority);
+  });
+
+  test.each(withResponse.map((v) => [v.name, v] as const))("vector %s: the message the server expects", (_name, vector) => {
+    const message = new XToken().onChallenge(connectionFor(vector.jid, vector.token) as never);
+    expect(base64(message)).toBe(vector.saslInitialResponse);
+  });
+
+  test("the message has PLAIN's shape: the same bytes Strophe's own PLAIN sends for that password", () => {
+    expect(withResponse.length).toBeGreaterThan(0);
+    for (const v of withResponse) {
+      const connection = connectionFor(v.jid, v.token);
+      expect(new XToken().onChallenge(connection as never)).toBe(new Strophe.SASLPlain().onChallenge(connection));
+    }
+  });
+
+  test("non-ASCII usernames are sent as UTF-8; another authzid is sent as given (the server refuses it)", () => {
+    const token = "12345678901 c2ln";
+    const mine = new XToken().onChallenge(connectionFor("jürgen@example.com", token) as never);
+    expect(Buffer.from(mine, "latin1").toString("utf8")).toBe(`\0jürgen\0${token}`);
+    const other = new XToken().onChallenge({ ...connectionFor("alice@example.com", token), authzid: "bob@example.com" } as never);
+    expect(other).toBe(`bob@example.com\0alice\0${token}`);
+  });
+
+  test("only offered for a password that looks like a token, so Strophe falls back otherwise", () => {
+    const mechanism = new XToken();
+    expect(mechanism.test(connectionFor("alice@example.com", "12345678901 c2ln") as never)).toBe(true);
+    expect(mechanism.test(connectionFor("alice@example.com", "no-space-password") as never)).toBe(false);
+    expect(mechanism.test({ ...connectionFor("alice@example.com", "1 2"), authcid: null } as never)).toBe(false);
+    expect(mechanism.test(connectionFor("alice@example.com", { ck: "scram keys" }) as never)).toBe(false);
+  });
+});
+
+describe("websocketService", () => {
+  test("a path on the page's host: ws on http pages, wss on https pages", () => {
+    expect(websocketService("/xmpp-websocket", { protocol: "http:", host: "127.0.0.1:5280" })).toBe("ws://127.0.0.1:5280/xmpp-websocket");
+    expect(websocketService("/xmpp-websocket", { protocol: "https:", host: "chat.example.com" })).toBe("wss://chat.example.com/xmpp-websocket");
+  });
+
+  test("a full URL as given; anything else refused", () => {
+    expect(websocketService("wss://xmpp.example.com/ws", { protocol: "https:", host: "app.example.com" })).toBe("wss://xmpp.example.com/ws");
+    expect(() => websocketService("xmpp-websocket", { protocol: "http:", host: "h" })).toThrow(/not a WebSocket URL or path/);
+    expect(() => websocketService("https://example.com/ws", { protocol: "http:", host: "h" })).toThrow(/not a WebSocket URL or path/);
+  });
+});

@@ -1,0 +1,219 @@
+/**
+ * The demo web app over real HTTP (no browser): sign-in, the session cookie, CSRF, sign-out,
+ * the token endpoint it mounts, headers and assets. The browser test drives the same app in Chromium.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createDemoApp, DemoAppOptionsError, type DemoAppOptions } from "../src/demo/app.js";
+import { hashPassword } from "../src/demo/password.js";
+import { checkToken } from "../src/token/verify.js";
+import type { DemoConfig } from "../src/config/types.js";
+import type { TokenKey } from "../src/token/keys.js";
+
+const KEYS: TokenKey[] = [{ tokenSecret: "demo-app-secret", otpSeed: "XVGR73KMZH2M4XMY" }];
+const SESSION_SECRET = "a-session-secret-for-the-demo-app-test-0123456789";
+let demo: DemoConfig;
+let assetsDir: string;
+const servers: http.Server[] = [];
+
+beforeAll(async () => {
+  demo = {
+    domain: "example.test",
+    sessionSecret: SESSION_SECRET,
+    users: [
+      { username: "alice", passwordHash: await hashPassword("alice-pw") },
+      { username: "bob", passwordHash: await hashPassword("bob-pw") },
+    ],
+  };
+  assetsDir = mkdtempSync(join(tmpdir(), "x-token-assets-"));
+  writeFileSync(join(assetsDir, "demo.js"), "console.log('bundle');");
+});
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  rmSync(assetsDir, { recursive: true, force: true });
+});
+
+async function start(options: Partial<DemoAppOptions> = {}): Promise<string> {
+  const app = createDemoApp({ demo, keys: KEYS, assetsDir, ...options } as DemoAppOptions);
+  const server = http.createServer(app.handler);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function post(base: string, path: string, form: Record<string, string>, headers: Record<string, string> = { origin: base }) {
+  return fetch(`${base}${path}`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(form).toString(),
+  });
+}
+
+/** Signs in and returns the cookie pair to send back (`name=value`). */
+async function signIn(base: string, username = "alice", password = `${username}-pw`): Promise<string> {
+  const res = await post(base, "/signin", { username, password });
+  expect(res.status).toBe(303);
+  expect(res.headers.get("location")).toBe("/chat");
+  return res.headers.get("set-cookie")!.split(";")[0]!;
+}
+
+const get = (base: string, path: string, cookie?: string) =>
+  fetch(`${base}${path}`, { redirect: "manual", headers: cookie ? { cookie } : {} });
+
+describe("demo app", () => {
+  test("sign-in sets a signed HttpOnly SameSite=Strict cookie with an expiry; the endpoint then mints for that user", async () => {
+    const base = await start();
+    const res = await post(base, "/signin", { username: "alice", password: "alice-pw" });
+    const setCookie = res.headers.get("set-cookie")!;
+    expect(setCookie).toMatch(/^xtoken_demo=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=\/; Max-Age=28800$/);
+    const cookie = setCookie.split(";")[0]!;
+    const token = await get(base, "/api/token", cookie);
+    expect(token.status).toBe(200);
+    expect(token.headers.get("cache-control")).toBe("no-store");
+    const body = (await token.json()) as { jid: string; token: string; password: string };
+    expect(body.jid).toBe("alice@example.test");
+    expect(checkToken(body.token, { jid: "alice@example.test", keys: KEYS }).ok).toBe(true);
+    expect(checkToken(body.token, { jid: "bob@example.test", keys: KEYS }).ok).toBe(false);
+    expect((await get(base, "/", cookie)).headers.get("location")).toBe("/chat");
+  });
+
+  test("wrong password, unknown user, or no form: no cookie, back to the sign-in page saying so", async () => {
+    const base = await start();
+    const forms: Record<string, string>[] = [{ username: "alice", password: "bob-pw" }, { username: "mallory", password: "alice-pw" }, {}];
+    for (const form of forms) {
+      const res = await post(base, "/signin", form);
+      expect(res.status).toBe(303);
+      expect(res.headers.get("location")).toBe("/?failed=1");
+      expect(res.headers.get("set-cookie")).toBeNull();
+    }
+    const page = await (await get(base, "/?failed=1")).text();
+    expect(page).toContain("Wrong username or password.");
+    expect((await get(base, "/api/token")).status).toBe(401);
+  });
+
+  test("failed sign-ins are limited per client address -> 429", async () => {
+    const base = await start({ maxSignInFailuresPerMinute: 2 });
+    await post(base, "/signin", { username: "alice", password: "x" });
+    await post(base, "/signin", { username: "alice", password: "y" });
+    const limited = await post(base, "/signin", { username: "alice", password: "alice-pw" });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("set-cookie")).toBeNull();
+  });
+
+  test("CSRF: sign-in and sign-out posts without our Origin are refused", async () => {
+    const base = await start();
+    const cookie = await signIn(base);
+    const foreign: Record<string, string>[] = [{}, { origin: "http://evil.example" }, { origin: "null" }];
+    for (const headers of foreign) {
+      expect((await post(base, "/signin", { username: "alice", password: "alice-pw" }, headers)).status).toBe(403);
+      const signout = await post(base, "/signout", {}, { ...headers, cookie });
+      expect(signout.status).toBe(403);
+      expect(signout.headers.get("set-cookie")).toBeNull();
+    }
+    // The session survived the forged sign-outs.
+    expect((await get(base, "/api/token", cookie)).status).toBe(200);
+  });
+
+  test("sign-out clears the cookie and ends the session server-side: the old cookie no longer works", async () => {
+    const base = await start();
+    const cookie = await signIn(base);
+    const res = await post(base, "/signout", {}, { origin: base, cookie });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("set-cookie")).toMatch(/^xtoken_demo=; .*Max-Age=0$/);
+    expect((await get(base, "/api/token", cookie)).status).toBe(401);
+    expect((await get(base, "/chat", cookie)).headers.get("location")).toBe("/");
+  });
+
+  test("a forged or altered cookie is refused", async () => {
+    const base = await start();
+    const cookie = await signIn(base);
+    const [name, value] = cookie.split("=") as [string, string];
+    const [id, signature] = value.split(".") as [string, string];
+    const flipped = signature.slice(0, -2) + (signature.at(-2) === "A" ? "B" : "A") + signature.at(-1);
+    for (const forged of [`${name}=${id}.${flipped}`, `${name}=${id}`, `${name}=${id}.`, `${name}=x${id}.${signature}`, `${name}=.${signature}`]) {
+      expect((await get(base, "/api/token", forged)).status).toBe(401);
+    }
+    // Signed with another secret: also refused.
+    const otherBase = await start({ demo: { ...demo, sessionSecret: `${SESSION_SECRET}-other` } });
+    const otherCookie = await signIn(otherBase);
+    expect((await get(base, "/api/token", otherCookie)).status).toBe(401);
+  });
+
+  test("sessions expire", async () => {
+    let now = 1_700_000_000;
+    const base = await start({ now: () => now, sessionSeconds: 600 });
+    const cookie = await signIn(base);
+    now += 599;
+    expect((await get(base, "/api/token", cookie)).status).toBe(200);
+    now += 2;
+    expect((await get(base, "/api/token", cookie)).status).toBe(401);
+  });
+
+  test("secureCookie: a __Host- cookie marked Secure", async () => {
+    const base = await start({ secureCookie: true });
+    const res = await post(base, "/signin", { username: "bob", password: "bob-pw" });
+    expect(res.headers.get("set-cookie")).toMatch(/^__Host-xtoken_demo=[^;]+; HttpOnly; SameSite=Strict; Path=\/; Secure; Max-Age=\d+$/);
+  });
+
+  test("pages: strict CSP, no inline script or style, the user's JID and the WebSocket endpoint for the script", async () => {
+    const base = await start({ websocketUrl: "wss://xmpp.example.test/xmpp-websocket" });
+    const cookie = await signIn(base, "bob");
+    const res = await get(base, "/chat", cookie);
+    expect(res.status).toBe(200);
+    const csp = res.headers.get("content-security-policy")!;
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self';");
+    expect(csp).toContain("style-src 'self';");
+    expect(csp).toMatch(/connect-src 'self' ws:\/\/127\.0\.0\.1:\d+ wss:\/\/127\.0\.0\.1:\d+ wss:\/\/xmpp\.example\.test;/);
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    const page = await res.text();
+    expect(page).toContain('data-jid="bob@example.test"');
+    expect(page).toContain('data-websocket="wss://xmpp.example.test/xmpp-websocket"');
+    for (const script of page.match(/<script[^>]*>/g) ?? []) expect(script).toMatch(/ src="\/assets\/[a-z-]+\.js"/);
+    expect(page).not.toMatch(/<style|\sstyle=|\son[a-z]+=/i);
+  });
+
+  test("assets: only the bundle's own files, with their types; no paths outside", async () => {
+    const base = await start();
+    const js = await get(base, "/assets/demo.js");
+    expect(js.status).toBe(200);
+    expect(js.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect(await js.text()).toBe("console.log('bundle');");
+    expect((await get(base, "/assets/demo.css")).status).toBe(404); // listed, but not in this assetsDir
+    for (const path of ["/assets/../package.json", "/assets/%2e%2e%2fpackage.json", "/assets/constructor", "/assets/"]) {
+      expect((await get(base, path)).status).toBe(404);
+    }
+  });
+
+  test("other methods and paths; oversize forms -> 413; unsigned pages redirect to sign-in", async () => {
+    const base = await start();
+    expect((await fetch(`${base}/chat`, { method: "DELETE" })).status).toBe(405);
+    expect((await get(base, "/nope")).status).toBe(404);
+    expect((await get(base, "/chat")).headers.get("location")).toBe("/");
+    expect((await get(base, "/strophe")).headers.get("location")).toBe("/");
+    expect((await post(base, "/signin", { username: "alice", password: "x".repeat(5000) })).status).toBe(413);
+  });
+
+  test("the token endpoint's own rules apply: 405, per-user rate limit", async () => {
+    const base = await start({ tokenRateLimit: { max: 1, perSeconds: 60 } });
+    const cookie = await signIn(base);
+    expect((await fetch(`${base}/api/token`, { method: "PUT", headers: { cookie } })).status).toBe(405);
+    expect((await get(base, "/api/token", cookie)).status).toBe(200);
+    expect((await get(base, "/api/token", cookie)).status).toBe(429);
+  });
+
+  test("bad options are refused when the app is made", () => {
+    expect(() => createDemoApp({ demo, websocketPath: "/ws" } as DemoAppOptions)).toThrow(DemoAppOptionsError);
+    expect(() => createDemoApp({ demo: { ...demo, users: [] }, keys: KEYS })).toThrow(/at least one user/);
+    expect(() => createDemoApp({ demo, keys: KEYS, websocketUrl: "http://x/ws" })).toThrow(/websocketUrl/);
+    expect(() => createDemoApp({ demo: { ...demo, sessionSecret: "short" }, keys: KEYS })).toThrow(/at least 32 characters/);
+  });
+});
