@@ -17,6 +17,7 @@ const CHROMIUM = "/usr/bin/chromium";
 const available = existsSync(CHROMIUM);
 if (!available && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run should have installed it`);
 const describeBrowser = available ? describe : describe.skip;
+const SUITE = available ? "the demo in Chromium" : `the demo in Chromium (skipped: ${CHROMIUM} is not installed; apt-get install chromium)`;
 
 const PASSWORDS = { alice: "alice-demo-password", bob: "bob-demo-password" };
 const DOMAIN = "localhost";
@@ -88,7 +89,7 @@ async function signIn(user: keyof typeof PASSWORDS): Promise<{ context: BrowserC
   return { context, page, tokens };
 }
 
-describeBrowser("the demo in Chromium", () => {
+describeBrowser(SUITE, () => {
   test("a wrong password does not sign in", async () => {
     const context = await browser.newContext();
     const page = await context.newPage();

@@ -1,2 +1,2 @@
-export { createDemoApp, type DemoAppOptions } from "./app.js";
+export { createDemoApp, DemoAppOptionsError, type DemoApp, type DemoAppOptions } from "./app.js";
 export { hashPassword, verifyPassword, isPasswordHash } from "./password.js";

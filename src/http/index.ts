@@ -2,7 +2,7 @@ export {
   createTokenEndpoint,
   TokenEndpointOptionsError,
   type TokenEndpointOptions,
-  type TokenSource,
+  type TokenEndpointSource,
   type TokenResponse,
   type MintFunction,
   type NodeHandler,

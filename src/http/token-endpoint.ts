@@ -16,12 +16,12 @@ import { WindowCounter } from "../policy/window-counter.js";
 export type MintFunction = (jid: string, now: number) => string | Promise<string>;
 
 /** Where the endpoint's tokens come from: exactly one of these. */
-export type TokenSource =
+export type TokenEndpointSource =
   | { /** The domain's key. */ key: TokenKey; keys?: never; mint?: never }
   | { /** The domain's keys, current first (the first one mints), or a Keyring. */ keys: readonly TokenKey[] | Keyring; key?: never; mint?: never }
   | { /** A mint function (another domain per user, a remote signer...). */ mint: MintFunction; key?: never; keys?: never };
 
-export type TokenEndpointOptions = TokenSource & {
+export type TokenEndpointOptions = TokenEndpointSource & {
   /**
    * Who is signed in: their bare JID, or null/undefined. The app's own session logic. A throw (or
    * a rejected promise, or something that is not a JID) is answered with 500 and no details.
