@@ -161,6 +161,9 @@ describe("token endpoint", () => {
     expect(res.status).toBe(500);
     expect(await res.text()).toBe('{"error":"internal-error"}');
 
+    const noToken = await nodeServer(createTokenEndpoint({ authenticate: whoIsSignedIn, mint: () => undefined as unknown as string }));
+    expect((await fetch(noToken, { headers: { "x-test-user": "alice@example.com" } })).status).toBe(500);
+
     const notAJid = await nodeServer(createTokenEndpoint({ authenticate: () => "no spaces allowed@example.com", keys: KEYS }));
     const bad = await fetch(notAJid);
     expect(bad.status).toBe(500);

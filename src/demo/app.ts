@@ -105,6 +105,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
   const signInFailures = new WindowCounter({ limit: options.maxSignInFailuresPerMinute ?? 10, windowSeconds: 60, maxKeys: 10_000, now });
   // Unknown usernames are checked against this, so they cost a scrypt too: timing does not tell which users exist.
   const decoyHash = hashPassword(randomBytes(16).toString("base64"));
+  decoyHash.catch(() => {}); // a failure surfaces (as a 500) where it is awaited, not as an unhandled rejection
   const jidOf = (username: string) => `${username}@${demo.domain}`;
   const authenticate = (req: IncomingMessage) => {
     const user = sessions.user(req);

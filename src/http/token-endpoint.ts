@@ -101,6 +101,7 @@ export function createTokenEndpoint(options: TokenEndpointOptions): NodeHandler 
   async function mint(jid: string, at: number): Promise<TokenResponse> {
     if (!keyring) {
       const token = await options.mint!(jid, at);
+      if (typeof token !== "string" || token === "") throw new TypeError("mint returned no token");
       return { jid, password: token, token };
     }
     const token = mintToken({ jid, key: keyring, now: at });
