@@ -1,7 +1,7 @@
 /** The server's stream handling, spoken to with raw sockets: negotiation, errors and XML guards. */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/globals";
 import { WebSocket } from "ws";
-import { DOMAIN, RawClient, WsClient, saslAuth, startTestServer, streamHeader, wsOpen, type TestServer } from "./helpers/server.js";
+import { DOMAIN, RawClient, WsClient, loginRaw, saslAuth, startTestServer, streamHeader, wsOpen, type TestServer } from "./helpers/server.js";
 
 let t: TestServer; // require TLS (the default)
 let open: TestServer; // XMPP_REQUIRE_TLS=false, short timeouts and small limits
@@ -165,13 +165,8 @@ describe("XML that must not hurt the server", () => {
   });
 
   test("nesting up to the depth limit is fine", async () => {
-    const client = await opened();
-    client.write(saslAuth("nest", open.mint("nest")));
-    await client.waitFor("<success");
-    client.write(streamHeader());
-    await client.waitFor(/<\/stream:features>[\s\S]*<\/stream:features>/);
-    client.write("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind></iq>");
-    await client.waitFor("</jid>");
+    const { client } = await loginRaw(open, "nest", { resource: "r" });
+    clients.push(client);
     const deep = "<a>".repeat(63) + "</a>".repeat(63);
     client.write(`<message to='nest@example.test/r' id='deep'>${deep}</message>`);
     await client.waitFor(/<message [^>]*id="deep"/);
@@ -201,14 +196,8 @@ describe("XML that must not hurt the server", () => {
   });
 
   test("a UTF-8 character split across packets arrives whole", async () => {
-    const alice = await opened();
-    alice.write(saslAuth("alice", open.mint("alice")));
-    await alice.waitFor("<success");
-    alice.write(streamHeader());
-    await alice.waitFor(/<\/stream:features>[\s\S]*<\/stream:features>/);
-    alice.write("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind></iq>");
-    await alice.waitFor("</jid>");
-    alice.clear();
+    const { client: alice } = await loginRaw(open, "alice", { resource: "r" });
+    clients.push(alice);
     const bytes = Buffer.from("<message to='alice@example.test/r'><body>jürgen 😀</body></message>");
     const split = bytes.indexOf(0xc3) + 1; // inside "ü"
     alice.write(bytes.subarray(0, split));
