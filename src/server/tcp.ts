@@ -6,9 +6,7 @@ import { type Element } from "@xmpp/xml";
 import { FramingError, XmlFramer, type FramerEvent } from "./xml-framer.js";
 import type { Transport, XmppSession } from "./session.js";
 import { NS } from "./namespaces.js";
-
-/** Pauses reading while this many parsed elements wait for the session (back-pressure). */
-const MAX_QUEUED_EVENTS = 64;
+import { InOrderQueue } from "./in-order-queue.js";
 
 export class TcpTransport implements Transport {
   readonly kind = "tcp";
@@ -17,8 +15,15 @@ export class TcpTransport implements Transport {
   session!: XmppSession;
   private socket: Socket;
   private readonly framer: XmlFramer;
-  private queue: FramerEvent[] = [];
-  private draining = false;
+  private readonly queue = new InOrderQueue<FramerEvent>({
+    handle: (event) => this.handle(event),
+    stopped: () => this.session.isClosed,
+    failed: (err) => this.session.internalError(err),
+    pause: () => this.socket.pause(),
+    resume: () => {
+      if (!this.ended) this.socket.resume();
+    },
+  });
   private ended = false;
 
   constructor(
@@ -39,16 +44,16 @@ export class TcpTransport implements Transport {
   }
 
   private readonly onData = (chunk: Buffer) => {
+    let events: FramerEvent[];
     try {
-      this.queue.push(...this.framer.push(chunk));
+      events = this.framer.push(chunk);
     } catch (err) {
       if (!(err instanceof FramingError)) throw err;
-      this.queue.length = 0;
+      this.queue.clear();
       this.session.streamError(err.condition, err.message);
       return;
     }
-    if (this.queue.length > MAX_QUEUED_EVENTS) this.socket.pause();
-    void this.drain();
+    this.queue.push(...events);
   };
 
   private readonly onClose = () => {
@@ -61,28 +66,6 @@ export class TcpTransport implements Transport {
     socket.on("close", this.onClose);
     socket.on("error", () => socket.destroy());
     socket.setNoDelay(true);
-  }
-
-  private async drain(): Promise<void> {
-    if (this.draining) return;
-    this.draining = true;
-    try {
-      while (this.queue.length > 0 && !this.session.isClosed) {
-        await this.handleSafely(this.queue.shift()!);
-      }
-    } finally {
-      this.draining = false;
-      if (!this.ended) this.socket.resume();
-    }
-  }
-
-  /** A bug in handling one stream must end that stream, not the server. */
-  private async handleSafely(event: FramerEvent): Promise<void> {
-    try {
-      await this.handle(event);
-    } catch (err) {
-      this.session.internalError(err);
-    }
   }
 
   private async handle(event: FramerEvent): Promise<void> {
@@ -114,7 +97,7 @@ export class TcpTransport implements Transport {
 
   closeStream(): void {
     this.write("</stream:stream>");
-    this.queue.length = 0;
+    this.queue.clear();
     this.ended = true;
     this.socket.end();
     // A peer that never closes its side does not keep the socket open for long.
@@ -124,7 +107,7 @@ export class TcpTransport implements Transport {
   async startTls(): Promise<void> {
     if (!this.secureContext) throw new Error("no TLS context");
     // Whatever the client sent after <starttls/> in clear text is dropped (no injection).
-    this.queue.length = 0;
+    this.queue.clear();
     this.framer.reset();
     const plain = this.socket;
     plain.removeListener("data", this.onData);
@@ -141,7 +124,7 @@ export class TcpTransport implements Transport {
   }
 
   restart(): void {
-    this.queue.length = 0;
+    this.queue.clear();
     this.framer.reset();
   }
 

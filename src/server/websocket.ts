@@ -8,17 +8,23 @@ import { xml, type Element } from "@xmpp/xml";
 import type { Transport, XmppSession } from "./session.js";
 import { NS } from "./namespaces.js";
 import { FramingError, XmlFramer } from "./xml-framer.js";
-
-/** Stops reading while this many messages wait for the session. */
-const MAX_QUEUED_MESSAGES = 64;
+import { InOrderQueue } from "./in-order-queue.js";
 
 export class WebSocketTransport implements Transport {
   readonly kind = "websocket";
   readonly canStartTls = false;
   session!: XmppSession;
   private maxBytes: number;
-  private queue: (Buffer | string)[] = [];
-  private draining = false;
+  // Back-pressure, as on TCP: a client flooding frames while a login is checked waits.
+  private readonly queue = new InOrderQueue<Buffer | string>({
+    handle: (data) => this.handle(data),
+    stopped: () => this.session.isClosed,
+    failed: (err) => this.session.internalError(err),
+    pause: () => this.socket.pause(),
+    resume: () => {
+      if (!this.closed && this.socket.isPaused) this.socket.resume();
+    },
+  });
   private closed = false;
 
   constructor(
@@ -31,35 +37,12 @@ export class WebSocketTransport implements Transport {
     socket.on("message", (data: Buffer, isBinary: boolean) => {
       if (isBinary) return this.session.streamError("bad-format", "binary frames are not XMPP");
       this.queue.push(data);
-      // Back-pressure, as on TCP: a client flooding frames while a login is checked waits.
-      if (this.queue.length > MAX_QUEUED_MESSAGES) socket.pause();
-      void this.drain();
     });
     socket.on("close", () => {
       this.closed = true;
       this.session.onDisconnect();
     });
     socket.on("error", () => socket.terminate());
-  }
-
-  private async drain(): Promise<void> {
-    if (this.draining) return;
-    this.draining = true;
-    try {
-      while (this.queue.length > 0 && !this.session.isClosed) await this.handleSafely(this.queue.shift()!);
-    } finally {
-      this.draining = false;
-      if (!this.closed && this.socket.isPaused) this.socket.resume();
-    }
-  }
-
-  /** A bug in handling one stream must end that stream, not the server. */
-  private async handleSafely(data: Buffer | string): Promise<void> {
-    try {
-      await this.handle(data);
-    } catch (err) {
-      this.session.internalError(err);
-    }
   }
 
   private async handle(data: Buffer | string): Promise<void> {
@@ -91,7 +74,7 @@ export class WebSocketTransport implements Transport {
 
   closeStream(): void {
     this.send(xml("close", { xmlns: NS.framing }));
-    this.queue.length = 0;
+    this.queue.clear();
     this.closed = true;
     this.socket.close(1000);
     setTimeout(() => this.socket.terminate(), 2000).unref();
@@ -102,7 +85,7 @@ export class WebSocketTransport implements Transport {
   }
 
   restart(): void {
-    this.queue.length = 0;
+    this.queue.clear();
   }
 
   setMaxElementBytes(bytes: number): void {
