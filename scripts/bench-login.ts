@@ -12,10 +12,10 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
-import { createSelfSignedCertificate } from "../src/tls/self-signed.js";
-import { mintToken } from "../src/token/mint.js";
-import { checkToken } from "../src/token/verify.js";
-import { Keyring } from "../src/token/keys.js";
+import { createSelfSignedCertificate } from "../src/app/tls/self-signed.js";
+import { mintToken } from "../src/core/token/mint.js";
+import { checkToken } from "../src/core/token/verify.js";
+import { Keyring } from "../src/core/token/keys.js";
 
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -94,7 +94,7 @@ function cpuSeconds(pid: number): number {
 
 async function startServer(useTls: boolean, dir: string): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
   const profile = PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROFILE_DIR] : [];
-  const child = spawn(process.execPath, [...profile, new URL("../src/cli/main.js", import.meta.url).pathname, "serve", "--config", join(dir, "config.json")], {
+  const child = spawn(process.execPath, [...profile, new URL("../src/app/cli/main.js", import.meta.url).pathname, "serve", "--config", join(dir, "config.json")], {
     env: { PATH: process.env.PATH, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_REQUIRE_TLS: useTls ? "true" : "false" },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -7,13 +7,13 @@
  * Usage: npm run bench [-- --seconds 1]   (seconds per case, split across the rounds)
  */
 import { createHmac, createSecretKey, timingSafeEqual } from "node:crypto";
-import { base32Decode } from "../src/otp/base32.js";
-import { hotp } from "../src/otp/hotp.js";
-import { timeStep } from "../src/otp/totp.js";
-import { MemoryReplayStore } from "../src/replay/memory.js";
-import { checkToken, verifyToken } from "../src/token/verify.js";
-import { mintToken } from "../src/token/mint.js";
-import { Keyring } from "../src/token/keys.js";
+import { base32Decode } from "../src/core/otp/base32.js";
+import { hotp } from "../src/core/otp/hotp.js";
+import { timeStep } from "../src/core/otp/totp.js";
+import { MemoryReplayStore } from "../src/core/replay/memory.js";
+import { checkToken, verifyToken } from "../src/core/token/verify.js";
+import { mintToken } from "../src/core/token/mint.js";
+import { Keyring } from "../src/core/token/keys.js";
 
 const secondsArg = process.argv.indexOf("--seconds");
 const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 1;

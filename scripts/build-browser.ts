@@ -11,7 +11,7 @@ const root = fileURLToPath(new URL("../../", import.meta.url)); // from dist/scr
 const outdir = `${root}dist/browser`;
 mkdirSync(outdir, { recursive: true });
 await build({
-  entryPoints: { demo: `${root}src/browser/demo-page.ts`, "strophe-check": `${root}src/browser/strophe-check.ts` },
+  entryPoints: { demo: `${root}src/web/browser/demo-page.ts`, "strophe-check": `${root}src/web/browser/strophe-check.ts` },
   outdir,
   bundle: true,
   format: "esm",
@@ -32,4 +32,4 @@ await build({
     },
   ],
 });
-copyFileSync(`${root}src/browser/demo.css`, `${outdir}/demo.css`);
+copyFileSync(`${root}src/web/browser/demo.css`, `${outdir}/demo.css`);

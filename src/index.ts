@@ -1,13 +1,13 @@
 /** xmpp-x-token: X-TOKEN tokens for XMPP, compatible with Prosody's mod_auth_token. */
-export * from "./otp/index.js";
-export * from "./token/index.js";
-export { nodeprep, nameprep, prepareBareJid, normaliseBareJid, InvalidJidError, type BareJid } from "./jid/prep.js";
-export type { ReplayStore, ClaimResult } from "./replay/store.js";
-export { MemoryReplayStore, type MemoryReplayStoreOptions } from "./replay/memory.js";
-export * from "./sasl/index.js";
+export * from "./core/otp/index.js";
+export * from "./core/token/index.js";
+export { nodeprep, nameprep, prepareBareJid, normaliseBareJid, InvalidJidError, type BareJid } from "./core/jid/prep.js";
+export type { ReplayStore, ClaimResult } from "./core/replay/store.js";
+export { MemoryReplayStore, type MemoryReplayStoreOptions } from "./core/replay/memory.js";
+export * from "./auth/sasl/index.js";
 export * from "./auth/index.js";
-export * from "./http/index.js";
-export * from "./demo/index.js";
+export * from "./web/endpoint/index.js";
+export * from "./web/demo/index.js";
 export { startServer, type StartOptions, type RunningServer, type Logger } from "./server/index.js";
-export { loadConfig, parseConfig, ConfigError } from "./config/load.js";
-export type { ServerConfig, DomainConfig, ListenerConfig, LimitsConfig, TlsConfig, DemoConfig } from "./config/types.js";
+export { loadConfig, parseConfig, ConfigError } from "./app/config/load.js";
+export type { ServerConfig, DomainConfig, ListenerConfig, LimitsConfig, TlsConfig, DemoConfig } from "./app/config/types.js";

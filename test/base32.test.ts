@@ -1,5 +1,5 @@
 import { describe, expect, test } from "@jest/globals";
-import { base32Decode, base32Encode, Base32Error } from "../src/otp/base32.js";
+import { base32Decode, base32Encode, Base32Error } from "../src/core/otp/base32.js";
 
 /** RFC 4648 section 10 test vectors. */
 const VECTORS: [string, string][] = [

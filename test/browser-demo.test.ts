@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { existsSync } from "node:fs";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { startServer, type RunningServer } from "../src/server/index.js";
-import { createDemoApp } from "../src/demo/app.js";
-import { hashPassword } from "../src/demo/password.js";
+import { createDemoApp } from "../src/web/demo/app.js";
+import { hashPassword } from "../src/web/demo/password.js";
 import { connectWithToken } from "../src/client/connect.js";
-import type { ServerConfig } from "../src/config/types.js";
+import type { ServerConfig } from "../src/app/config/types.js";
 import { DEFAULT_LIMITS, freshKey } from "./helpers/server.js";
 
 const CHROMIUM = "/usr/bin/chromium";

@@ -5,8 +5,8 @@
  */
 import { describe, expect, test } from "@jest/globals";
 import { readFileSync } from "node:fs";
-import { createStropheXToken, STROPHE_X_TOKEN_PRIORITY } from "../src/browser/strophe-x-token.js";
-import { websocketService } from "../src/browser/websocket-url.js";
+import { createStropheXToken, STROPHE_X_TOKEN_PRIORITY } from "../src/web/browser/strophe-x-token.js";
+import { websocketService } from "../src/web/browser/websocket-url.js";
 
 interface StropheModule {
   Strophe: {

@@ -4,8 +4,8 @@ import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkToken } from "../src/index.js";
-import { loadConfig } from "../src/config/load.js";
-import { isPasswordHash, verifyPassword } from "../src/demo/password.js";
+import { loadConfig } from "../src/app/config/load.js";
+import { isPasswordHash, verifyPassword } from "../src/web/demo/password.js";
 import { cli } from "./helpers/cli.js";
 
 const ENV = { XTOKEN_DOMAIN: "example.test", XTOKEN_SECRET: "serve-cli-secret", XTOKEN_OTP_SEED: "XVGR73KMZH2M4XMY", XMPP_REQUIRE_TLS: "false" };

@@ -2,7 +2,7 @@ import { describe, expect, test } from "@jest/globals";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, DEFAULT_LIMITS, loadConfig, parseConfig } from "../src/config/load.js";
+import { ConfigError, DEFAULT_LIMITS, loadConfig, parseConfig } from "../src/app/config/load.js";
 
 const KEY = { tokenSecret: "a-config-secret-value", otpSeed: "XVGR73KMZH2M4XMY" };
 const NO_TLS = { requireTls: false };

@@ -8,11 +8,11 @@ import type { AddressInfo } from "node:net";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createDemoApp, DemoAppOptionsError, type DemoAppOptions } from "../src/demo/app.js";
-import { hashPassword } from "../src/demo/password.js";
-import { checkToken } from "../src/token/verify.js";
-import type { DemoConfig } from "../src/config/types.js";
-import type { TokenKey } from "../src/token/keys.js";
+import { createDemoApp, DemoAppOptionsError, type DemoAppOptions } from "../src/web/demo/app.js";
+import { hashPassword } from "../src/web/demo/password.js";
+import { checkToken } from "../src/core/token/verify.js";
+import type { DemoConfig } from "../src/app/config/types.js";
+import type { TokenKey } from "../src/core/token/keys.js";
 
 const KEYS: TokenKey[] = [{ tokenSecret: "demo-app-secret", otpSeed: "XVGR73KMZH2M4XMY" }];
 const SESSION_SECRET = "a-session-secret-for-the-demo-app-test-0123456789";

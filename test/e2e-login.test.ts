@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { client } from "@xmpp/client";
 import { WebSocket } from "ws";
 import { connectWithToken } from "../src/client/connect.js";
-import { createTokenEndpoint } from "../src/http/token-endpoint.js";
+import { createTokenEndpoint } from "../src/web/endpoint/token-endpoint.js";
 import { DOMAIN, OTHER_DOMAIN, startTestServer, type TestServer } from "./helpers/server.js";
 
 let t: TestServer;

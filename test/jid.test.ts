@@ -1,6 +1,6 @@
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
-import { InvalidJidError, nameprep, nodeprep, normaliseBareJid, prepareBareJid } from "../src/jid/prep.js";
+import { InvalidJidError, nameprep, nodeprep, normaliseBareJid, prepareBareJid } from "../src/core/jid/prep.js";
 
 describe("the bare, prepared JID tokens are signed over", () => {
   test.each([

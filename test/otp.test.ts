@@ -1,5 +1,5 @@
 import { describe, expect, test } from "@jest/globals";
-import { hotp, totp, timeStep, OtpOptionsError } from "../src/otp/index.js";
+import { hotp, totp, timeStep, OtpOptionsError } from "../src/core/otp/index.js";
 // base32 has its own file: test/base32.test.ts
 
 describe("HOTP, RFC 4226 Appendix D", () => {

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "@jest/globals";
-import { MemoryReplayStore } from "../src/replay/memory.js";
-import type { ClaimResult, ReplayStore } from "../src/replay/store.js";
-import { mintToken } from "../src/token/mint.js";
-import { checkToken, verifyToken } from "../src/token/verify.js";
-import type { TokenKey } from "../src/token/keys.js";
+import { MemoryReplayStore } from "../src/core/replay/memory.js";
+import type { ClaimResult, ReplayStore } from "../src/core/replay/store.js";
+import { mintToken } from "../src/core/token/mint.js";
+import { checkToken, verifyToken } from "../src/core/token/verify.js";
+import type { TokenKey } from "../src/core/token/keys.js";
 
 const KEY: TokenKey = { otpSeed: "XVGR73KMZH2M4XMY", tokenSecret: "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7" };
 const NOW = 1_700_000_010; // a multiple of 30: the start of a time step

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { checkToken } from "../src/index.js";
-import { loadConfig } from "../src/config/load.js";
+import { loadConfig } from "../src/app/config/load.js";
 import { connectWithToken } from "../src/client/connect.js";
 import { cli, spawnCli } from "./helpers/cli.js";
 import { RawClient, streamHeader } from "./helpers/server.js";

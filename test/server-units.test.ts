@@ -1,9 +1,9 @@
 /** The server's pure parts: framing, login policy, address preparation, one-line logs. */
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
-import { FramingError, XmlFramer, type FramerEvent } from "../src/server/xml-framer.js";
-import { LoginLimiter } from "../src/policy/login-limiter.js";
-import { WindowCounter } from "../src/policy/window-counter.js";
+import { FramingError, XmlFramer, type FramerEvent } from "../src/server/transport/xml-framer.js";
+import { LoginLimiter } from "../src/auth/policy/login-limiter.js";
+import { WindowCounter } from "../src/auth/policy/window-counter.js";
 import { prepareAddress } from "../src/server/address.js";
 import { oneLine } from "../src/server/log.js";
 

@@ -1,11 +1,11 @@
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
-import { normaliseBareJid } from "../src/jid/prep.js";
-import { base32Encode } from "../src/otp/base32.js";
-import { MemoryReplayStore } from "../src/replay/memory.js";
-import type { TokenKey } from "../src/token/keys.js";
-import { mintToken } from "../src/token/mint.js";
-import { checkToken, REJECT_REASONS, verifyToken } from "../src/token/verify.js";
+import { normaliseBareJid } from "../src/core/jid/prep.js";
+import { base32Encode } from "../src/core/otp/base32.js";
+import { MemoryReplayStore } from "../src/core/replay/memory.js";
+import type { TokenKey } from "../src/core/token/keys.js";
+import { mintToken } from "../src/core/token/mint.js";
+import { checkToken, REJECT_REASONS, verifyToken } from "../src/core/token/verify.js";
 
 const RUNS = 200;
 const localpart = fc.oneof(

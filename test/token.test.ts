@@ -1,13 +1,13 @@
 import { describe, expect, test } from "@jest/globals";
 import { readFileSync } from "node:fs";
-import { InvalidJidError } from "../src/jid/prep.js";
-import { MemoryReplayStore } from "../src/replay/memory.js";
-import type { ReplayStore } from "../src/replay/store.js";
-import { decodeSignatureInto, MAX_TOKEN_LENGTH, parseToken, tokenSignatureStart } from "../src/token/format.js";
+import { InvalidJidError } from "../src/core/jid/prep.js";
+import { MemoryReplayStore } from "../src/core/replay/memory.js";
+import type { ReplayStore } from "../src/core/replay/store.js";
+import { decodeSignatureInto, MAX_TOKEN_LENGTH, parseToken, tokenSignatureStart } from "../src/core/token/format.js";
 import { randomBytes } from "node:crypto";
-import { Keyring, KeyError, type TokenKey } from "../src/token/keys.js";
-import { mintToken } from "../src/token/mint.js";
-import { checkToken, REJECT_REASONS, verifyToken, VerifyOptionsError } from "../src/token/verify.js";
+import { Keyring, KeyError, type TokenKey } from "../src/core/token/keys.js";
+import { mintToken } from "../src/core/token/mint.js";
+import { checkToken, REJECT_REASONS, verifyToken, VerifyOptionsError } from "../src/core/token/verify.js";
 // JID preparation: test/jid.test.ts. Replay store behaviour: test/replay.test.ts.
 
 interface VectorCase {

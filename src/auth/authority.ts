@@ -2,12 +2,12 @@
  * The server's view of tokens: which domains it hosts, their keys, windows and disabled
  * accounts, and one replay store shared by every stream (and every mechanism).
  */
-import { nameprep } from "../jid/prep.js";
-import type { DomainConfig } from "../config/types.js";
-import { MemoryReplayStore } from "../replay/memory.js";
-import type { ReplayStore } from "../replay/store.js";
-import { KeyError, Keyring } from "../token/keys.js";
-import { verifyToken, type VerifyResult } from "../token/verify.js";
+import { nameprep } from "../core/jid/prep.js";
+import type { DomainConfig } from "../app/config/types.js";
+import { MemoryReplayStore } from "../core/replay/memory.js";
+import type { ReplayStore } from "../core/replay/store.js";
+import { KeyError, Keyring } from "../core/token/keys.js";
+import { verifyToken, type VerifyResult } from "../core/token/verify.js";
 
 export interface AuthorityOptions {
   domains: Record<string, Pick<DomainConfig, "keys"> & Partial<DomainConfig>>;

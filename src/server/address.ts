@@ -1,5 +1,5 @@
 /** Addresses in stanzas (`to`), prepared so that `Bob@Example.TEST/r` reaches bob@example.test/r. */
-import { InvalidJidError, nameprep, normaliseBareJid } from "../jid/prep.js";
+import { InvalidJidError, nameprep, normaliseBareJid } from "../core/jid/prep.js";
 
 export interface Address {
   /** `local@domain`, or just `domain`. */

@@ -4,19 +4,19 @@ import net from "node:net";
 import type stream from "node:stream";
 import tls from "node:tls";
 import { WebSocketServer } from "ws";
-import type { ServerConfig } from "../config/types.js";
+import type { ServerConfig } from "../app/config/types.js";
 import { TokenAuthority } from "../auth/authority.js";
-import { MemoryReplayStore } from "../replay/memory.js";
-import { createXTokenSasl } from "../sasl/index.js";
-import { LoginLimiter } from "../policy/login-limiter.js";
+import { MemoryReplayStore } from "../core/replay/memory.js";
+import { createXTokenSasl } from "../auth/sasl/index.js";
+import { LoginLimiter } from "../auth/policy/login-limiter.js";
 import { oneLineLogger, stderrLogger, type Logger } from "./log.js";
 import { Router } from "./router.js";
 import { XmppSession, type SessionServices } from "./session.js";
-import { TcpTransport } from "./tcp.js";
-import { WebSocketTransport } from "./websocket.js";
+import { TcpTransport } from "./transport/tcp.js";
+import { WebSocketTransport } from "./transport/websocket.js";
 
 export { stderrLogger, silentLogger, oneLine, type Logger } from "./log.js";
-export { XmlFramer, FramingError } from "./xml-framer.js";
+export { XmlFramer, FramingError } from "./transport/xml-framer.js";
 
 export interface StartOptions {
   log?: Logger;

@@ -5,15 +5,15 @@
  */
 import { randomBytes } from "node:crypto";
 import { Element, xml } from "@xmpp/xml";
-import { InvalidJidError, nameprep } from "../jid/prep.js";
+import { InvalidJidError, nameprep } from "../core/jid/prep.js";
 import { prepareAddress, type Address } from "./address.js";
-import { ABORTED, INVALID_MECHANISM, decodeSaslPayload, encodeSaslPayload, type SaslRegistry, type ServerMechanism } from "../sasl/index.js";
-import type { SaslContext, SaslOutcome } from "../sasl/types.js";
-import type { ServerConfig } from "../config/types.js";
+import { ABORTED, INVALID_MECHANISM, decodeSaslPayload, encodeSaslPayload, type SaslRegistry, type ServerMechanism } from "../auth/sasl/index.js";
+import type { SaslContext, SaslOutcome } from "../auth/sasl/types.js";
+import type { ServerConfig } from "../app/config/types.js";
 import type { Logger } from "./log.js";
 import { NS } from "./namespaces.js";
 import type { RoutableSession, Router } from "./router.js";
-import type { LoginLimiter } from "../policy/login-limiter.js";
+import type { LoginLimiter } from "../auth/policy/login-limiter.js";
 
 export type StreamErrorCondition =
   | "bad-format"

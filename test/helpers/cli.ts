@@ -1,7 +1,7 @@
 /** Runs x-token commands in-process with captured output, or the compiled binary as a child. */
 import { PassThrough, Readable } from "node:stream";
 import { spawn } from "node:child_process";
-import { run } from "../../src/cli/main.js";
+import { run } from "../../src/app/cli/main.js";
 
 export interface CliResult {
   code: number;
@@ -23,7 +23,7 @@ export async function cli(argv: string[], env: NodeJS.ProcessEnv = {}, stdin = "
   return { code, stdout: out.text(), stderr: err.text() };
 }
 
-export const BINARY = new URL("../../dist/src/cli/main.js", import.meta.url).pathname;
+export const BINARY = new URL("../../dist/src/app/cli/main.js", import.meta.url).pathname;
 
 /** Spawns the compiled binary (built by `npm test` before jest runs). */
 export function spawnCli(argv: string[], env: NodeJS.ProcessEnv = {}, cwd?: string) {

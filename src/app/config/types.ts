@@ -2,7 +2,7 @@
  * The server's configuration once loaded and validated (from a JSON file and/or environment
  * variables; see src/config/load.ts). Everything downstream takes this typed object.
  */
-import type { TokenKey } from "../token/keys.js";
+import type { TokenKey } from "../../core/token/keys.js";
 
 export interface DomainConfig {
   /** Current key first; every key verifies (rotation). */

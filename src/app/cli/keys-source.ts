@@ -1,7 +1,7 @@
 /** Where mint and verify get a domain's keys: the environment, or a configuration file. */
 import { checkKey, loadConfig, ConfigError } from "../config/load.js";
-import { KeyError, Keyring } from "../token/keys.js";
-import { InvalidJidError, prepareBareJid } from "../jid/prep.js";
+import { KeyError, Keyring } from "../../core/token/keys.js";
+import { InvalidJidError, prepareBareJid } from "../../core/jid/prep.js";
 import { UsageError } from "./io.js";
 
 export interface KeySourceFlags {

@@ -1,5 +1,5 @@
-import { mintToken } from "../token/mint.js";
-import { checkToken } from "../token/verify.js";
+import { mintToken } from "../../core/token/mint.js";
+import { checkToken } from "../../core/token/verify.js";
 import { parseFlags, unixSeconds } from "./args.js";
 import { EXIT_OK, println, type CliIO } from "./io.js";
 import { KEY_SOURCE_HELP, KEY_SOURCE_OPTIONS, resolveKeys } from "./keys-source.js";

@@ -1,9 +1,9 @@
 import { relative } from "node:path";
 import { loadConfig } from "../config/load.js";
 import type { ServerConfig } from "../config/types.js";
-import { startServer } from "../server/index.js";
-import { stderrLogger } from "../server/log.js";
-import { mintToken } from "../token/mint.js";
+import { startServer } from "../../server/index.js";
+import { stderrLogger } from "../../server/log.js";
+import { mintToken } from "../../core/token/mint.js";
 import { parseFlags } from "./args.js";
 import { ensureDevSetup, DEV_DOMAIN } from "./dev-setup.js";
 import { EXIT_OK, println, type CliIO } from "./io.js";

@@ -5,8 +5,8 @@
 import type { WebSocket } from "ws";
 import parse from "@xmpp/xml/lib/parse.js";
 import { xml, type Element } from "@xmpp/xml";
-import type { Transport, XmppSession } from "./session.js";
-import { NS } from "./namespaces.js";
+import type { Transport, XmppSession } from "../session.js";
+import { NS } from "../namespaces.js";
 import { FramingError, XmlFramer } from "./xml-framer.js";
 import { InOrderQueue } from "./in-order-queue.js";
 

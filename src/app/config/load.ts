@@ -5,9 +5,9 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { createSecureContext } from "node:tls";
-import { InvalidJidError, nameprep, nodeprep } from "../jid/prep.js";
-import { Keyring, KeyError, type TokenKey } from "../token/keys.js";
-import { isPasswordHash } from "../demo/password.js";
+import { InvalidJidError, nameprep, nodeprep } from "../../core/jid/prep.js";
+import { Keyring, KeyError, type TokenKey } from "../../core/token/keys.js";
+import { isPasswordHash } from "../../web/demo/password.js";
 import type { DemoConfig, DomainConfig, LimitsConfig, ListenerConfig, ServerConfig } from "./types.js";
 
 export class ConfigError extends Error {

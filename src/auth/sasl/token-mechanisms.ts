@@ -2,9 +2,9 @@
  * X-TOKEN, and PLAIN whose password is an X-TOKEN token. Both read the same PLAIN-shaped
  * message and end in the same checks; they differ in name and in where they are offered.
  */
-import { InvalidJidError, prepareBareJid } from "../jid/prep.js";
-import { parseToken } from "../token/format.js";
-import type { TokenAuthority } from "../auth/authority.js";
+import { InvalidJidError, prepareBareJid } from "../../core/jid/prep.js";
+import { parseToken } from "../../core/token/format.js";
+import type { TokenAuthority } from "../authority.js";
 import { parsePlainMessage } from "./message.js";
 import { failure, type MechanismFactory, type ServerMechanism } from "./registry.js";
 import type { SaslContext, SaslOutcome } from "./types.js";

@@ -3,7 +3,7 @@
  * show who is online, send and receive messages. Bundled by scripts/build-browser.ts.
  */
 import { client, xml } from "@xmpp/client";
-import { useXToken } from "../client/x-token-mechanism.js";
+import { useXToken } from "../../client/x-token-mechanism.js";
 import { websocketService } from "./websocket-url.js";
 
 interface StanzaLike {

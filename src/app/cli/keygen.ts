@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { base32Encode } from "../otp/base32.js";
+import { base32Encode } from "../../core/otp/base32.js";
 import { parseFlags } from "./args.js";
 import { EXIT_OK, println, type CliIO } from "./io.js";
 

@@ -6,11 +6,11 @@
  * It never logs: a token is a credential, and the app's logger is the app's business.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { mintToken } from "../token/mint.js";
-import { checkToken } from "../token/verify.js";
-import { Keyring, type TokenKey } from "../token/keys.js";
-import { normaliseBareJid } from "../jid/prep.js";
-import { WindowCounter } from "../policy/window-counter.js";
+import { mintToken } from "../../core/token/mint.js";
+import { checkToken } from "../../core/token/verify.js";
+import { Keyring, type TokenKey } from "../../core/token/keys.js";
+import { normaliseBareJid } from "../../core/jid/prep.js";
+import { WindowCounter } from "../../auth/policy/window-counter.js";
 
 /** Mints the token for a prepared bare JID at unix time `now` (seconds): the app's own minting. */
 export type MintFunction = (jid: string, now: number) => string | Promise<string>;

@@ -4,8 +4,8 @@ import { TLSSocket, type SecureContext } from "node:tls";
 import parse from "@xmpp/xml/lib/parse.js";
 import { type Element } from "@xmpp/xml";
 import { FramingError, XmlFramer, type FramerEvent } from "./xml-framer.js";
-import type { Transport, XmppSession } from "./session.js";
-import { NS } from "./namespaces.js";
+import type { Transport, XmppSession } from "../session.js";
+import { NS } from "../namespaces.js";
 import { InOrderQueue } from "./in-order-queue.js";
 
 export class TcpTransport implements Transport {

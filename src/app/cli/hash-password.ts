@@ -1,4 +1,4 @@
-import { hashPassword } from "../demo/password.js";
+import { hashPassword } from "../../web/demo/password.js";
 import { parseFlags } from "./args.js";
 import { EXIT_OK, println, readAll, UsageError, type CliIO } from "./io.js";
 

@@ -3,7 +3,7 @@
  * `authzid NUL authcid NUL secret`, with SASLprep and nodeprep as Prosody applies them.
  */
 import saslprep from "@mongodb-js/saslprep";
-import { nodeprep } from "../jid/prep.js";
+import { nodeprep } from "../../core/jid/prep.js";
 
 /** Longer messages are refused before any work is done on them. */
 export const MAX_PLAIN_MESSAGE_BYTES = 4096;

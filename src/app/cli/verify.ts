@@ -1,4 +1,4 @@
-import { checkToken } from "../token/verify.js";
+import { checkToken } from "../../core/token/verify.js";
 import { parseFlags, unixSeconds } from "./args.js";
 import { EXIT_OK, EXIT_REFUSED, println, readAll, UsageError, type CliIO } from "./io.js";
 import { KEY_SOURCE_HELP, KEY_SOURCE_OPTIONS, resolveKeys } from "./keys-source.js";

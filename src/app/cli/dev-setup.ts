@@ -6,9 +6,9 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { base32Encode } from "../otp/base32.js";
+import { base32Encode } from "../../core/otp/base32.js";
 import { createSelfSignedCertificate } from "../tls/self-signed.js";
-import { hashPassword } from "../demo/password.js";
+import { hashPassword } from "../../web/demo/password.js";
 import { UsageError } from "./io.js";
 
 export const DEV_DIR = ".x-token-dev";

@@ -3,7 +3,7 @@
  * state machine from the client's decoded messages to an outcome. Transports (our server, or
  * anyone else's) do the base64 and the XML around it.
  */
-import type { RejectReason } from "../token/verify.js";
+import type { RejectReason } from "../../core/token/verify.js";
 
 /** RFC 6120 section 6.5 failure conditions. */
 export type SaslCondition =

@@ -3,7 +3,7 @@
  * decode the element's text with decodeSaslPayload, hand the bytes to a mechanism, and turn
  * the outcome back into `<challenge/>`, `<success/>` or `<failure/>`.
  */
-import type { TokenAuthority } from "../auth/authority.js";
+import type { TokenAuthority } from "../authority.js";
 import { SaslRegistry, failure } from "./registry.js";
 import { authenticateTokenMessage, plainTokenMechanism, xTokenMechanism, type AuthGate, type TokenMechanismOptions } from "./token-mechanisms.js";
 import type { SaslContext, SaslOutcome } from "./types.js";
