@@ -3,97 +3,38 @@
  * real server with the demo app. Runs in CI (.ci/run installs chromium); skipped elsewhere only
  * when no chromium is installed.
  */
-import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { existsSync } from "node:fs";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import { startServer, type RunningServer } from "../src/server/index.js";
-import { createDemoApp } from "../src/web/demo/app.js";
-import { hashPassword } from "../src/web/demo/password.js";
+import { afterAll, beforeAll, expect, test } from "@jest/globals";
+import type { Browser } from "playwright-core";
 import { connectWithToken } from "../src/client/connect.js";
-import type { ServerConfig } from "../src/app/config/types.js";
-import { DEFAULT_LIMITS, freshKey } from "./helpers/server.js";
+import { DEMO_DOMAIN as DOMAIN, DEMO_PASSWORDS as PASSWORDS, chromiumAvailable, describeWithChromium, launchChromium, signInDemo, startDemoServer, type DemoServer, type DemoUser, type SignedIn } from "./helpers/browser.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run should have installed it`);
-const describeBrowser = available ? describe : describe.skip;
-const SUITE = available ? "the demo in Chromium" : `the demo in Chromium (skipped: ${CHROMIUM} is not installed; apt-get install chromium)`;
-
-const PASSWORDS = { alice: "alice-demo-password", bob: "bob-demo-password" };
-const DOMAIN = "localhost";
-
-let server: RunningServer;
+let demo: DemoServer;
 let browser: Browser;
 let base: string;
 let wsService: string;
 
 beforeAll(async () => {
-  if (!available) return;
-  const keys = [freshKey()];
-  const demo = {
-    domain: DOMAIN,
-    sessionSecret: "a-test-session-secret-of-at-least-32-characters",
-    users: await Promise.all(Object.entries(PASSWORDS).map(async ([username, password]) => ({ username, passwordHash: await hashPassword(password) }))),
-  };
-  const config: ServerConfig = {
-    domains: { [DOMAIN]: { keys, window: 1, disabledUsers: [] } },
-    listeners: { host: "127.0.0.1", c2sPort: null, directTlsPort: null, httpPort: 0, websocketPath: "/xmpp-websocket" },
-    tls: null,
-    requireTls: true,
-    allowPlainWithoutTls: false,
-    limits: DEFAULT_LIMITS,
-    replayMaxEntries: 10_000,
-    demo,
-  };
-  server = await startServer(config, {
-    log: { info() {}, warn() {} },
-    httpHandler: createDemoApp({ demo, keys, websocketPath: "/xmpp-websocket" }),
-  });
-  base = `http://127.0.0.1:${server.ports.http}`;
-  wsService = `ws://127.0.0.1:${server.ports.http}/xmpp-websocket`;
-  // playwright-core's launch() gives Chromium a fresh --user-data-dir of its own (a new temporary
-  // profile, removed on close); each newContext() below is a separate cookie jar on top of it.
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  if (!chromiumAvailable) return;
+  demo = await startDemoServer();
+  ({ base, wsService } = demo);
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
-  await server?.close();
+  await demo?.server.close();
 });
 
-async function signIn(user: keyof typeof PASSWORDS): Promise<{ context: BrowserContext; page: Page; tokens: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 560 } });
-  const page = await context.newPage();
-  const tokens: string[] = [];
-  page.on("response", async (response) => {
-    if (response.url().endsWith("/api/token") && response.ok()) tokens.push(((await response.json()) as { token: string }).token);
-  });
-  await page.goto(`${base}/`);
-  await page.selectOption("select[name=username]", user);
-  await page.fill("input[name=password]", PASSWORDS[user]);
-  await page.click("button[type=submit]");
-  await page.waitForURL(`${base}/chat`);
-  await page.waitForSelector('#state[data-state="online"]');
-  return { context, page, tokens };
+function signIn(user: DemoUser): Promise<SignedIn> {
+  return signInDemo(browser, base, user);
 }
 
-describeBrowser(SUITE, () => {
+describeWithChromium("the demo in Chromium", () => {
   test("a wrong password does not sign in", async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(`${base}/`);
+    await page.fill("input[name=username]", "alice");
     await page.fill("input[name=password]", "wrong");
     await page.click("button[type=submit]");
     await page.waitForSelector(".error");

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { client } from "@xmpp/client";
 // @ts-expect-error saslmechanisms ships no types
 import SASLFactory from "saslmechanisms";
-import { XTokenMechanism, useXToken } from "../src/client/x-token-mechanism.ts";
+import { XTokenMechanism, useXToken } from "../src/client/x-token-mechanism.js";
 
 const TOKEN = "8095230900000000000000000000000000000000 5RcT4djDOlY6ZFImCFkx8X8M+N01Z+wJ1Q1995+TkaY=";
 

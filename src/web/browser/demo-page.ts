@@ -20,14 +20,45 @@ const service = websocketService(body.dataset.websocket!, location);
 
 const stateEl = document.getElementById("state")!;
 const onlineEl = document.getElementById("online")!;
+const rosterNoteEl = document.getElementById("roster-note")!;
 const logEl = document.getElementById("log")!;
 const toEl = document.getElementById("to") as HTMLSelectElement;
 const bodyEl = document.getElementById("body") as HTMLInputElement;
-const online = new Map<string, Set<string>>(); // bare JID -> resources
+const sendButton = document.querySelector<HTMLButtonElement>("#send button")!;
+const sendNoteEl = document.getElementById("send-note")!;
+const online = new Map<string, Set<string>>(); // bare JID -> resources, while we are online
 
-function setState(state: string): void {
-  stateEl.textContent = state;
-  stateEl.dataset.state = state;
+/**
+ * What the page shows, from @xmpp/client's many statuses: a person needs to know whether the chat
+ * works, not which step of the stream it is at.
+ */
+type View = "connecting" | "online" | "offline" | "signing out" | "signed out";
+let view: View = "connecting";
+/** Set once a connection was lost: the next connection attempt is a reconnect. */
+let lostConnection = false;
+/** Why the last connection ended, in words (from the error event), shown while offline. */
+let lastProblem = "";
+let signingOut = false;
+
+function viewOf(status: string): View {
+  if (status === "online") return "online";
+  if (["connecting", "connect", "opening", "open"].includes(status)) return "connecting";
+  return "offline"; // closing, close, disconnecting, disconnect, offline
+}
+
+function setView(next: View): void {
+  if (signingOut && next !== "signed out") next = "signing out";
+  if (next === "offline" && view === "online") lostConnection = true;
+  if (next === "online") {
+    lostConnection = false;
+    lastProblem = "";
+  }
+  view = next;
+  stateEl.dataset.state = next;
+  stateEl.textContent =
+    next === "connecting" ? (lostConnection ? "reconnecting…" : "connecting…") : next === "offline" ? "offline" : next;
+  if (next !== "online") online.clear();
+  render();
 }
 
 /**
@@ -37,30 +68,61 @@ function setState(state: string): void {
 async function fetchToken(): Promise<string> {
   const res = await fetch("/api/token", { credentials: "same-origin", cache: "no-store" });
   if (res.status === 401) {
-    setState("signed out");
+    signingOut = true;
+    setView("signed out");
     location.assign("/");
   }
-  if (!res.ok) throw new Error(`token endpoint answered ${res.status}`);
+  if (!res.ok) throw new Error(`the token endpoint answered ${res.status}`);
   return ((await res.json()) as { token: string }).token;
 }
 
-function renderOnline(): void {
+/** The online list, the recipient box and Send, each saying why when there is nothing to show. */
+function render(): void {
+  const others = [...online.keys()].filter((jid) => jid !== me).sort();
   onlineEl.replaceChildren(
-    ...[...online.keys()].sort().map((jid) => {
+    ...(view === "online" ? [me, ...others] : []).map((jid) => {
       const li = document.createElement("li");
-      li.textContent = jid;
+      li.textContent = jid === me ? `${jid} (you)` : jid;
       return li;
     }),
   );
+  rosterNoteEl.textContent =
+    view === "online"
+      ? others.length === 0
+        ? "No one else is online yet."
+        : ""
+      : view === "offline"
+        ? `You are offline${lastProblem ? `: ${lastProblem}` : ""}. Reconnecting with a fresh token…`
+        : view === "connecting"
+          ? "Not connected yet."
+          : "Not connected.";
+
   const selected = toEl.value;
-  toEl.replaceChildren(
-    ...[...online.keys()].filter((jid) => jid !== me).sort().map((jid) => {
-      const option = document.createElement("option");
-      option.value = option.textContent = jid;
-      return option;
-    }),
-  );
-  if ([...toEl.options].some((o) => o.value === selected)) toEl.value = selected;
+  const reason =
+    view !== "online"
+      ? view === "offline"
+        ? "Send is off: you are offline."
+        : "Send is off until the chat is connected."
+      : others.length === 0
+        ? "Send is off: no one else is online. Sign in as another demo user in a second browser or a private window."
+        : "";
+  if (reason) {
+    const option = document.createElement("option");
+    option.value = "";
+    option.textContent = view === "online" ? "no one else is online" : "nobody to write to";
+    toEl.replaceChildren(option);
+  } else {
+    toEl.replaceChildren(
+      ...others.map((jid) => {
+        const option = document.createElement("option");
+        option.value = option.textContent = jid;
+        return option;
+      }),
+    );
+    if (others.includes(selected)) toEl.value = selected;
+  }
+  toEl.disabled = sendButton.disabled = reason !== "";
+  sendNoteEl.textContent = reason;
 }
 
 function addLine(from: string, text: string, mine: boolean): void {
@@ -80,24 +142,32 @@ const xmpp = client({
 });
 useXToken(xmpp);
 
-xmpp.on("status", (status: string) => setState(status));
-xmpp.on("error", () => setState("error"));
+xmpp.on("status", (status: string) => setView(viewOf(status)));
+xmpp.on("error", (error: { condition?: string; message?: string }) => {
+  // Shown in words while offline; the status events that follow say what the client does next.
+  lastProblem =
+    error.condition === "system-shutdown"
+      ? "the server shut down"
+      : error.condition === "not-authorized"
+        ? "the server refused the token"
+        : "the connection to the server failed";
+  render();
+});
 xmpp.on("online", async () => {
-  setState("online");
-  online.set(me, new Set());
-  renderOnline();
+  setView("online");
   await xmpp.send(xml("presence"));
 });
 xmpp.on("stanza", (stanza: StanzaLike) => {
   const from = stanza.attrs.from ?? "";
   const bare = from.split("/")[0]!;
   if (stanza.is("presence")) {
+    if (view !== "online" || bare === me) return;
     const resources = online.get(bare) ?? new Set<string>();
     if (stanza.attrs.type === "unavailable") resources.delete(from);
     else if (!stanza.attrs.type) resources.add(from);
-    if (resources.size === 0 && bare !== me) online.delete(bare);
+    if (resources.size === 0) online.delete(bare);
     else online.set(bare, resources);
-    renderOnline();
+    render();
   } else if (stanza.is("message") && stanza.getChildText("body") !== null) {
     addLine(bare, stanza.getChildText("body")!, false);
   }
@@ -107,7 +177,7 @@ document.getElementById("send")!.addEventListener("submit", async (event) => {
   event.preventDefault();
   const to = toEl.value;
   const text = bodyEl.value.trim();
-  if (!to || !text) return;
+  if (!to || !text || view !== "online") return;
   await xmpp.send(xml("message", { to, type: "chat" }, xml("body", {}, text)));
   addLine(me, text, true);
   bodyEl.value = "";
@@ -117,9 +187,11 @@ document.getElementById("send")!.addEventListener("submit", async (event) => {
 const signout = document.getElementById("signout") as HTMLFormElement;
 signout.addEventListener("submit", async (event) => {
   event.preventDefault();
-  setState("signing out");
+  signingOut = true;
+  setView("signing out");
   await xmpp.stop().catch(() => {});
   signout.submit();
 });
 
-xmpp.start().catch(() => setState("error"));
+render();
+xmpp.start().catch(() => setView("offline"));

@@ -54,7 +54,7 @@ export class DemoAppOptionsError extends Error {
 
 /** dist/browser, whether this module runs from src/ (tests) or dist/src/ (the binary). */
 function defaultAssetsDir(): string {
-  const root = fileURLToPath(new URL("../../", import.meta.url));
+  const root = fileURLToPath(new URL("../../../", import.meta.url));
   return root.endsWith("/dist/") ? `${root}browser` : `${root}dist/browser`;
 }
 

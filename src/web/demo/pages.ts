@@ -21,40 +21,50 @@ ${body}
 }
 
 export function signInPage(users: string[], failed: boolean): string {
+  const names = users.map((u) => `<code>${escapeHtml(u)}</code>`).join(", ");
   return page(
     "X-TOKEN demo: sign in",
     `<main class="card">
 <h1>X-TOKEN demo</h1>
 <p>Sign in to the web app. The chat then logs in to XMPP with a token the app mints for you: no XMPP password.</p>
+<p class="hint">Demo users: ${names}. The password is the one <code>npm start</code> printed next to the name
+(<code>users: alice / …</code>); it is also in <code>.x-token-dev/demo-passwords.json</code>.</p>
 ${failed ? '<p class="error" role="alert">Wrong username or password.</p>' : ""}
 <form method="post" action="/signin">
-<label>Username <select name="username">${users.map((u) => `<option>${escapeHtml(u)}</option>`).join("")}</select></label>
-<label>Password <input type="password" name="password" autocomplete="current-password" required></label>
+<label for="username">Username</label>
+<input id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" list="demo-users" required>
+<datalist id="demo-users">${users.map((u) => `<option value="${escapeHtml(u)}"></option>`).join("")}</datalist>
+<label for="password">Password</label>
+<input id="password" type="password" name="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>
 </main>`,
   );
 }
 
-/** `websocket`: the endpoint's path on this host, or its full ws(s):// URL. */
+/**
+ * `websocket`: the endpoint's path on this host, or its full ws(s):// URL. The page starts in the
+ * state it has before the script runs: connecting, nobody to write to, Send off and saying why.
+ */
 export function chatPage(jid: string, websocket: string): string {
   return page(
     "X-TOKEN demo: chat",
     `<header>
 <h1>X-TOKEN chat</h1>
-<span>Signed in as <strong id="me">${escapeHtml(jid)}</strong></span>
-<span id="state" class="state">connecting</span>
+<span class="me"><span class="label">Signed in as </span><strong id="me">${escapeHtml(jid)}</strong></span>
+<span id="state" class="state" data-state="connecting" role="status">connecting…</span>
 <form method="post" action="/signout" id="signout"><button type="submit">Sign out</button></form>
 </header>
 <main class="chat">
-<section class="roster"><h2>Online</h2><ul id="online"></ul></section>
+<section class="roster"><h2>Online</h2><ul id="online"></ul><p id="roster-note" class="note">Not connected yet.</p></section>
 <section class="conversation">
 <ol id="log"></ol>
 <form id="send">
-<select id="to" aria-label="To"></select>
+<select id="to" aria-label="To" aria-describedby="send-note" disabled><option value="">nobody to write to</option></select>
 <input id="body" autocomplete="off" placeholder="Message" aria-label="Message" required>
-<button type="submit">Send</button>
+<button type="submit" aria-describedby="send-note" disabled>Send</button>
 </form>
+<p id="send-note" class="note">Send is off until the chat is connected.</p>
 </section>
 </main>
 <script type="module" src="/assets/demo.js"></script>`,
