@@ -9,6 +9,7 @@ import { TokenAuthority } from "../auth/authority.js";
 import { MemoryReplayStore } from "../core/replay/memory.js";
 import { createXTokenSasl } from "../auth/sasl/index.js";
 import { LoginLimiter } from "../auth/policy/login-limiter.js";
+import { TrustedProxies, clientOrigin } from "../auth/policy/trusted-proxies.js";
 import { oneLineLogger, stderrLogger, type Logger } from "./log.js";
 import { Router } from "./router.js";
 import { XmppSession, type SessionServices } from "./session.js";
@@ -39,34 +40,30 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function isLoopback(address: string | undefined): boolean {
-  return !!address && (address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127."));
+function isLoopback(address: string): boolean {
+  return address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127.");
 }
 
 /**
  * Who is at the other end of a WebSocket, and whether the stream counts as TLS-protected.
  * This server speaks plain ws:// only, so:
- * - from a remote address: not secure (with requireTls, no SASL mechanism is offered);
- * - from loopback with X-Forwarded-For / X-Forwarded-Proto (a TLS-terminating reverse proxy on
- *   the same host): the client is the last X-Forwarded-For address, secure when the proto is
- *   https or wss;
- * - from loopback without those headers: a local client, secure (nothing crossed a network).
- * Forwarded headers from anywhere but loopback are ignored: anyone could send them.
+ * - from a peer listed in `trustedProxies` (a TLS-terminating reverse proxy): the client is what
+ *   X-Forwarded-For says (see clientOrigin), secure when X-Forwarded-Proto is https or wss;
+ * - from loopback without forwarded headers: a local client, secure (nothing crossed a network);
+ * - from anyone else, or from loopback with forwarded headers that nobody configured us to
+ *   believe: the headers are ignored and the stream is not secure (a proxy we do not know of
+ *   may be relaying a plain-text client: fail closed).
  */
-export function websocketPeer(req: http.IncomingMessage): { address: string; secure: boolean } {
-  const direct = req.socket.remoteAddress ?? "unknown";
-  if (!isLoopback(direct)) return { address: direct, secure: false };
-  const forwardedFor = headerValue(req.headers["x-forwarded-for"]);
-  const forwardedProto = headerValue(req.headers["x-forwarded-proto"]);
-  if (forwardedFor === null && forwardedProto === null) return { address: direct, secure: true };
-  const hops = (forwardedFor ?? "").split(",").map((h) => h.trim()).filter((h) => net.isIP(h) !== 0);
-  const proto = (forwardedProto ?? "").split(",")[0]!.trim().toLowerCase();
-  return { address: hops.at(-1) ?? direct, secure: proto === "https" || proto === "wss" };
-}
-
-function headerValue(value: string | string[] | undefined): string | null {
-  if (value === undefined) return null;
-  return Array.isArray(value) ? value.join(",") : value;
+export function websocketPeer(
+  req: http.IncomingMessage,
+  trusted: TrustedProxies,
+): { address: string; secure: boolean; ignoredForwardedHeaders: boolean } {
+  const origin = clientOrigin(req.socket.remoteAddress, req.headers, trusted);
+  if (origin.viaTrustedProxy) {
+    return { address: origin.address, secure: origin.forwardedProto === "https" || origin.forwardedProto === "wss", ignoredForwardedHeaders: false };
+  }
+  const secure = isLoopback(origin.address) && !origin.ignoredForwardedHeaders;
+  return { address: origin.address, secure, ignoredForwardedHeaders: origin.ignoredForwardedHeaders };
 }
 
 /** Answers a refused WebSocket upgrade with a plain HTTP status and closes the connection. */
@@ -103,6 +100,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const services: SessionServices = { config, sasl, router, log, limiter, onEnd: (s) => sessions.delete(s) };
   const secureContext = config.tls ? tls.createSecureContext({ cert: config.tls.cert, key: config.tls.key }) : null;
   const { host } = config.listeners;
+  const trustedProxies = TrustedProxies.parse(config.trustedProxies);
+  let warnedForwarded = false;
   const servers: net.Server[] = [];
 
   let closing: Promise<void> | null = null;
@@ -151,7 +150,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         const protocols = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
         if (!protocols.includes("xmpp")) return refuseUpgrade(socket, 400, "Bad Request");
         wss!.handleUpgrade(req, socket, head, (ws) => {
-          const { address, secure } = websocketPeer(req);
+          const { address, secure, ignoredForwardedHeaders } = websocketPeer(req, trustedProxies);
+          if (ignoredForwardedHeaders && !warnedForwarded) {
+            // Once per process: a misconfigured proxy would otherwise write this line per connection.
+            warnedForwarded = true;
+            log.warn(`forwarded headers from ${address} ignored: not in trustedProxies (WebSocket streams from it are not secure)`);
+          }
           startSession(new WebSocketTransport(ws, address, secure, config.limits.maxStanzaBytesBeforeAuth));
         });
       });

@@ -99,6 +99,7 @@ export async function startDemoServer(again?: DemoServer): Promise<DemoServer> {
     requireTls: true,
     allowPlainWithoutTls: false,
     limits: DEFAULT_LIMITS,
+    trustedProxies: [],
     replayMaxEntries: 10_000,
     demo,
   };

@@ -59,6 +59,8 @@ export interface TestServerOptions {
   directTls?: boolean;
   /** Both domains share one key list (to show the JID, not the key, keeps them apart). */
   sharedKeys?: boolean;
+  /** Reverse proxies whose forwarded headers are believed (default none). */
+  trustedProxies?: string[];
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -75,6 +77,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     requireTls: options.requireTls ?? true,
     allowPlainWithoutTls: options.allowPlainWithoutTls ?? false,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
+    trustedProxies: options.trustedProxies ?? [],
     replayMaxEntries: 100_000,
     demo: null,
   };

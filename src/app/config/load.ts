@@ -8,6 +8,7 @@ import { createSecureContext } from "node:tls";
 import { InvalidJidError, nameprep, nodeprep } from "../../core/jid/prep.js";
 import { Keyring, KeyError, type TokenKey } from "../../core/token/keys.js";
 import { isPasswordHash } from "../../web/demo/password.js";
+import { TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
 import type { DemoConfig, DomainConfig, LimitsConfig, ListenerConfig, ServerConfig } from "./types.js";
 
 export class ConfigError extends Error {
@@ -170,6 +171,21 @@ function demo(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader, doma
   return { domain: name, sessionSecret, users };
 }
 
+/** `trustedProxies`: a list of IP addresses / CIDR ranges (checked here, so a typo stops startup). */
+function proxies(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
+    throw new ConfigError("config: trustedProxies must be a list of IP addresses or CIDR ranges");
+  }
+  try {
+    TrustedProxies.parse(value);
+  } catch (err) {
+    if (err instanceof TrustedProxiesError) throw new ConfigError(`config: trustedProxies: ${err.message}`);
+    throw err;
+  }
+  return value.map((v: string) => v.trim());
+}
+
 function envPort(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const value = env[name];
   if (value === undefined || value === "") return undefined;
@@ -185,7 +201,7 @@ function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
   throw new ConfigError(`config: ${name} must be true or false`);
 }
 
-const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "replay", "demo"] as const;
+const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "replay", "demo"] as const;
 
 /**
  * Validates a parsed configuration file (or `{}` when there is none) and applies the
@@ -262,6 +278,7 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
   for (const name of Object.keys(DEFAULT_LIMITS) as (keyof LimitsConfig)[]) {
     if (limitsRaw[name] !== undefined) limits[name] = integer(limitsRaw[name], `limits.${name}`, name === "idleTimeoutSeconds" ? 0 : 1, 1 << 30);
   }
+  const trustedProxies = proxies(raw.trustedProxies);
   const replayRaw = raw.replay === undefined ? {} : object(raw.replay, "replay", ["maxEntries"]);
   const replayMaxEntries = replayRaw.maxEntries === undefined ? DEFAULT_REPLAY_MAX_ENTRIES : integer(replayRaw.maxEntries, "replay.maxEntries", 1, 100_000_000);
 
@@ -272,6 +289,7 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
     requireTls,
     allowPlainWithoutTls: raw.allowPlainWithoutTls === undefined ? false : boolean(raw.allowPlainWithoutTls, "allowPlainWithoutTls"),
     limits,
+    trustedProxies,
     replayMaxEntries,
     demo: raw.demo === undefined || raw.demo === null ? null : demo(raw.demo, env, readFile, domains),
   };

@@ -60,6 +60,11 @@ export interface ServerConfig {
   /** Offer PLAIN (password = token) on streams without TLS too (default false). */
   allowPlainWithoutTls: boolean;
   limits: LimitsConfig;
+  /**
+   * Reverse proxies (IP addresses or CIDR ranges) whose X-Forwarded-For / X-Forwarded-Proto are
+   * believed; empty (default): forwarded headers are ignored from everyone, loopback included.
+   */
+  trustedProxies: string[];
   /** Capacity of the in-memory replay store. */
   replayMaxEntries: number;
   /** The demo web app on the HTTP port; null when not configured. */
