@@ -1,149 +1,30 @@
 /**
- * Login load benchmark: N X-TOKEN logins, C in flight, over TCP, each with a fresh token,
- * against the real server (`x-token serve`) in a child process, without and with STARTTLS.
- * Prints logins/s, p50/p99 latency, the server's CPU time per login (user+system, read from
- * /proc, independent of the load client's speed), and the verify-only cost for comparison.
- * Usage: npm run bench:login [-- --n 2000 --c 50 --profile DIR]
- * --profile DIR runs the server under `node --cpu-prof` and leaves one .cpuprofile per case in DIR.
+ * Login benchmark: X-TOKEN logins with fresh tokens against the real server (`x-token serve`, a
+ * child process), interleaved in rounds with the same logins against a canned responder (the
+ * floor: same exchange, constant answers, no parsing, no crypto; scripts/lib/canned-responder.ts).
+ * The load runs in separate processes (--procs). Printed after a warm-up, as medians over the
+ * rounds with their spread: the server's CPU per login (read from /proc, independent of the load
+ * client), logins/s, p50/p99 latency, and `login/floor ratio`; then the same over STARTTLS.
+ * Usage: npm run bench:login [-- --n 1000 --c 50 --rounds 5 --procs 2 --profile DIR]
+ * --profile DIR runs the real server under `node --cpu-prof` and leaves a .cpuprofile per case in DIR.
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import tls from "node:tls";
 import { createSelfSignedCertificate } from "../src/app/tls/self-signed.js";
 import { mintToken } from "../src/core/token/mint.js";
 import { checkToken } from "../src/core/token/verify.js";
 import { Keyring } from "../src/core/token/keys.js";
+import { cpuSeconds, LoadClients, numberFlag, percentile, SERVER_BINARY, spread, startProcess, textFlag, type ServerProcess } from "./lib/harness.js";
 
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
-function textFlag(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-const N = flag("n", 2000);
-const C = flag("c", 50);
+const N = numberFlag("n", 1000);
+const C = numberFlag("c", 50);
+const ROUNDS = numberFlag("rounds", 5);
+const PROCS = numberFlag("procs", 2);
 const PROFILE_DIR = textFlag("profile");
-if (!Number.isInteger(N) || N < 1 || !Number.isInteger(C) || C < 1) {
-  console.error("bench:login: --n and --c must be positive integers");
-  process.exit(2);
-}
 const DOMAIN = "bench.test";
 const KEY = { tokenSecret: "bench-token-secret", otpSeed: "XVGR73KMZH2M4XMY" };
-const PROSODY_CPU_MS = 2.8; // Prosody 0.12 + mod_auth_token, measured on the same kind of machine (issue 3)
-const CLOCK_TICKS = 100; // USER_HZ on Linux
-
-const HEADER = `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${DOMAIN}' version='1.0'>`;
-
-/** One login on a raw socket: header, (STARTTLS,) X-TOKEN, restart, bind, close. */
-async function login(port: number, user: string, useTls: boolean, ca: string): Promise<number> {
-  const started = process.hrtime.bigint();
-  let socket: net.Socket = net.connect(port, "127.0.0.1");
-  let buffer = "";
-  let waiter: (() => void) | null = null;
-  const onData = (d: Buffer) => {
-    buffer += d.toString();
-    waiter?.();
-  };
-  socket.on("data", onData);
-  const failed = new Promise<never>((_, reject) => socket.once("error", reject));
-  const until = async (text: string) => {
-    while (!buffer.includes(text)) {
-      if (buffer.includes("<failure") || buffer.includes("<stream:error")) throw new Error(`login failed: ${buffer.slice(-300)}`);
-      await Promise.race([new Promise<void>((r) => (waiter = r)), failed]);
-    }
-    buffer = "";
-  };
-  await new Promise<void>((resolve) => socket.once("connect", resolve));
-  socket.write(HEADER);
-  await until("</stream:features>");
-  if (useTls) {
-    socket.write("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
-    await until("<proceed");
-    socket.off("data", onData);
-    socket = tls.connect({ socket, ca: [ca], servername: DOMAIN });
-    socket.on("data", onData);
-    await new Promise<void>((resolve, reject) => {
-      socket.once("secureConnect", resolve);
-      socket.once("error", reject);
-    });
-    socket.write(HEADER);
-    await until("</stream:features>");
-  }
-  const token = mintToken({ jid: `${user}@${DOMAIN}`, key: KEY });
-  socket.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-TOKEN'>${Buffer.from(`\0${user}\0${token}`).toString("base64")}</auth>`);
-  await until("<success");
-  socket.write(HEADER);
-  await until("</stream:features>");
-  socket.write("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
-  await until("</jid>");
-  const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
-  socket.end("</stream:stream>");
-  return elapsed;
-}
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  // Fields 14 and 15 of /proc/PID/stat (utime, stime), counted after the command name.
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
-async function startServer(useTls: boolean, dir: string): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
-  const profile = PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROFILE_DIR] : [];
-  const child = spawn(process.execPath, [...profile, new URL("../src/app/cli/main.js", import.meta.url).pathname, "serve", "--config", join(dir, "config.json")], {
-    env: { PATH: process.env.PATH, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_REQUIRE_TLS: useTls ? "true" : "false" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.resume(); // failed-login lines, if any, are not shown
-  const deadline = Date.now() + 15_000;
-  let match: RegExpMatchArray | null = null;
-  while (!(match = out.match(/xmpp:\/\/127\.0\.0\.1:(\d+)/))) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    port: Number(match[1]),
-    pid: child.pid!,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-      }),
-  };
-}
-
-async function run(useTls: boolean, dir: string, ca: string): Promise<void> {
-  const server = await startServer(useTls, dir);
-  // Warm the server up (JIT, TLS session setup) before measuring.
-  for (let i = 0; i < 50; i++) await login(server.port, `warm${i}`, useTls, ca);
-  const cpuBefore = cpuSeconds(server.pid);
-  const latencies: number[] = [];
-  let next = 0;
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: C }, async () => {
-      while (next < N) {
-        const i = next++;
-        latencies.push(await login(server.port, `user${i}`, useTls, ca));
-      }
-    }),
-  );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const cpu = cpuSeconds(server.pid) - cpuBefore;
-  await server.stop();
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(1);
-  const cpuPerLogin = (cpu * 1000) / N;
-  console.log(`${useTls ? "STARTTLS" : "plain TCP"}: ${N} logins, ${C} in flight`);
-  console.log(`  ${(N / seconds).toFixed(0)} logins/s, p50 ${pct(50)} ms, p99 ${pct(99)} ms`);
-  console.log(`  server CPU ${cpuPerLogin.toFixed(3)} ms per login (Prosody + mod_auth_token: ${PROSODY_CPU_MS} ms; ratio ${(cpuPerLogin / PROSODY_CPU_MS).toFixed(2)})`);
-}
+const PROSODY_CPU_MS = 2.8; // Prosody 0.12 + mod_auth_token, plain TCP, measured on the same kind of machine (issue 3)
 
 const dir = mkdtempSync(join(tmpdir(), "x-token-bench-"));
 const pem = await createSelfSignedCertificate([DOMAIN]);
@@ -159,14 +40,80 @@ writeFileSync(
   }),
 );
 
+const profile = PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROFILE_DIR] : [];
+const serve = (requireTls: boolean) =>
+  startProcess(SERVER_BINARY, ["serve", "--config", join(dir, "config.json")], { XMPP_REQUIRE_TLS: String(requireTls) }, profile);
+const canned = () => startProcess(new URL("./lib/canned-responder.js", import.meta.url).pathname, [], { DOMAIN });
+const clients = new LoadClients(PROCS);
+
+interface Batch {
+  cpuMs: number;
+  rate: number;
+  p50: number;
+  p99: number;
+}
+
+let batchNo = 0;
+async function batch(target: ServerProcess, tls: boolean, n = N): Promise<Batch> {
+  const users = Array.from({ length: n }, (_, i) => `u${batchNo}x${i}`);
+  batchNo++;
+  const cpu = cpuSeconds(target.pid);
+  const r = await clients.logins({ port: target.port, domain: DOMAIN, key: KEY, users, concurrency: C, ca: tls ? pem.cert : undefined });
+  if (r.failures > 0) throw new Error(`${r.failures} logins failed: ${r.firstError}`);
+  return {
+    cpuMs: ((cpuSeconds(target.pid) - cpu) * 1000) / n,
+    rate: n / r.seconds,
+    p50: percentile(r.latencies, 50),
+    p99: percentile(r.latencies, 99),
+  };
+}
+
+function report(name: string, batches: Batch[]): void {
+  console.log(`  ${name}: CPU ${spread(batches.map((b) => b.cpuMs), 3)} ms/login, ${spread(batches.map((b) => b.rate), 0)} logins/s, ` +
+    `p50 ${spread(batches.map((b) => b.p50), 1)} ms, p99 ${spread(batches.map((b) => b.p99), 1)} ms`);
+}
+
 // The verify-only cost, in this process, for comparison with the per-login server CPU.
 const keys = new Keyring([KEY]);
 const now = Date.now() / 1000;
 const sample = Array.from({ length: 20_000 }, (_, i) => mintToken({ jid: `user${i}@${DOMAIN}`, key: keys, now }));
 const t0 = process.hrtime.bigint();
 for (let i = 0; i < sample.length; i++) checkToken(sample[i], { jid: `user${i}@${DOMAIN}`, keys, now });
-const verifyMs = Number(process.hrtime.bigint() - t0) / 1e6 / sample.length;
+const verifyUs = Number(process.hrtime.bigint() - t0) / 1e3 / sample.length;
 
-await run(false, dir, pem.cert);
-await run(true, dir, pem.cert);
-console.log(`verify only (checkToken): ${(verifyMs * 1000).toFixed(1)} µs per token`);
+try {
+  const real = await serve(false);
+  const floor = await canned();
+  await batch(real, false, 500); // warm-up: JIT, first growth of the stores
+  await batch(floor, false, 500);
+  const reals: Batch[] = [];
+  const floors: Batch[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternate which goes first, so a drift in the machine's load falls on both alike.
+    if (round % 2 === 0) {
+      reals.push(await batch(real, false));
+      floors.push(await batch(floor, false));
+    } else {
+      floors.push(await batch(floor, false));
+      reals.push(await batch(real, false));
+    }
+  }
+  await real.stop();
+  await floor.stop();
+  console.log(`plain TCP: ${N} logins a round, ${C} in flight, ${PROCS} load processes, ${ROUNDS} rounds after a warm-up (median (min-max))`);
+  report("server", reals);
+  report("floor ", floors);
+  console.log(`login/floor ratio: ${spread(reals.map((b, i) => b.cpuMs / floors[i]!.cpuMs))}`);
+  console.log(`  (Prosody 0.12 + mod_auth_token: ${PROSODY_CPU_MS} ms/login measured once on this kind of machine)`);
+
+  const secure = await serve(true);
+  await batch(secure, true, 300);
+  const tlsBatches: Batch[] = [];
+  for (let round = 0; round < Math.min(ROUNDS, 3); round++) tlsBatches.push(await batch(secure, true));
+  await secure.stop();
+  console.log(`STARTTLS (full handshakes): ${N} logins a round, ${C} in flight`);
+  report("server", tlsBatches);
+  console.log(`verify only (checkToken): ${verifyUs.toFixed(1)} µs per token`);
+} finally {
+  clients.stop();
+}
