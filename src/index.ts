@@ -4,6 +4,7 @@ export * from "./core/token/index.js";
 export { nodeprep, nameprep, prepareBareJid, normaliseBareJid, InvalidJidError, type BareJid } from "./core/jid/prep.js";
 export type { ReplayStore, ClaimResult } from "./core/replay/store.js";
 export { MemoryReplayStore, type MemoryReplayStoreOptions } from "./core/replay/memory.js";
+export * from "./stores/redis/index.js";
 export * from "./auth/sasl/index.js";
 export * from "./auth/index.js";
 export * from "./web/endpoint/index.js";
