@@ -24,7 +24,7 @@ describe("configuration", () => {
   test("defaults around one domain", () => {
     const config = parseConfig({ domains: { "Example.COM": { keys: [KEY] } }, ...NO_TLS });
     expect(config.domains).toEqual({ "example.com": { keys: [KEY], window: 1, disabledUsers: [] } });
-    expect(config.listeners).toEqual({ host: "127.0.0.1", c2sPort: 5222, directTlsPort: null, httpPort: 5280, websocketPath: "/xmpp-websocket" });
+    expect(config.listeners).toEqual({ host: "127.0.0.1", c2sPort: 5222, directTlsPort: null, httpPort: 5280, websocketPath: "/xmpp-websocket", componentHost: "127.0.0.1", componentPort: null });
     expect(config.limits).toEqual(DEFAULT_LIMITS);
     expect(config.replayMaxEntries).toBe(100_000);
     expect(config.allowPlainWithoutTls).toBe(false);

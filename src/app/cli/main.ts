@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `x-token` command line: keygen, mint, verify, serve, hash-password. */
+/** The `x-token` command line: keygen, mint, verify, serve, hash-password, component. */
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../config/load.js";
@@ -9,6 +9,7 @@ import { mint } from "./mint.js";
 import { verify } from "./verify.js";
 import { serve } from "./serve.js";
 import { hashPasswordCommand } from "./hash-password.js";
+import { component } from "./component.js";
 
 const HELP = `Usage: x-token <command> [options]
 
@@ -17,6 +18,7 @@ Commands:
   mint            mint a token for a JID
   verify          check a token for a JID
   serve           run the XMPP server (--dev: development defaults)
+  component       run the login-token XMPP component (XEP-0114, XEP-0050)
   hash-password   hash a demo user's password (read from standard input)
 
 Run "x-token <command> --help" for a command's options.`;
@@ -27,6 +29,7 @@ const COMMANDS: Record<string, (io: CliIO) => number | Promise<number>> = {
   verify,
   serve,
   "hash-password": hashPasswordCommand,
+  component,
 };
 
 /** Runs one command line; returns the exit code. Never throws for a user's mistake. */

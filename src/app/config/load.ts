@@ -10,6 +10,7 @@ import { Keyring, KeyError, type TokenKey } from "../../core/token/keys.js";
 import { isPasswordHash } from "../../web/demo/password.js";
 import { TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
 import type { DemoConfig, DomainConfig, LimitsConfig, ListenerConfig, ServerConfig } from "./types.js";
+import { DEFAULT_COMPONENT_PORT, parseComponents, parseTokenComponent } from "./component.js";
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -21,6 +22,8 @@ export const DEFAULT_LISTENERS: ListenerConfig = {
   directTlsPort: null,
   httpPort: 5280,
   websocketPath: "/xmpp-websocket",
+  componentHost: "127.0.0.1",
+  componentPort: null,
 };
 
 export const DEFAULT_LIMITS: LimitsConfig = {
@@ -44,7 +47,7 @@ function isObject(value: unknown): value is Raw {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function object(value: unknown, path: string, allowed: readonly string[]): Raw {
+export function object(value: unknown, path: string, allowed: readonly string[]): Raw {
   if (!isObject(value)) throw new ConfigError(`config: ${path} must be an object`);
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) throw new ConfigError(`config: ${path}.${key} is not a known setting (known: ${allowed.join(", ")})`);
@@ -52,7 +55,7 @@ function object(value: unknown, path: string, allowed: readonly string[]): Raw {
   return value;
 }
 
-function integer(value: unknown, path: string, min: number, max: number): number {
+export function integer(value: unknown, path: string, min: number, max: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(`config: ${path} must be an integer from ${min} to ${max}`);
   }
@@ -63,7 +66,7 @@ function port(value: unknown, path: string): number | null {
   return value === null ? null : integer(value, path, 0, 65535);
 }
 
-function string(value: unknown, path: string): string {
+export function string(value: unknown, path: string): string {
   if (typeof value !== "string" || value.length === 0) throw new ConfigError(`config: ${path} must be a non-empty string`);
   return value;
 }
@@ -74,7 +77,7 @@ function boolean(value: unknown, path: string): boolean {
 }
 
 /** A secret given inline, as a file (`<name>File`) or as an environment variable (`<name>Env`). */
-function secret(raw: Raw, name: string, path: string, env: NodeJS.ProcessEnv, readFile: FileReader): string {
+export function secret(raw: Raw, name: string, path: string, env: NodeJS.ProcessEnv, readFile: FileReader): string {
   const given = [name, `${name}File`, `${name}Env`].filter((k) => raw[k] !== undefined);
   if (given.length !== 1) throw new ConfigError(`config: ${path} needs exactly one of ${name}, ${name}File, ${name}Env`);
   const key = given[0]!;
@@ -123,7 +126,7 @@ export function checkKey(key: TokenKey, name: (field: "tokenSecret" | "otpSeed")
   }
 }
 
-function domainName(name: string, path: string): string {
+export function domainName(name: string, path: string): string {
   try {
     return nameprep(name);
   } catch (err) {
@@ -201,7 +204,7 @@ function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
   throw new ConfigError(`config: ${name} must be true or false`);
 }
 
-const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "replay", "demo"] as const;
+const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "replay", "demo", "components", "tokenComponent"] as const;
 
 /**
  * Validates a parsed configuration file (or `{}` when there is none) and applies the
@@ -241,6 +244,12 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
     httpPort: listenersRaw.httpPort === undefined ? DEFAULT_LISTENERS.httpPort : port(listenersRaw.httpPort, "listeners.httpPort"),
     websocketPath: listenersRaw.websocketPath === undefined ? DEFAULT_LISTENERS.websocketPath : string(listenersRaw.websocketPath, "listeners.websocketPath"),
   };
+  const components = raw.components === undefined ? {} : parseComponents(raw.components, env, readFile, Object.keys(domains));
+  // The component listener stays on loopback unless configured otherwise (XEP-0114 has no TLS).
+  listeners.componentHost = listenersRaw.componentHost === undefined ? DEFAULT_LISTENERS.componentHost : string(listenersRaw.componentHost, "listeners.componentHost");
+  listeners.componentPort =
+    envPort(env, "XMPP_COMPONENT_PORT") ??
+    (listenersRaw.componentPort === undefined ? (Object.keys(components).length > 0 ? DEFAULT_COMPONENT_PORT : null) : port(listenersRaw.componentPort, "listeners.componentPort"));
   if (!listeners.websocketPath.startsWith("/")) throw new ConfigError("config: listeners.websocketPath must start with /");
   if (env.XMPP_HOST) listeners.host = env.XMPP_HOST;
   listeners.c2sPort = envPort(env, "XMPP_C2S_PORT") ?? listeners.c2sPort;
@@ -292,6 +301,8 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
     trustedProxies,
     replayMaxEntries,
     demo: raw.demo === undefined || raw.demo === null ? null : demo(raw.demo, env, readFile, domains),
+    components,
+    tokenComponent: parseTokenComponent(raw.tokenComponent, env, readFile, Object.keys(domains)),
   };
 }
 

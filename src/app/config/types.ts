@@ -3,6 +3,7 @@
  * variables; see src/config/load.ts). Everything downstream takes this typed object.
  */
 import type { TokenKey } from "../../core/token/keys.js";
+import type { HostedComponentConfig, TokenComponentConfig } from "./component.js";
 
 export interface DomainConfig {
   /** Current key first; every key verifies (rotation). */
@@ -24,6 +25,10 @@ export interface ListenerConfig {
   httpPort: number | null;
   /** WebSocket path, `/xmpp-websocket` by default. */
   websocketPath: string;
+  /** XEP-0114 component listener's bind address: loopback unless configured (the protocol has no TLS). */
+  componentHost?: string;
+  /** XEP-0114 component listener (5347 when `components` are configured); null disables. */
+  componentPort?: number | null;
 }
 
 export interface TlsConfig {
@@ -69,6 +74,10 @@ export interface ServerConfig {
   replayMaxEntries: number;
   /** The demo web app on the HTTP port; null when not configured. */
   demo: DemoConfig | null;
+  /** XEP-0114 components this server hosts, by domain; none when absent. */
+  components?: Record<string, HostedComponentConfig>;
+  /** `x-token component`'s settings; null when not configured. */
+  tokenComponent?: TokenComponentConfig | null;
 }
 
 /** The demo web app's sign-in users (see src/demo/); absent in production configs. */
