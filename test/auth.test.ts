@@ -26,8 +26,8 @@ describe("TokenAuthority", () => {
   test("verifies a token for its own JID and claims it once", async () => {
     const a = authority();
     const token = mintToken({ jid: "alice@a.example", key: KEY_A, now: NOW });
-    expect(await a.verify("a.example", "alice", token)).toMatchObject({ ok: true, jid: "alice@a.example", keyIndex: 0 });
-    expect(await a.verify("a.example", "alice", token)).toEqual({ ok: false, reason: "replayed" });
+    expect(await a.check("alice", "a.example", token)).toMatchObject({ ok: true, jid: "alice@a.example", keyIndex: 0 });
+    expect(await a.check("alice", "a.example", token)).toEqual({ ok: false, reason: "replayed" });
   });
 
   test.each([
@@ -36,27 +36,32 @@ describe("TokenAuthority", () => {
   ])("a token for alice@a.example is refused on b.example with %s (the JID is signed)", async (_what, bKeys) => {
     const a = authority(bKeys);
     const token = mintToken({ jid: "alice@a.example", key: KEY_A, now: NOW });
-    expect(await a.verify("b.example", "alice", token)).toEqual({ ok: false, reason: "bad-signature" });
+    expect(await a.check("alice", "b.example", token)).toEqual({ ok: false, reason: "bad-signature" });
     // Still unused on its own domain: the refusal claimed nothing.
-    expect(await a.verify("a.example", "alice", token)).toMatchObject({ ok: true });
+    expect(await a.check("alice", "a.example", token)).toMatchObject({ ok: true });
   });
 
   test("an unhosted domain -> unknown-domain", async () => {
     const token = mintToken({ jid: "alice@c.example", key: KEY_A, now: NOW });
-    expect(await authority().verify("c.example", "alice", token)).toEqual({ ok: false, reason: "unknown-domain" });
+    expect(await authority().check("alice", "c.example", token)).toEqual({ ok: false, reason: "unknown-domain" });
   });
 
-  test("disabled users are per domain", () => {
-    const a = authority();
-    expect(a.isDisabled("a.example", "eve")).toBe(true);
-    expect(a.isDisabled("b.example", "eve")).toBe(false);
-    expect(a.isDisabled("a.example", "alice")).toBe(false);
-    expect(a.isDisabled("c.example", "eve")).toBe(false);
+  test("disabled users are per domain, and answered by the same one check (nothing claimed)", async () => {
+    const replay = new MemoryReplayStore();
+    const a = authority([KEY_B], replay);
+    const eveA = mintToken({ jid: "eve@a.example", key: KEY_A, now: NOW });
+    const eveB = mintToken({ jid: "eve@b.example", key: KEY_B, now: NOW });
+    expect(await a.check("eve", "a.example", eveA)).toEqual({ ok: false, reason: "account-disabled" });
+    expect(await a.check("eve", "b.example", eveB)).toMatchObject({ ok: true, jid: "eve@b.example" });
+    expect(await a.check("alice", "a.example", mintToken({ jid: "alice@a.example", key: KEY_A, now: NOW }))).toMatchObject({ ok: true });
+    expect(await a.check("eve", "c.example", eveA)).toEqual({ ok: false, reason: "unknown-domain" });
+    // The disabled answer claimed nothing: the same token is still unused in the replay store.
+    expect(replay.size).toBe(2);
   });
 
   test("the clock comes from `now`: a token minted two minutes earlier is out of the window", async () => {
     const old = mintToken({ jid: "alice@a.example", key: KEY_A, now: NOW - 120 });
-    expect(await authority().verify("a.example", "alice", old)).toEqual({ ok: false, reason: "otp-out-of-window" });
+    expect(await authority().check("alice", "a.example", old)).toEqual({ ok: false, reason: "otp-out-of-window" });
   });
 
   test("bad keys or a bad window fail at construction", () => {

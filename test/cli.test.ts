@@ -89,6 +89,11 @@ describe("x-token mint and verify", () => {
     const other = await cli(["mint", "--config", file, "--jid", "alice@example.org"]);
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/^x-token: domain example\.org is not configured/);
+    // Inherited object keys are no configured domains (issue 7 #10).
+    for (const inherited of ["constructor", "__proto__", "tostring"]) {
+      const result = await cli(["mint", "--config", file, "--jid", `alice@${inherited}`]);
+      expect([result.code, result.stderr]).toEqual([2, `x-token: domain ${inherited} is not configured in ${file}\n`]);
+    }
   });
 });
 
@@ -96,6 +101,8 @@ describe("usage and configuration errors: exit 2, one line, no secret", () => {
   test.each([
     ["unknown flag", ["mint", "--jid", "a@b.c", "--frobnicate"], ENV, /Unknown option '--frobnicate'/],
     ["unknown command", ["mintt"], ENV, /unknown command "mintt"/],
+    ["inherited name as command", ["constructor"], ENV, /unknown command "constructor"/],
+    ["prototype name as command", ["__proto__"], ENV, /unknown command "__proto__"/],
     ["missing secret", ["mint", "--jid", "a@b.c"], {}, /no keys: set XTOKEN_SECRET and XTOKEN_OTP_SEED/],
     ["bad base32 seed", ["mint", "--jid", "a@b.c"], { XTOKEN_SECRET: SECRET, XTOKEN_OTP_SEED: "XVGR73KMZH2M4XM1" }, /^x-token: XTOKEN_OTP_SEED is not valid base32: invalid character at position 16$/m],
     ["empty secret on argv", ["mint", "--jid", "a@b.c", "--insecure-secret-arg", "--token-secret", "", "--otp-seed", SEED], {}, /--token-secret is missing or empty/],

@@ -31,6 +31,23 @@ describe("configuration", () => {
     expect(config.demo).toBeNull();
   });
 
+  test("inherited object keys: a domain named __proto__ stays a domain; demo.domain constructor is not configured (issue 7 #10)", () => {
+    const config = parseConfig({ domains: JSON.parse(`{"__proto__": ${JSON.stringify({ keys: [KEY] })}}`), ...NO_TLS });
+    expect(Object.getPrototypeOf(config.domains)).toBe(Object.prototype);
+    expect(Object.keys(config.domains)).toEqual(["__proto__"]);
+    expect(Object.hasOwn(config.domains, "__proto__")).toBe(true);
+    const demo = { users: [{ username: "a", passwordHash: "x" }], sessionSecret: "s".repeat(32) };
+    for (const name of ["constructor", "toString"]) {
+      expect(configError({ domains: { "example.com": { keys: [KEY] } }, ...NO_TLS, demo: { ...demo, domain: name } })).toBe(
+        `config: demo.domain ${name.toLowerCase()} is not one of the configured domains`,
+      );
+    }
+    // A secret named by an environment variable that only the prototype has is not set.
+    expect(configError({ domains: { "example.com": { keys: [{ tokenSecretEnv: "constructor", otpSeed: KEY.otpSeed }] } }, ...NO_TLS })).toMatch(
+      /environment variable constructor is not set/,
+    );
+  });
+
   test("a single domain from the environment, no file", () => {
     const config = parseConfig({}, {
       XTOKEN_DOMAIN: "chat.example.org",

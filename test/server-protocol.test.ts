@@ -301,33 +301,88 @@ describe("WebSocket (RFC 7395)", () => {
   });
 });
 
+describe("inherited object keys are no hosted domains (issue 7 #10)", () => {
+  test.each(["constructor", "__proto__", "toString", "hasOwnProperty"])("to='%s' -> host-unknown", async (name) => {
+    const client = await connect();
+    client.write(streamHeader(name));
+    await expectStreamError(client, "host-unknown");
+  });
+});
+
 describe("abuse control across connections", () => {
-  test("failures per IP and per JID over a minute -> temporary-auth-failure, even for a good token", async () => {
+  test("a valid token is never refused because of failures others caused; the per-IP limit stays (issue 7 #5)", async () => {
     const limited = await startTestServer({
       requireTls: false,
-      limits: { maxAuthFailuresPerIpPerMinute: 4, maxAuthFailuresPerJidPerMinute: 2, maxAuthFailuresPerConnection: 100 },
+      limits: { maxAuthFailuresPerIpPerMinute: 16, maxAuthFailuresPerJidPerMinute: 2, maxAuthFailuresPerConnection: 100 },
     });
     try {
       const client = await RawClient.connect(limited.server.ports.c2s!);
       clients.push(client);
       client.write(streamHeader());
       await client.waitFor("</stream:features>");
-      const attempt = async (user: string, tokenFor: string, answer: string) => {
+      const attempt = async (user: string, token: string, answer: string) => {
         client.clear();
-        client.write(saslAuth(user, limited.mint(tokenFor)));
-        await client.waitFor(`<${answer}/>`);
+        client.write(saslAuth(user, token));
+        await client.waitFor(`<${answer}`);
       };
-      // Two failures for frank: his JID is now limited, the IP (2 of 4) not yet.
-      await attempt("frank", "someone-else", "not-authorized");
-      await attempt("frank", "someone-else", "not-authorized");
-      await attempt("frank", "frank", "temporary-auth-failure");
-      expect(limited.logLines.at(-1)).toBe("warn authentication failed for frank@example.test from 127.0.0.1: rate-limited");
-      // Held-back attempts count too (3 of 4); one more failure uses up the IP for everyone.
-      await attempt("grace", "someone-else", "not-authorized");
-      await attempt("heidi", "heidi", "temporary-auth-failure");
+      // Ten attempts for bob with no valid token shape at all: none counts against his JID.
+      for (let i = 0; i < 10; i++) await attempt("bob", "garbage", "malformed-request");
+      await attempt("bob", limited.mint("bob"), "success");
+
+      const again = await RawClient.connect(limited.server.ports.c2s!);
+      clients.push(again);
+      const retry = async (user: string, token: string, answer: string) => {
+        again.clear();
+        again.write(saslAuth(user, token));
+        await again.waitFor(`<${answer}`);
+      };
+      again.write(streamHeader());
+      await again.waitFor("</stream:features>");
+      // Three refused checks for frank put his JID over its limit: failures are marked (and answered late)...
+      for (let i = 0; i < 3; i++) await retry("frank", limited.mint("someone-else"), "not-authorized");
+      expect(limited.logLines.at(-1)).toBe(
+        "warn authentication failed for frank@example.test from 127.0.0.1: bad-signature (the JID is over its failure limit)",
+      );
+      // ...but frank's own token still logs him in.
+      await retry("frank", limited.mint("frank"), "success");
+      expect(limited.logLines.at(-1)).toBe("info authenticated frank@example.test from 127.0.0.1 via X-TOKEN over tcp");
+
+      // The per-IP limit stays: 10 + 3 failures so far, three more use up 127.0.0.1 for everyone.
+      const third = await RawClient.connect(limited.server.ports.c2s!);
+      clients.push(third);
+      third.write(streamHeader());
+      await third.waitFor("</stream:features>");
+      for (const [user, token, answer] of [
+        ["grace", "garbage", "malformed-request"],
+        ["grace", "garbage", "malformed-request"],
+        ["grace", "garbage", "malformed-request"],
+        ["heidi", limited.mint("heidi"), "temporary-auth-failure"],
+      ] as const) {
+        third.clear();
+        third.write(saslAuth(user, token));
+        await third.waitFor(`<${answer}`);
+      }
+      expect(limited.logLines.at(-1)).toBe("warn authentication failed for (unknown) from 127.0.0.1: rate-limited");
     } finally {
       await limited.close();
     }
+  });
+
+  test("<abort/> counts toward the per-connection failure cap (issue 7 #2)", async () => {
+    const client = await opened();
+    for (let i = 0; i < 3; i++) {
+      client.write("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-TOKEN'/><abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    }
+    await expectStreamError(client, "policy-violation");
+    expect(client.received.match(/<aborted\/>/g)).toHaveLength(3);
+  });
+
+  test("SASL attempts per connection are capped even when each is abandoned for a new <auth/>", async () => {
+    const client = await opened();
+    // Each <auth/> without an initial response gets a challenge; the next <auth/> abandons it.
+    for (let i = 0; i < 4; i++) client.write("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-TOKEN'/>");
+    await expectStreamError(client, "policy-violation");
+    expect(client.received.match(/<challenge /g)).toHaveLength(3);
   });
 
   test("direct TLS (XEP-0368) logs in without STARTTLS", async () => {

@@ -111,31 +111,65 @@ describe("login policy", () => {
     expect([counter.isOver("a"), counter.isOver("b"), counter.isOver("c")]).toEqual([true, false, true]);
   });
 
-  test("LoginLimiter: IP and JID limits, aborts not counted, per-connection limit", () => {
+  test("LoginLimiter: the IP limit refuses before the check; aborts are not its business; per-connection budget", async () => {
     let now = 0;
     const limiter = new LoginLimiter({
       limits: { maxAuthFailuresPerConnection: 3, maxAuthFailuresPerIpPerMinute: 3, maxAuthFailuresPerJidPerMinute: 2 },
       now: () => now,
     });
-    expect(limiter.recordFailure("aborted", "10.0.0.1", "a@x")).toBe(false);
-    expect(limiter.allows("10.0.0.1", "a@x")).toBe(true);
-    limiter.recordFailure("not-authorized", "10.0.0.1", "a@x");
-    limiter.recordFailure("not-authorized", "10.0.0.2", "a@x");
-    expect(limiter.allows("10.0.0.3", "a@x")).toBe(false); // the JID is used up, from any IP
-    expect(limiter.allows("10.0.0.1", "b@x")).toBe(true);
-    limiter.recordFailure("malformed-request", "10.0.0.1"); // no JID known
-    limiter.recordFailure("temporary-auth-failure", "10.0.0.1", "b@x");
-    expect(limiter.allows("10.0.0.1", "c@x")).toBe(false); // the IP is used up, for anyone
+    expect(await limiter.admit("10.0.0.1")).toBe(true);
+    await limiter.settle({ ip: "10.0.0.1", jid: "a@x", result: "refused" });
+    await limiter.settle({ ip: "10.0.0.1", result: "failed" }); // malformed, no JID known
+    expect(await limiter.admit("10.0.0.1")).toBe(true);
+    await limiter.settle({ ip: "10.0.0.1", result: "failed" }); // refused by the IP limit itself: still counts for the IP
+    expect(await limiter.admit("10.0.0.1")).toBe(false); // the IP is used up, for anyone
+    expect(await limiter.admit("10.0.0.2")).toBe(true);
     now += 60;
-    expect(limiter.allows("10.0.0.1", "a@x")).toBe(true);
-    expect([2, 3].map((n) => limiter.connectionExhausted(n))).toEqual([false, true]);
+    expect(await limiter.admit("10.0.0.1")).toBe(true);
+    expect(limiter.maxFailuresPerConnection).toBe(3);
+  });
+
+  test("LoginLimiter: a valid token is never refused because of others' failures (issue 7 #5)", async () => {
+    const limiter = new LoginLimiter({
+      limits: { maxAuthFailuresPerConnection: 3, maxAuthFailuresPerIpPerMinute: 1000, maxAuthFailuresPerJidPerMinute: 2 },
+      now: () => 0,
+      holdBackSeconds: 2,
+    });
+    // Malformed attempts and attempts the IP limit refused never count against the JID.
+    for (let i = 0; i < 10; i++) {
+      expect(await limiter.settle({ ip: `10.0.1.${i}`, jid: "bob@x", result: "failed" })).toEqual({ jidOverLimit: false, holdBackSeconds: 0 });
+    }
+    // Refused checks do; from the limit on, failures are answered late and marked for the log...
+    expect(await limiter.settle({ ip: "10.0.2.1", jid: "bob@x", result: "refused" })).toEqual({ jidOverLimit: false, holdBackSeconds: 0 });
+    expect(await limiter.settle({ ip: "10.0.2.2", jid: "bob@x", result: "refused" })).toEqual({ jidOverLimit: true, holdBackSeconds: 2 });
+    // ...but nothing is ever refused by the JID's count: admit() does not take a JID, and a success is answered at once.
+    expect(await limiter.admit("10.0.3.1")).toBe(true);
+    expect(await limiter.settle({ ip: "10.0.3.1", jid: "bob@x", result: "success" })).toEqual({ jidOverLimit: false, holdBackSeconds: 0 });
+    // Another JID is untouched.
+    expect(await limiter.settle({ ip: "10.0.2.2", jid: "carol@x", result: "refused" })).toEqual({ jidOverLimit: false, holdBackSeconds: 0 });
+  });
+
+  test("LoginLimiter takes other counters (a shared store), sync or async", async () => {
+    const seen: string[] = [];
+    const counter = (name: string) => ({
+      record: async (key: string) => void seen.push(`${name} ${key}`),
+      isOver: async (key: string) => key === "10.9.9.9",
+    });
+    const limiter = new LoginLimiter({
+      limits: { maxAuthFailuresPerConnection: 3, maxAuthFailuresPerIpPerMinute: 1, maxAuthFailuresPerJidPerMinute: 1 },
+      counters: { byIp: counter("ip"), byJid: counter("jid") },
+    });
+    expect(await limiter.admit("10.9.9.9")).toBe(false);
+    expect(await limiter.admit("10.0.0.1")).toBe(true);
+    await limiter.settle({ ip: "10.0.0.1", jid: "a@x", result: "refused" });
+    expect(seen).toEqual(["ip 10.0.0.1", "jid a@x"]);
   });
 });
 
 describe("addresses and log lines", () => {
   test("prepareAddress folds case and keeps the resource; refuses what is not a JID", () => {
-    expect(prepareAddress("Bob@EXAMPLE.test/Phone")).toEqual({ bare: "bob@example.test", resource: "Phone", full: "bob@example.test/Phone" });
-    expect(prepareAddress("Example.TEST")).toEqual({ bare: "example.test", resource: null, full: "example.test" });
+    expect(prepareAddress("Bob@EXAMPLE.test/Phone")).toEqual({ bare: "bob@example.test", resource: "Phone", full: "bob@example.test/Phone", domain: "example.test" });
+    expect(prepareAddress("Example.TEST")).toEqual({ bare: "example.test", resource: null, full: "example.test", domain: "example.test" });
     for (const bad of ["a@b@c", "bob@", "bob@example.test/", "bob@exa mple.test", "bob@example.test/\n"]) expect(prepareAddress(bad)).toBeNull();
   });
 

@@ -3,14 +3,23 @@
  * accounts, and one replay store shared by every stream (and every mechanism).
  */
 import { nameprep } from "../core/jid/prep.js";
-import type { DomainConfig } from "../app/config/types.js";
 import { MemoryReplayStore } from "../core/replay/memory.js";
 import type { ReplayStore } from "../core/replay/store.js";
-import { KeyError, Keyring } from "../core/token/keys.js";
-import { verifyToken, type VerifyResult } from "../core/token/verify.js";
+import { KeyError, Keyring, type TokenKey } from "../core/token/keys.js";
+import { verifyToken, type Accepted, type RejectReason } from "../core/token/verify.js";
+
+/** One hosted domain as the authority needs it (the server's DomainConfig fits). */
+export interface AuthorityDomain {
+  /** Current key first; every key verifies (rotation). */
+  keys: readonly TokenKey[];
+  /** TOTP steps accepted either side of now; 1 by default. */
+  window?: number;
+  /** Prepared localparts whose logins are refused with `account-disabled`. */
+  disabledUsers?: readonly string[];
+}
 
 export interface AuthorityOptions {
-  domains: Record<string, Pick<DomainConfig, "keys"> & Partial<DomainConfig>>;
+  domains: Record<string, AuthorityDomain>;
   replay?: ReplayStore;
   /** Unix time in seconds; the system clock by default. */
   now?: () => number;
@@ -22,7 +31,11 @@ interface HostedDomain {
   disabled: Set<string>;
 }
 
-export type AuthorityResult = VerifyResult | { ok: false; reason: "unknown-domain" };
+/**
+ * The answer to one login check (the shape of a Prosody auth profile): ok, the account is
+ * disabled, or the reason the token was refused.
+ */
+export type AuthorityVerdict = Accepted | { ok: false; reason: RejectReason | "unknown-domain" | "account-disabled" };
 
 export class TokenAuthority {
   private readonly hosted = new Map<string, HostedDomain>();
@@ -54,21 +67,23 @@ export class TokenAuthority {
     return [...this.hosted.keys()];
   }
 
-  isDisabled(domain: string, localpart: string): boolean {
-    return this.hosted.get(domain)?.disabled.has(localpart) ?? false;
-  }
-
   /** The keys that mint for `domain` (current first), for an endpoint or CLI on the same host. */
   keyring(domain: string): Keyring | undefined {
     return this.hosted.get(domain)?.keyring;
   }
 
-  /** Verifies `token` for `localpart@domain` and claims it in the shared replay store. */
-  verify(domain: string, localpart: string, token: string): Promise<AuthorityResult> {
+  /**
+   * The one check of a login: is `domain` hosted, is the account enabled, does `token` verify
+   * for `localpart@domain` (claimed in the shared replay store when it does). `localpart` and
+   * `domain` are already prepared (nodeprep, nameprep): they are not prepared again here.
+   */
+  check(localpart: string, domain: string, token: string): Promise<AuthorityVerdict> {
     const hosted = this.hosted.get(domain);
     if (!hosted) return Promise.resolve({ ok: false, reason: "unknown-domain" });
+    if (hosted.disabled.has(localpart)) return Promise.resolve({ ok: false, reason: "account-disabled" });
     return verifyToken(token, {
       jid: `${localpart}@${domain}`,
+      jidPrepared: true,
       keys: hosted.keyring,
       window: hosted.window,
       replay: this.replay,

@@ -1,1 +1,1 @@
-export { TokenAuthority, type AuthorityOptions, type AuthorityResult } from "./authority.js";
+export { TokenAuthority, type AuthorityOptions, type AuthorityDomain, type AuthorityVerdict } from "./authority.js";

@@ -7,6 +7,16 @@ export interface Address {
   resource: string | null;
   /** `bare/resource`, or `bare`. */
   full: string;
+  /** The domain part of `bare`. */
+  domain: string;
+}
+
+/**
+ * A resource this server accepts, in a stanza address or a bind request: not empty, at most
+ * 1023 bytes (RFC 7622 3.1), no control characters. (Resources are kept as sent, not prepared.)
+ */
+export function isValidResource(resource: string): boolean {
+  return resource !== "" && Buffer.byteLength(resource) <= 1023 && !/[\u0000-\u001f\u007f]/.test(resource);
 }
 
 /** The prepared address, or null when `jid` is not a valid JID (answer `jid-malformed`). */
@@ -14,7 +24,7 @@ export function prepareAddress(jid: string): Address | null {
   const slash = jid.indexOf("/");
   const bareText = slash === -1 ? jid : jid.slice(0, slash);
   const resource = slash === -1 ? null : jid.slice(slash + 1);
-  if (resource !== null && (resource === "" || Buffer.byteLength(resource) > 1023 || /[\u0000-\u001f\u007f]/.test(resource))) return null;
+  if (resource !== null && !isValidResource(resource)) return null;
   let bare: string;
   try {
     bare = bareText.includes("@") ? normaliseBareJid(bareText) : nameprep(bareText);
@@ -22,5 +32,5 @@ export function prepareAddress(jid: string): Address | null {
     if (err instanceof InvalidJidError) return null;
     throw err;
   }
-  return { bare, resource, full: resource === null ? bare : `${bare}/${resource}` };
+  return { bare, resource, full: resource === null ? bare : `${bare}/${resource}`, domain: bare.slice(bare.indexOf("@") + 1) };
 }

@@ -1,4 +1,4 @@
-/** startServer: listeners (TCP c2s, direct TLS, HTTP + WebSocket) around XmppSession. */
+/** startServer: listeners (TCP c2s, direct TLS, HTTP + WebSocket) around XmppSession, and the services sessions share. */
 import http from "node:http";
 import net from "node:net";
 import type stream from "node:stream";
@@ -11,6 +11,7 @@ import { createXTokenSasl } from "../auth/sasl/index.js";
 import { LoginLimiter } from "../auth/policy/login-limiter.js";
 import { TrustedProxies, clientOrigin } from "../auth/policy/trusted-proxies.js";
 import { oneLineLogger, stderrLogger, type Logger } from "./log.js";
+import { defaultIqHandlers } from "./delivery.js";
 import { Router } from "./router.js";
 import { XmppSession, type SessionServices } from "./session.js";
 import { TcpTransport } from "./transport/tcp.js";
@@ -87,17 +88,19 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const authority =
     options.authority ??
     new TokenAuthority({ domains: config.domains, replay: new MemoryReplayStore({ maxEntries: config.replayMaxEntries }), now });
-  const limiter = new LoginLimiter({ limits: config.limits, now });
-  const sasl = createXTokenSasl({
-    authority,
-    allowPlainWithoutTls: config.allowPlainWithoutTls,
-    // Asked once the JID is known, before the token is checked: a limited IP or JID gets
-    // temporary-auth-failure without spending a token check.
-    gate: (ctx, jid) => (limiter.allows(ctx.remoteAddress ?? "", jid) ? "allow" : "deny"),
-  });
+  // The login policy is applied by each stream's SASL exchange (src/server/sasl-exchange.ts).
+  const sasl = createXTokenSasl({ authority, allowPlainWithoutTls: config.allowPlainWithoutTls });
   const router = new Router();
   const sessions = new Set<XmppSession>();
-  const services: SessionServices = { config, sasl, router, log, limiter, onEnd: (s) => sessions.delete(s) };
+  const services: SessionServices = {
+    config,
+    sasl,
+    router,
+    log,
+    policy: new LoginLimiter({ limits: config.limits, now }),
+    iqHandlers: defaultIqHandlers(),
+    onEnd: (s) => sessions.delete(s),
+  };
   const secureContext = config.tls ? tls.createSecureContext({ cert: config.tls.cert, key: config.tls.key }) : null;
   const { host } = config.listeners;
   const trustedProxies = TrustedProxies.parse(config.trustedProxies);

@@ -19,8 +19,29 @@ export interface RoutableSession {
   deliver(stanza: Element): void;
 }
 
+/** Something that takes stanzas for a whole domain (an external component, for instance). */
+export interface StanzaTarget {
+  deliver(stanza: Element): void;
+}
+
 export class Router {
   private readonly byBareJid = new Map<string, Map<string, RoutableSession>>();
+  private readonly byDomain = new Map<string, StanzaTarget>();
+
+  /** Every stanza addressed to `domain` (or a JID on it) goes to `target` from now on. */
+  routeDomain(domain: string, target: StanzaTarget): void {
+    this.byDomain.set(domain, target);
+  }
+
+  /** Stops routing `domain` to `target` (a newer target for it stays). */
+  unrouteDomain(domain: string, target: StanzaTarget): void {
+    if (this.byDomain.get(domain) === target) this.byDomain.delete(domain);
+  }
+
+  /** The target that serves `domain`, if another part of this server does. */
+  domainRoute(domain: string): StanzaTarget | null {
+    return this.byDomain.get(domain) ?? null;
+  }
 
   /**
    * Chooses the resource (RFC 6120 7.7.2.2): the requested one when free; when it is taken, a

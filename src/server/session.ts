@@ -1,20 +1,22 @@
 /**
  * One client stream, independent of its transport: RFC 6120 negotiation (header checks,
- * STARTTLS, SASL, restart, resource binding, optional session) and then stanzas.
- * Transports feed it headers and parsed elements, in order, one at a time.
+ * STARTTLS, then SASL through the SaslExchange, restart, resource binding) and then the bound
+ * session's stanzas, handed to the delivery rules. Transports feed it headers and parsed
+ * elements, in order, one at a time.
  */
 import { randomBytes } from "node:crypto";
-import { Element, xml } from "@xmpp/xml";
+import { xml, type Element } from "@xmpp/xml";
 import { InvalidJidError, nameprep } from "../core/jid/prep.js";
-import { prepareAddress, type Address } from "./address.js";
-import { ABORTED, INVALID_MECHANISM, decodeSaslPayload, encodeSaslPayload, type SaslRegistry, type ServerMechanism } from "../auth/sasl/index.js";
-import type { SaslContext, SaslOutcome } from "../auth/sasl/types.js";
+import type { SaslRegistry } from "../auth/sasl/index.js";
+import type { SaslContext } from "../auth/sasl/types.js";
+import type { LoginPolicy } from "../auth/policy/login-limiter.js";
 import type { ServerConfig } from "../app/config/types.js";
+import { bindResource, isBindRequest } from "./binding.js";
+import { deliverFrom, leave, sendStanzaError, type BoundSession, type IqHandlers } from "./delivery.js";
 import type { Logger } from "./log.js";
 import { NS } from "./namespaces.js";
-import type { RoutableSession, Router } from "./router.js";
-import type { LoginLimiter } from "../auth/policy/login-limiter.js";
-
+import type { Router } from "./router.js";
+import { SaslExchange } from "./sasl-exchange.js";
 export type StreamErrorCondition =
   | "bad-format"
   | "connection-timeout"
@@ -55,25 +57,26 @@ export interface SessionServices {
   sasl: SaslRegistry;
   router: Router;
   log: Logger;
-  limiter: LoginLimiter;
+  /** Login abuse policy, consulted by the SASL exchange. */
+  policy: LoginPolicy;
+  /** IQs the server answers itself (ping, session, ...). */
+  iqHandlers: IqHandlers;
   /** Called once the session has ended, for bookkeeping. */
   onEnd(session: XmppSession): void;
 }
 
 type Phase = "awaiting-header" | "negotiating" | "closed";
 
-export class XmppSession implements RoutableSession {
+export class XmppSession implements BoundSession {
   private phase: Phase = "awaiting-header";
   domain = "";
   bareJid = "";
   fullJid = "";
   private resource: string | null = null;
   private authenticated = false;
-  private mechanism: ServerMechanism | null = null;
-  private mechanismName = "";
+  private readonly sasl: SaslExchange;
   /** Our stream header (or `<open/>`) for the current stream was sent: errors can go out. */
   private streamOpened = false;
-  private authFailures = 0;
   available = false;
   priority = 0;
   lastPresence: Element | null = null;
@@ -87,6 +90,19 @@ export class XmppSession implements RoutableSession {
     const seconds = services.config.limits.authTimeoutSeconds;
     this.authTimer = setTimeout(() => this.streamError("connection-timeout", "authenticate in time"), seconds * 1000);
     this.authTimer.unref();
+    const session = this;
+    this.sasl = new SaslExchange(
+      {
+        kind: transport.kind,
+        remoteAddress: transport.remoteAddress,
+        get closed() {
+          return session.phase !== "negotiating";
+        },
+        context: () => this.saslContext(),
+        send: (element) => this.transport.send(element),
+      },
+      { sasl: services.sasl, policy: services.policy, log: services.log },
+    );
   }
 
   get isClosed(): boolean {
@@ -131,7 +147,7 @@ export class XmppSession implements RoutableSession {
     this.openStream(domain);
     if (!isHeader || !nsOk) return this.streamError("invalid-namespace", "expected a jabber:client stream");
     if (header.attrs.version !== "1.0") return this.streamError("unsupported-version", "version 1.0 is required");
-    if (!domain || !(domain in this.services.config.domains)) return this.streamError("host-unknown", "this server does not host that domain");
+    if (!domain || !Object.hasOwn(this.services.config.domains, domain)) return this.streamError("host-unknown", "this server does not host that domain");
     if (this.domain && domain !== this.domain) return this.streamError("host-unknown", "the domain changed on restart");
     this.domain = domain;
     this.phase = "negotiating";
@@ -216,10 +232,7 @@ export class XmppSession implements RoutableSession {
   private leave(): void {
     if (this.resource === null) return;
     this.services.router.remove(this.resource, this);
-    if (this.available) {
-      this.available = false;
-      this.broadcastPresence(xml("presence", { type: "unavailable" }));
-    }
+    leave(this, this.services.router);
   }
 
   // ---- elements ------------------------------------------------------------------------------
@@ -239,10 +252,10 @@ export class XmppSession implements RoutableSession {
       return this.streamError("unsupported-stanza-type");
     }
     if (this.resource === null) {
-      if (element.name === "iq" && element.getChild("bind", NS.bind)) return this.onBind(element);
+      if (isBindRequest(element)) return this.onBind(element);
       return this.streamError("not-authorized", "bind a resource first");
     }
-    this.onStanza(element);
+    deliverFrom(this, element, this.services);
   }
 
   private touch(): void {
@@ -271,204 +284,36 @@ export class XmppSession implements RoutableSession {
 
   private async onSasl(element: Element): Promise<void> {
     if (this.tlsPending()) {
-      this.sendSaslFailure("encryption-required");
+      this.transport.send(xml("failure", { xmlns: NS.sasl }, xml("encryption-required")));
       return this.end();
     }
-    let outcome: SaslOutcome;
-    if (element.name === "abort") {
-      this.mechanism = null;
-      outcome = ABORTED;
-    } else if (element.name === "auth" || element.name === "response") {
-      if (element.name === "auth") {
-        this.mechanismName = element.attrs.mechanism ?? "";
-        this.mechanism = this.services.sasl.start(this.mechanismName, this.saslContext());
-      }
-      const mechanism = this.mechanism;
-      if (!mechanism) {
-        outcome = element.name === "auth" ? INVALID_MECHANISM : { kind: "failure", condition: "malformed-request", reason: "no-exchange" };
-      } else {
-        const payload = decodeSaslPayload(element.text());
-        outcome =
-          payload.kind === "invalid"
-            ? { kind: "failure", condition: "incorrect-encoding", reason: "incorrect-encoding" }
-            : await mechanism.step(payload.kind === "none" ? (element.name === "auth" ? null : Buffer.alloc(0)) : payload.data);
-      }
-    } else {
-      return this.streamError("not-authorized", "unexpected SASL element");
-    }
+    const step = await this.sasl.handle(element);
+    if (step === null) return this.streamError("not-authorized", "unexpected SASL element");
     if (this.phase !== "negotiating") return; // closed while verifying
-    this.onSaslOutcome(outcome);
-  }
-
-  private onSaslOutcome(outcome: SaslOutcome): void {
-    const ip = this.transport.remoteAddress;
-    if (outcome.kind === "challenge") {
-      this.transport.send(xml("challenge", { xmlns: NS.sasl }, encodeSaslPayload(outcome.data)));
-      return;
-    }
-    this.mechanism = null;
-    if (outcome.kind === "success") {
-      // The name came from a mechanism the registry found, so it is one of ours, not client text.
-      this.services.log.info(`authenticated ${outcome.jid} from ${ip} via ${this.mechanismName} over ${this.transport.kind}`);
-      this.authenticated = true;
-      this.bareJid = outcome.jid;
-      if (this.authTimer) clearTimeout(this.authTimer);
-      this.authTimer = null;
-      this.transport.send(xml("success", { xmlns: NS.sasl }));
-      this.transport.setMaxElementBytes(this.services.config.limits.maxStanzaBytes);
-      this.expectNewStream();
-      this.transport.restart();
-      return;
-    }
-    const who = outcome.jid ?? "(unknown)";
-    this.services.log.warn(`authentication failed for ${who} from ${ip}: ${outcome.reason}`);
-    if (this.services.limiter.recordFailure(outcome.condition, ip, outcome.jid)) this.authFailures++;
-    this.sendSaslFailure(outcome.condition);
-    if (this.services.limiter.connectionExhausted(this.authFailures)) {
-      this.streamError("policy-violation", "too many failed authentication attempts");
-    }
-  }
-
-  private sendSaslFailure(condition: string): void {
-    this.transport.send(xml("failure", { xmlns: NS.sasl }, xml(condition)));
+    if (step.kind === "exhausted") return this.streamError("policy-violation", "too many failed authentication attempts");
+    if (step.kind !== "authenticated") return;
+    this.authenticated = true;
+    this.bareJid = step.jid;
+    if (this.authTimer) clearTimeout(this.authTimer);
+    this.authTimer = null;
+    this.transport.setMaxElementBytes(this.services.config.limits.maxStanzaBytes);
+    this.expectNewStream();
+    this.transport.restart();
   }
 
   // ---- after authentication ------------------------------------------------------------------
 
   private onBind(iq: Element): void {
-    if (iq.attrs.type !== "set") return this.sendStanzaError(iq, "modify", "bad-request");
-    const requested = iq.getChild("bind", NS.bind)?.getChildText("resource")?.trim() || null;
-    if (requested && (Buffer.byteLength(requested) > 1023 || /[\u0000-\u001f\u007f]/.test(requested))) {
-      return this.sendStanzaError(iq, "modify", "bad-request");
-    }
-    this.resource = this.services.router.pickResource(this.bareJid, requested);
-    this.fullJid = `${this.bareJid}/${this.resource}`;
+    const outcome = bindResource(iq, this.bareJid, this.services.router);
+    if (outcome.kind === "error") return sendStanzaError(this, iq, outcome.type, outcome.condition);
+    this.resource = outcome.resource;
+    this.fullJid = outcome.fullJid;
     this.services.router.add(this.resource, this);
-    this.transport.send(
-      xml("iq", { xmlns: NS.client, type: "result", id: iq.attrs.id }, xml("bind", { xmlns: NS.bind }, xml("jid", {}, this.fullJid))),
-    );
+    this.transport.send(outcome.reply);
   }
 
   deliver(stanza: Element): void {
     if (this.phase === "closed") return;
     this.transport.send(stanza);
   }
-
-  private onStanza(stanza: Element): void {
-    // The server stamps the sender (RFC 6120 8.1.2.1); the client's own value is not trusted.
-    const out = withAttrs(stanza, { from: this.fullJid, xmlns: NS.client });
-    const toText = stanza.attrs.to;
-    let to: Address | null = null;
-    if (toText !== undefined && toText !== "") {
-      to = prepareAddress(toText);
-      if (!to) return this.sendStanzaError(out, "modify", "jid-malformed");
-    }
-    if (stanza.name === "presence") return this.onPresence(out, to);
-    if (stanza.name === "iq") return this.onIq(out, to);
-    return this.onMessage(out, to);
-  }
-
-  /** No `to`, our domain, or the user's own bare JID: the server answers (RFC 6120 10.3.3, 10.5.4). */
-  private isServerAddress(to: Address | null): boolean {
-    return to === null || to.full === this.domain || to.full === this.bareJid;
-  }
-
-  private onIq(iq: Element, to: Address | null): void {
-    const type = iq.attrs.type;
-    if (type === "result" || type === "error") {
-      // Answers go to the full JID that asked; anything else has nobody waiting for it.
-      if (to) this.services.router.resource(to)?.deliver(iq);
-      return;
-    }
-    if (type !== "get" && type !== "set") return this.sendStanzaError(iq, "modify", "bad-request");
-    if (this.isServerAddress(to)) {
-      const payload = iq.children.find((c): c is Element => typeof c !== "string");
-      const ns = payload?.attrs.xmlns;
-      const isPing = type === "get" && payload?.name === "ping" && ns === NS.ping;
-      const isSession = type === "set" && payload?.name === "session" && ns === NS.session;
-      if (isPing || isSession) {
-        this.transport.send(xml("iq", { xmlns: NS.client, type: "result", id: iq.attrs.id, to: this.fullJid, from: to?.full ?? this.domain }));
-        return;
-      }
-      return this.sendStanzaError(iq, "cancel", "service-unavailable");
-    }
-    // A full JID that is online gets the iq; for a bare JID the server answers on the user's
-    // behalf, and it implements nothing there (RFC 6121 8.5.2.1.3 / 8.5.3.2.3).
-    const target = this.services.router.resource(to!);
-    if (!target) return this.sendStanzaError(iq, "cancel", "service-unavailable");
-    target.deliver(iq);
-  }
-
-  private onMessage(message: Element, to: Address | null): void {
-    if (!to) return this.sendStanzaError(message, "cancel", "service-unavailable");
-    const exact = this.services.router.resource(to);
-    // A full JID that is not online is treated like the bare JID (RFC 6121 8.5.3.2.1).
-    const targets = exact ? [exact] : to.bare.includes("@") ? this.services.router.messageTargets(to.bare) : [];
-    if (targets.length === 0) {
-      // Nobody to deliver to, and no offline storage: chat and normal messages bounce, the rest
-      // (groupchat, headline, error) are dropped silently as RFC 6121 8.5.2.2 allows.
-      const type = message.attrs.type ?? "normal";
-      if (type === "normal" || type === "chat") this.sendStanzaError(message, "cancel", "service-unavailable");
-      return;
-    }
-    for (const target of targets) target.deliver(message);
-  }
-
-  private onPresence(presence: Element, to: Address | null): void {
-    if (to) {
-      // Directed presence (and subscription requests, which this server keeps no roster for)
-      // goes to the named resource, or to every session of the account.
-      const exact = this.services.router.resource(to);
-      for (const target of exact ? [exact] : this.services.router.sessionsOf(to.bare)) target.deliver(presence);
-      return;
-    }
-    const type = presence.attrs.type;
-    if (type !== undefined && type !== "unavailable") return;
-    const initial = !this.available && type === undefined;
-    this.available = type === undefined;
-    this.lastPresence = this.available ? presence : null;
-    this.priority = this.available ? parsePriority(presence) : 0;
-    // Everyone on the domain sees everyone (no rosters here); a newcomer also learns who is online.
-    this.broadcastPresence(presence);
-    if (initial) {
-      for (const other of this.services.router.availableOn(this.domain, this)) {
-        if (other.lastPresence) this.transport.send(withTo(other.lastPresence, this.fullJid));
-      }
-    }
-  }
-
-  private broadcastPresence(presence: Element): void {
-    const out = withAttrs(presence, { from: this.fullJid, xmlns: NS.client });
-    for (const other of this.services.router.availableOn(this.domain, this)) other.deliver(withTo(out, other.fullJid));
-  }
-
-  /** Bounces a stanza with an error (never an error about an error, RFC 6120 8.3.1). */
-  private sendStanzaError(stanza: Element, type: string, condition: string): void {
-    if (stanza.attrs.type === "error") return;
-    const reply = xml(
-      stanza.name,
-      { xmlns: NS.client, type: "error", id: stanza.attrs.id, from: stanza.attrs.to || this.domain, to: this.fullJid || undefined },
-      xml("error", { type }, xml(condition, { xmlns: NS.stanzaErrors })),
-    );
-    this.transport.send(reply);
-  }
-}
-
-/** `<priority/>` is an integer from -128 to 127 (RFC 6121 4.7.2.3); anything else counts as 0. */
-function parsePriority(presence: Element): number {
-  const text = presence.getChildText("priority")?.trim();
-  if (!text || !/^[+-]?\d{1,3}$/.test(text)) return 0;
-  const value = Number(text);
-  return value >= -128 && value <= 127 ? value : 0;
-}
-
-/** A copy of the element with some attributes changed; children are shared, never mutated. */
-function withAttrs(stanza: Element, attrs: Record<string, string>): Element {
-  const copy = new Element(stanza.name, { ...stanza.attrs, ...attrs });
-  copy.children = stanza.children;
-  return copy;
-}
-
-function withTo(stanza: Element, to: string): Element {
-  return withAttrs(stanza, { to });
 }

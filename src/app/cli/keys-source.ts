@@ -42,7 +42,7 @@ export function resolveKeys(jid: string | undefined, flags: KeySourceFlags, env:
       // Only the key lists matter here: the env's own domain is not added, and the server-only
       // check "requireTls needs a certificate" is switched off, so a keys-only file is enough.
       const config = loadConfig({ file: flags.config, env: { ...env, XTOKEN_DOMAIN: undefined, XMPP_REQUIRE_TLS: "false" } });
-      const domain = config.domains[bare.domain];
+      const domain = Object.hasOwn(config.domains, bare.domain) ? config.domains[bare.domain] : undefined;
       if (!domain) throw new UsageError(`domain ${bare.domain} is not configured in ${flags.config ?? env.XTOKEN_CONFIG}`);
       return { jid: prepared, keyring: new Keyring(domain.keys), window: domain.window };
     }

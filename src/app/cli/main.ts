@@ -39,7 +39,7 @@ export async function run(io: CliIO): Promise<number> {
     println(name === undefined ? io.stderr : io.stdout, HELP);
     return name === undefined ? EXIT_USAGE : EXIT_OK;
   }
-  const command = COMMANDS[name];
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   try {
     if (!command) throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")})`);
     return await command({ ...io, argv: rest });

@@ -84,7 +84,7 @@ export function secret(raw: Raw, name: string, path: string, env: NodeJS.Process
   if (key === name) return string(raw[key], `${path}.${name}`);
   if (key === `${name}Env`) {
     const variable = string(raw[key], `${path}.${key}`);
-    const value = env[variable];
+    const value = Object.hasOwn(env, variable) ? env[variable] : undefined;
     if (!value) throw new ConfigError(`config: ${path}.${key}: environment variable ${variable} is not set`);
     return value;
   }
@@ -156,7 +156,7 @@ function domain(value: unknown, path: string, env: NodeJS.ProcessEnv, readFile: 
 function demo(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader, domains: Record<string, DomainConfig>): DemoConfig {
   const raw = object(value, "demo", ["domain", "sessionSecret", "sessionSecretFile", "sessionSecretEnv", "users"]);
   const name = domainName(string(raw.domain, "demo.domain"), "demo.domain");
-  if (!(name in domains)) throw new ConfigError(`config: demo.domain ${name} is not one of the configured domains`);
+  if (!Object.hasOwn(domains, name)) throw new ConfigError(`config: demo.domain ${name} is not one of the configured domains`);
   const sessionSecret = secret(raw, "sessionSecret", "demo", env, readFile);
   if (sessionSecret.length < 32) throw new ConfigError("config: demo.sessionSecret must be at least 32 characters of random text");
   if (!Array.isArray(raw.users) || raw.users.length === 0) throw new ConfigError("config: demo.users must be a non-empty list");
@@ -189,6 +189,11 @@ function proxies(value: unknown): string[] {
   return value.map((v: string) => v.trim());
 }
 
+/** defineProperty, not `=`: a domain named "__proto__" stays a domain and never becomes a prototype. */
+function setDomain(domains: Record<string, DomainConfig>, name: string, value: DomainConfig): void {
+  Object.defineProperty(domains, name, { value, enumerable: true, writable: true, configurable: true });
+}
+
 function envPort(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const value = env[name];
   if (value === undefined || value === "") return undefined;
@@ -219,8 +224,8 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
     for (const [name, value] of Object.entries(rawDomains)) {
       const path = `domains[${JSON.stringify(name)}]`;
       const prepared = domainName(name, path);
-      if (prepared in domains) throw new ConfigError(`config: ${path} is the same domain as another entry (${prepared})`);
-      domains[prepared] = domain(value, path, env, readFile);
+      if (Object.hasOwn(domains, prepared)) throw new ConfigError(`config: ${path} is the same domain as another entry (${prepared})`);
+      setDomain(domains, prepared, domain(value, path, env, readFile));
     }
   }
   const envDomain = env.XTOKEN_DOMAIN;
@@ -230,7 +235,7 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
     }
     const key = { tokenSecret: env.XTOKEN_SECRET, otpSeed: env.XTOKEN_OTP_SEED };
     checkKey(key, (field) => (field === "tokenSecret" ? "XTOKEN_SECRET" : "XTOKEN_OTP_SEED"));
-    domains[domainName(envDomain, "XTOKEN_DOMAIN")] = { keys: [key], window: DEFAULT_WINDOW, disabledUsers: [] };
+    setDomain(domains, domainName(envDomain, "XTOKEN_DOMAIN"), { keys: [key], window: DEFAULT_WINDOW, disabledUsers: [] });
   }
   if (Object.keys(domains).length === 0) {
     throw new ConfigError("config: no domain configured (give a config file with domains, or XTOKEN_DOMAIN, XTOKEN_SECRET and XTOKEN_OTP_SEED)");

@@ -1,9 +1,15 @@
 /**
- * Abuse policy for logins, pure but for the injected clock: which failures count, when an IP or
- * a JID has used up its failures for the minute (further attempts then get
- * `temporary-auth-failure`, even with a good token), and when one connection has failed too often.
+ * Abuse policy for logins, pure but for the injected clock. The SASL exchange asks it before a
+ * token is checked (`admit`: may this address try now?) and tells it every result afterwards
+ * (`settle`). The rules:
+ * - an address that used up its failures for the minute is refused before any check
+ *   (`temporary-auth-failure`), and its refused attempts keep counting against it;
+ * - a valid token is never refused because of failures that others caused: only a token the
+ *   authority checked and refused counts against its JID (not a malformed attempt, not one the
+ *   address limit already refused), and a JID over its limit only has further *failures*
+ *   answered more slowly (and logged for fail2ban), never a token that verifies;
+ * - one connection has a fixed budget of failed attempts (aborts included), then it is closed.
  */
-import type { SaslCondition } from "../sasl/types.js";
 import { WindowCounter } from "./window-counter.js";
 
 export interface LoginLimits {
@@ -12,44 +18,88 @@ export interface LoginLimits {
   maxAuthFailuresPerJidPerMinute: number;
 }
 
+/**
+ * Failures per key over a sliding minute. WindowCounter is the in-memory one; a shared store
+ * (Redis) can stand in, hence the optional promises.
+ */
+export interface FailureCounter {
+  record(key: string): void | Promise<void>;
+  /** Whether `key` already used up its failures in the current window. */
+  isOver(key: string): boolean | Promise<boolean>;
+}
+
+/** What one finished attempt was, as the policy sees it. */
+export type AttemptResult =
+  /** The token verified. */
+  | "success"
+  /** The authority checked a well-formed token for this JID and refused it. */
+  | "refused"
+  /** Any other failure: malformed, unknown mechanism, refused by the address limit, disabled... */
+  | "failed";
+
+export interface LoginAttempt {
+  ip: string;
+  /** The prepared bare JID that tried, when the attempt got that far. */
+  jid?: string;
+  result: AttemptResult;
+}
+
+export interface Settlement {
+  /** The JID has used up its failures for the minute: log it, answer this failure late. */
+  jidOverLimit: boolean;
+  /** Seconds to wait before answering this failure (0 for a success). */
+  holdBackSeconds: number;
+}
+
+/** The hook the SASL exchange calls; LoginLimiter is ours. */
+export interface LoginPolicy {
+  /** Failed attempts (aborts included) one connection may make before it is closed. */
+  readonly maxFailuresPerConnection: number;
+  /** Before a token is checked: may an attempt from `ip` be checked now? */
+  admit(ip: string): boolean | Promise<boolean>;
+  /** After an attempt: counts it and says how to answer it. */
+  settle(attempt: LoginAttempt): Settlement | Promise<Settlement>;
+}
+
 export interface LoginLimiterOptions {
   limits: LoginLimits;
   /** Unix seconds. */
   now?: () => number;
   /** Most IPs and JIDs remembered each (oldest forgotten first), so memory stays bounded. */
   maxKeys?: number;
+  /** Other counters (a shared store); by default in-memory WindowCounters over 60 s. */
+  counters?: { byIp: FailureCounter; byJid: FailureCounter };
+  /** How long a failure for a JID over its limit waits before it is answered; 1 s by default. */
+  holdBackSeconds?: number;
 }
 
-export class LoginLimiter {
-  private readonly byIp: WindowCounter;
-  private readonly byJid: WindowCounter;
-  private readonly perConnection: number;
+const ANSWER_NOW: Settlement = { jidOverLimit: false, holdBackSeconds: 0 };
 
-  constructor({ limits, now, maxKeys }: LoginLimiterOptions) {
+export class LoginLimiter implements LoginPolicy {
+  private readonly byIp: FailureCounter;
+  private readonly byJid: FailureCounter;
+  private readonly holdBackSeconds: number;
+  readonly maxFailuresPerConnection: number;
+
+  constructor({ limits, now, maxKeys, counters, holdBackSeconds = 1 }: LoginLimiterOptions) {
     const common = { windowSeconds: 60, ...(now ? { now } : {}), ...(maxKeys ? { maxKeys } : {}) };
-    this.byIp = new WindowCounter({ limit: limits.maxAuthFailuresPerIpPerMinute, ...common });
-    this.byJid = new WindowCounter({ limit: limits.maxAuthFailuresPerJidPerMinute, ...common });
-    this.perConnection = limits.maxAuthFailuresPerConnection;
+    this.byIp = counters?.byIp ?? new WindowCounter({ limit: limits.maxAuthFailuresPerIpPerMinute, ...common });
+    this.byJid = counters?.byJid ?? new WindowCounter({ limit: limits.maxAuthFailuresPerJidPerMinute, ...common });
+    this.maxFailuresPerConnection = limits.maxAuthFailuresPerConnection;
+    this.holdBackSeconds = holdBackSeconds;
   }
 
-  /** Whether a login attempt for `jid` from `ip` may be checked at all (the SASL gate). */
-  allows(ip: string, jid: string): boolean {
-    return !this.byIp.isOver(ip) && !this.byJid.isOver(jid);
+  async admit(ip: string): Promise<boolean> {
+    return !(await this.byIp.isOver(ip));
   }
 
-  /**
-   * Records a failed attempt. A client's own `<abort/>` is not a failure; a held-back
-   * (rate-limited) attempt is, so hammering keeps the window closed. Returns whether it counted.
-   */
-  recordFailure(condition: SaslCondition, ip: string, jid?: string): boolean {
-    if (condition === "aborted") return false;
-    this.byIp.record(ip);
-    if (jid !== undefined) this.byJid.record(jid);
-    return true;
-  }
-
-  /** Whether a connection with this many counted failures must be closed. */
-  connectionExhausted(failuresOnConnection: number): boolean {
-    return failuresOnConnection >= this.perConnection;
+  async settle({ ip, jid, result }: LoginAttempt): Promise<Settlement> {
+    if (result === "success") return ANSWER_NOW;
+    // Every failure from an address counts against it, refused ones too (hammering keeps it shut).
+    await this.byIp.record(ip);
+    if (result !== "refused" || jid === undefined) return ANSWER_NOW;
+    await this.byJid.record(jid);
+    if (!(await this.byJid.isOver(jid))) return ANSWER_NOW;
+    return { jidOverLimit: true, holdBackSeconds: this.holdBackSeconds };
   }
 }

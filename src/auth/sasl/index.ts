@@ -21,7 +21,7 @@ export function createXTokenSasl(options: TokenMechanismOptions): SaslRegistry {
 
 /** One-shot check of a decoded X-TOKEN initial response, for servers with their own SASL state. */
 export function authenticateXToken(
-  authority: TokenAuthority,
+  authority: Pick<TokenAuthority, "check">,
   { message, domain, secure, remoteAddress, gate }: { message: Buffer; domain: string; secure: boolean; remoteAddress?: string; gate?: AuthGate },
 ): Promise<SaslOutcome> {
   const ctx: SaslContext = remoteAddress === undefined ? { domain, secure } : { domain, secure, remoteAddress };

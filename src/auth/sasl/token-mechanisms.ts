@@ -3,17 +3,17 @@
  * message and end in the same checks; they differ in name and in where they are offered.
  */
 import { InvalidJidError, prepareBareJid } from "../../core/jid/prep.js";
-import { parseToken } from "../../core/token/format.js";
 import type { TokenAuthority } from "../authority.js";
 import { parsePlainMessage } from "./message.js";
 import { failure, type MechanismFactory, type ServerMechanism } from "./registry.js";
-import type { SaslContext, SaslOutcome } from "./types.js";
+import type { SaslCondition, SaslContext, SaslOutcome } from "./types.js";
 
 /** Consulted before a token is checked, with the JID that tries: rate limits, bans. */
 export type AuthGate = (ctx: SaslContext, jid: string) => "allow" | "deny" | Promise<"allow" | "deny">;
 
 export interface TokenMechanismOptions {
-  authority: TokenAuthority;
+  /** Only its one `check` is used: anything with that shape can stand in. */
+  authority: Pick<TokenAuthority, "check">;
   gate?: AuthGate;
   /** Offer PLAIN on streams without TLS too (tokens are one-time, but still bearer secrets). */
   allowPlainWithoutTls?: boolean;
@@ -21,6 +21,15 @@ export interface TokenMechanismOptions {
 
 /** Reasons that say the server could not decide, not that the token is bad. */
 const TEMPORARY_REASONS = new Set(["replay-store-full", "replay-store-error"]);
+
+/** The SASL condition for each refusal the authority can give; the rest are not-authorized. */
+function conditionFor(reason: string): SaslCondition {
+  if (TEMPORARY_REASONS.has(reason)) return "temporary-auth-failure";
+  if (reason === "account-disabled") return "account-disabled";
+  // Prosody raises an error (and never replies) for a password that is no token; we answer.
+  if (reason === "malformed") return "malformed-request";
+  return "not-authorized";
+}
 
 /** From one PLAIN-shaped message to an outcome: the whole X-TOKEN decision. */
 export async function authenticateTokenMessage(
@@ -31,8 +40,6 @@ export async function authenticateTokenMessage(
   const parsed = parsePlainMessage(message);
   if ("error" in parsed) return failure("malformed-request", parsed.error);
   const jid = `${parsed.localpart}@${ctx.domain}`;
-  // Prosody raises an error (and never replies) for a password without a space; we answer.
-  if (!parseToken(parsed.secret)) return failure("malformed-request", "malformed", jid);
   if (parsed.authzid !== "") {
     let requested: string;
     try {
@@ -45,11 +52,10 @@ export async function authenticateTokenMessage(
     if (requested !== jid) return failure("invalid-authzid", "invalid-authzid", jid);
   }
   if (gate && (await gate(ctx, jid)) === "deny") return failure("temporary-auth-failure", "rate-limited", jid);
-  if (authority.isDisabled(ctx.domain, parsed.localpart)) return failure("account-disabled", "account-disabled", jid);
-  const result = await authority.verify(ctx.domain, parsed.localpart, parsed.secret);
-  if (result.ok) return { kind: "success", jid: result.jid };
-  const condition = TEMPORARY_REASONS.has(result.reason) ? "temporary-auth-failure" : "not-authorized";
-  return failure(condition, result.reason, jid);
+  // The one call to the authority: the token's shape is read there, once, and the JID is not prepared again.
+  const verdict = await authority.check(parsed.localpart, ctx.domain, parsed.secret);
+  if (verdict.ok) return { kind: "success", jid: verdict.jid };
+  return failure(conditionFor(verdict.reason), verdict.reason, jid);
 }
 
 /** A client-first mechanism: one message, or an empty challenge first when `<auth/>` had none. */

@@ -3,8 +3,6 @@
  * state machine from the client's decoded messages to an outcome. Transports (our server, or
  * anyone else's) do the base64 and the XML around it.
  */
-import type { RejectReason } from "../../core/token/verify.js";
-
 /** RFC 6120 section 6.5 failure conditions. */
 export type SaslCondition =
   | "aborted"
@@ -39,6 +37,3 @@ export interface SaslContext {
   /** The client's address, for rate limits and logs. */
   remoteAddress?: string;
 }
-
-/** Checks a token for a prepared bare JID, replay store included. */
-export type TokenChecker = (jid: string, token: string) => Promise<{ ok: true } | { ok: false; reason: RejectReason | string }>;

@@ -56,6 +56,8 @@ export interface CheckOptions {
   now?: number;
   /** Time steps accepted either side of now (Prosody: 1). */
   window?: number;
+  /** `jid` is already a prepared bare JID (`local@domain` from nodeprep/nameprep): not prepared again. */
+  jidPrepared?: boolean;
 }
 
 export interface VerifyOptions extends CheckOptions {
@@ -96,7 +98,7 @@ export function checkToken(token: unknown, options: CheckOptions): VerifyResult 
   const text = token as string;
   let bareJid: string;
   try {
-    bareJid = normaliseBareJid(options.jid);
+    bareJid = options.jidPrepared ? options.jid : normaliseBareJid(options.jid);
   } catch (err) {
     if (err instanceof InvalidJidError) return reject("invalid-jid");
     throw err;

@@ -125,7 +125,7 @@ export function createTokenEndpoint(options: TokenEndpointOptions): NodeHandler 
     const headers = corsHeaders(req);
     if (req.method === "OPTIONS" && cors) {
       // A preflight: the allow headers only for listed origins; others get nothing to go on.
-      const allowed = "Access-Control-Allow-Origin" in headers;
+      const allowed = Object.hasOwn(headers, "Access-Control-Allow-Origin");
       res
         .writeHead(204, {
           ...headers,

@@ -1,0 +1,194 @@
+/**
+ * IM delivery rules for a bound session's stanzas (RFC 6120 8, RFC 6121 8 for a server without
+ * rosters or offline storage): the server stamps `from`, answers IQs addressed to itself through
+ * the IQ handlers, routes the rest through the Router, and bounces what cannot be delivered.
+ */
+import { Element, xml } from "@xmpp/xml";
+import { prepareAddress, type Address } from "./address.js";
+import { NS } from "./namespaces.js";
+import type { RoutableSession, Router } from "./router.js";
+
+/** A bound session as the delivery rules see it: its presence state is theirs to keep. */
+export interface BoundSession extends RoutableSession {
+  available: boolean;
+  priority: number;
+  lastPresence: Element | null;
+}
+
+export type StanzaErrorType = "auth" | "cancel" | "continue" | "modify" | "wait";
+
+/** An IQ get/set addressed to the server or to an account's bare JID. */
+export interface IqRequest {
+  iq: Element;
+  type: "get" | "set";
+  /** The IQ's first child element, which names what is asked. */
+  payload: Element;
+  from: BoundSession;
+  /** Prepared `to`; null when absent. */
+  to: Address | null;
+  /** `to` is absent, the sender's domain, or the sender's own bare JID: the server itself answers. */
+  forServer: boolean;
+}
+
+/** A result (with an optional child) or a stanza error; null: not ours, try the next handler. */
+export type IqAnswer = { payload?: Element } | { error: { type: StanzaErrorType; condition: string } };
+export type IqHandler = (request: IqRequest) => IqAnswer | null;
+
+/** IQ handlers by payload namespace and element name; unanswered IQs get service-unavailable. */
+export class IqHandlers {
+  private readonly handlers = new Map<string, IqHandler[]>();
+
+  on(namespace: string, name: string, handler: IqHandler): this {
+    const key = `${namespace} ${name}`;
+    this.handlers.set(key, [...(this.handlers.get(key) ?? []), handler]);
+    return this;
+  }
+
+  answer(request: IqRequest): IqAnswer | null {
+    const ns = request.payload.attrs.xmlns ?? "";
+    for (const handler of this.handlers.get(`${ns} ${request.payload.name}`) ?? []) {
+      const answer = handler(request);
+      if (answer) return answer;
+    }
+    return null;
+  }
+}
+
+/** What this server answers itself: XEP-0199 ping and the RFC 3921 session no-op. */
+export function defaultIqHandlers(): IqHandlers {
+  return new IqHandlers()
+    .on(NS.ping, "ping", (r) => (r.forServer && r.type === "get" ? {} : null))
+    .on(NS.session, "session", (r) => (r.forServer && r.type === "set" ? {} : null));
+}
+
+export interface DeliveryServices {
+  router: Router;
+  iqHandlers: IqHandlers;
+}
+
+/** One stanza from a bound session. */
+export function deliverFrom(sender: BoundSession, stanza: Element, services: DeliveryServices): void {
+  // The server stamps the sender (RFC 6120 8.1.2.1); the client's own value is not trusted.
+  const out = withAttrs(stanza, { from: sender.fullJid, xmlns: NS.client });
+  const toText = stanza.attrs.to;
+  let to: Address | null = null;
+  if (toText !== undefined && toText !== "") {
+    to = prepareAddress(toText);
+    if (!to) return sendStanzaError(sender, out, "modify", "jid-malformed");
+  }
+  // A domain served by someone else on this server (a component) gets everything addressed to it.
+  const elsewhere = to && services.router.domainRoute(to.domain);
+  if (elsewhere) return elsewhere.deliver(out);
+  if (stanza.name === "presence") return onPresence(sender, out, to, services.router);
+  if (stanza.name === "iq") return onIq(sender, out, to, services);
+  return onMessage(sender, out, to, services.router);
+}
+
+/** The session is going away: if it was available, everyone who saw it learns it is gone. */
+export function leave(sender: BoundSession, router: Router): void {
+  if (!sender.available) return;
+  sender.available = false;
+  broadcastPresence(sender, xml("presence", { type: "unavailable" }), router);
+}
+
+/** No `to`, our domain, or the user's own bare JID: the server answers (RFC 6120 10.3.3, 10.5.4). */
+function isServerAddress(sender: BoundSession, to: Address | null): boolean {
+  return to === null || to.full === sender.domain || to.full === sender.bareJid;
+}
+
+function onIq(sender: BoundSession, iq: Element, to: Address | null, { router, iqHandlers }: DeliveryServices): void {
+  const type = iq.attrs.type;
+  if (type === "result" || type === "error") {
+    // Answers go to the full JID that asked; anything else has nobody waiting for it.
+    if (to) router.resource(to)?.deliver(iq);
+    return;
+  }
+  if (type !== "get" && type !== "set") return sendStanzaError(sender, iq, "modify", "bad-request");
+  if (to === null || to.resource === null) {
+    // The server answers for itself and, for a bare JID, on the account's behalf
+    // (RFC 6121 8.5.2.1.3 / 8.5.3.2.3); what no handler answers is service-unavailable.
+    const payload = iq.children.find((c): c is Element => typeof c !== "string");
+    const answer = payload ? iqHandlers.answer({ iq, type, payload, from: sender, to, forServer: isServerAddress(sender, to) }) : null;
+    if (!answer) return sendStanzaError(sender, iq, "cancel", "service-unavailable");
+    if ("error" in answer) return sendStanzaError(sender, iq, answer.error.type, answer.error.condition);
+    sender.deliver(xml("iq", { xmlns: NS.client, type: "result", id: iq.attrs.id, to: sender.fullJid, from: to?.full ?? sender.domain }, answer.payload ?? null));
+    return;
+  }
+  // A full JID that is online gets the iq.
+  const target = router.resource(to);
+  if (!target) return sendStanzaError(sender, iq, "cancel", "service-unavailable");
+  target.deliver(iq);
+}
+
+function onMessage(sender: BoundSession, message: Element, to: Address | null, router: Router): void {
+  if (!to) return sendStanzaError(sender, message, "cancel", "service-unavailable");
+  const exact = router.resource(to);
+  // A full JID that is not online is treated like the bare JID (RFC 6121 8.5.3.2.1).
+  const targets = exact ? [exact] : to.bare.includes("@") ? router.messageTargets(to.bare) : [];
+  if (targets.length === 0) {
+    // Nobody to deliver to, and no offline storage: chat and normal messages bounce, the rest
+    // (groupchat, headline, error) are dropped silently as RFC 6121 8.5.2.2 allows.
+    const type = message.attrs.type ?? "normal";
+    if (type === "normal" || type === "chat") sendStanzaError(sender, message, "cancel", "service-unavailable");
+    return;
+  }
+  for (const target of targets) target.deliver(message);
+}
+
+function onPresence(sender: BoundSession, presence: Element, to: Address | null, router: Router): void {
+  if (to) {
+    // Directed presence (and subscription requests, which this server keeps no roster for)
+    // goes to the named resource, or to every session of the account.
+    const exact = router.resource(to);
+    for (const target of exact ? [exact] : router.sessionsOf(to.bare)) target.deliver(presence);
+    return;
+  }
+  const type = presence.attrs.type;
+  if (type !== undefined && type !== "unavailable") return;
+  const initial = !sender.available && type === undefined;
+  sender.available = type === undefined;
+  sender.lastPresence = sender.available ? presence : null;
+  sender.priority = sender.available ? parsePriority(presence) : 0;
+  // Everyone on the domain sees everyone (no rosters here); a newcomer also learns who is online.
+  broadcastPresence(sender, presence, router);
+  if (initial) {
+    for (const other of router.availableOn(sender.domain, sender)) {
+      if (other.lastPresence) sender.deliver(withTo(other.lastPresence, sender.fullJid));
+    }
+  }
+}
+
+function broadcastPresence(sender: BoundSession, presence: Element, router: Router): void {
+  const out = withAttrs(presence, { from: sender.fullJid, xmlns: NS.client });
+  for (const other of router.availableOn(sender.domain, sender)) other.deliver(withTo(out, other.fullJid));
+}
+
+/** Bounces a stanza with an error (never an error about an error, RFC 6120 8.3.1). */
+export function sendStanzaError(sender: RoutableSession, stanza: Element, type: StanzaErrorType, condition: string): void {
+  if (stanza.attrs.type === "error") return;
+  const reply = xml(
+    stanza.name,
+    { xmlns: NS.client, type: "error", id: stanza.attrs.id, from: stanza.attrs.to || sender.domain, to: sender.fullJid || undefined },
+    xml("error", { type }, xml(condition, { xmlns: NS.stanzaErrors })),
+  );
+  sender.deliver(reply);
+}
+
+/** `<priority/>` is an integer from -128 to 127 (RFC 6121 4.7.2.3); anything else counts as 0. */
+function parsePriority(presence: Element): number {
+  const text = presence.getChildText("priority")?.trim();
+  if (!text || !/^[+-]?\d{1,3}$/.test(text)) return 0;
+  const value = Number(text);
+  return value >= -128 && value <= 127 ? value : 0;
+}
+
+/** A copy of the element with some attributes changed; children are shared, never mutated. */
+function withAttrs(stanza: Element, attrs: Record<string, string>): Element {
+  const copy = new Element(stanza.name, { ...stanza.attrs, ...attrs });
+  copy.children = stanza.children;
+  return copy;
+}
+
+function withTo(stanza: Element, to: string): Element {
+  return withAttrs(stanza, { to });
+}
