@@ -41,6 +41,23 @@ describe("TokenAuthority", () => {
     expect(await a.check("alice", "a.example", token)).toMatchObject({ ok: true });
   });
 
+  test("each domain accepts its own nonce length only (nonceDigits, default 32)", async () => {
+    const a = new TokenAuthority({
+      domains: { "a.example": { keys: [KEY_A], nonceDigits: 20 }, "b.example": { keys: [KEY_B] } },
+      now: () => NOW,
+    });
+    const short = mintToken({ jid: "alice@a.example", key: KEY_A, now: NOW, nonceDigits: 20 });
+    const standard = mintToken({ jid: "alice@a.example", key: KEY_A, now: NOW });
+    expect(await a.check("alice", "a.example", standard)).toEqual({ ok: false, reason: "malformed" });
+    expect(await a.check("alice", "a.example", short)).toMatchObject({ ok: true });
+    const onB = mintToken({ jid: "bob@b.example", key: KEY_B, now: NOW, nonceDigits: 20 });
+    expect(await a.check("bob", "b.example", onB)).toEqual({ ok: false, reason: "malformed" });
+  });
+
+  test.each([15, 0, 129, 31.5])("nonceDigits %p is refused when the authority is built", (nonceDigits) => {
+    expect(() => new TokenAuthority({ domains: { "a.example": { keys: [KEY_A], nonceDigits } } })).toThrow(KeyError);
+  });
+
   test("an unhosted domain -> unknown-domain", async () => {
     const token = mintToken({ jid: "alice@c.example", key: KEY_A, now: NOW });
     expect(await authority().check("alice", "c.example", token)).toEqual({ ok: false, reason: "unknown-domain" });

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { base32Decode, checkToken } from "../src/index.js";
 import { cli, runBinary } from "./helpers/cli.js";
+import { vectors } from "./helpers/vectors.js";
 
 const SECRET = "CLI-TEST-SECRET-DO-NOT-PRINT";
 const SEED = "XVGR73KMZH2M4XMY";
@@ -94,6 +95,37 @@ describe("x-token mint and verify", () => {
       const result = await cli(["mint", "--config", file, "--jid", `alice@${inherited}`]);
       expect([result.code, result.stderr]).toEqual([2, `x-token: domain ${inherited} is not configured in ${file}\n`]);
     }
+  });
+
+  test("verify refuses a shifted nonce (1alice's token claimed for alice) as malformed, and says why on stderr", async () => {
+    const shift = vectors.find((c) => c.name === "nonce-shift")!;
+    const env = { XTOKEN_SECRET: shift.tokenSecret, XTOKEN_OTP_SEED: shift.otpSeed };
+    const at = String(shift.mintedAt);
+    expect(await cli(["verify", "--jid", shift.jid, "--token", shift.token, "--at", at], env)).toEqual({ code: 0, stdout: "valid\n", stderr: "" });
+    const shifted = shift.shiftedToken as string;
+    expect(await cli(["verify", "--jid", "alice@example.com", "--token", shifted, "--at", at], env)).toEqual({
+      code: 1,
+      stdout: "invalid: malformed\n",
+      stderr: "x-token: the nonce has 33 digits; this domain accepts exactly 32 (nonceDigits)\n",
+    });
+    const garbage = await cli(["verify", "--jid", "alice@example.com", "--token", "nonsense-TOKEN-TEXT"], env);
+    expect(garbage.stderr).toMatch(/^x-token: the token is not an 8-digit otp/);
+    expect(garbage.stderr).not.toContain("nonsense-TOKEN-TEXT");
+  });
+
+  test("mint and verify follow the configured domain's nonceDigits", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "x-token-cli-"));
+    const file = join(dir, "config.json");
+    writeFileSync(file, JSON.stringify({ domains: { "example.com": { keys: [{ tokenSecret: SECRET, otpSeed: SEED }], nonceDigits: 20 } } }));
+    const token = (await cli(["mint", "--config", file, "--jid", "alice@example.com", "--at", AT])).stdout.trim();
+    expect(token).toMatch(/^\d{28} /);
+    expect(await cli(["verify", "--config", file, "--jid", "alice@example.com", "--token", token, "--at", AT])).toMatchObject({ code: 0, stdout: "valid\n" });
+    // The same token without the configuration: 32 digits are expected.
+    expect(await cli(["verify", "--jid", "alice@example.com", "--token", token, "--at", AT], ENV)).toMatchObject({
+      code: 1,
+      stdout: "invalid: malformed\n",
+      stderr: "x-token: the nonce has 20 digits; this domain accepts exactly 32 (nonceDigits)\n",
+    });
   });
 });
 

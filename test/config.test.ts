@@ -23,7 +23,7 @@ function configError(raw: unknown, env: NodeJS.ProcessEnv = {}, files: Record<st
 describe("configuration", () => {
   test("defaults around one domain", () => {
     const config = parseConfig({ domains: { "Example.COM": { keys: [KEY] } }, ...NO_TLS });
-    expect(config.domains).toEqual({ "example.com": { keys: [KEY], window: 1, disabledUsers: [] } });
+    expect(config.domains).toEqual({ "example.com": { keys: [KEY], window: 1, nonceDigits: 32, disabledUsers: [] } });
     expect(config.listeners).toEqual({ host: "127.0.0.1", c2sPort: 5222, directTlsPort: null, httpPort: 5280, websocketPath: "/xmpp-websocket", componentHost: "127.0.0.1", componentPort: null });
     expect(config.limits).toEqual(DEFAULT_LIMITS);
     expect(config.replayMaxEntries).toBe(100_000);
@@ -74,11 +74,11 @@ describe("configuration", () => {
 
   test("secrets from files and environment variables; key lists for rotation", () => {
     const config = parseConfig(
-      { domains: { "a.example": { keys: [{ tokenSecretFile: "s", otpSeedEnv: "SEED" }, KEY], window: 2, disabledUsers: ["Mallory"] } }, ...NO_TLS },
+      { domains: { "a.example": { keys: [{ tokenSecretFile: "s", otpSeedEnv: "SEED" }, KEY], window: 2, nonceDigits: 24, disabledUsers: ["Mallory"] } }, ...NO_TLS },
       { SEED: "GEZDGNBVGY3TQOJQ" },
       (path) => (path === "s" ? "file-secret\n" : ""),
     );
-    expect(config.domains["a.example"]).toEqual({ keys: [{ tokenSecret: "file-secret", otpSeed: "GEZDGNBVGY3TQOJQ" }, KEY], window: 2, disabledUsers: ["mallory"] });
+    expect(config.domains["a.example"]).toEqual({ keys: [{ tokenSecret: "file-secret", otpSeed: "GEZDGNBVGY3TQOJQ" }, KEY], window: 2, nonceDigits: 24, disabledUsers: ["mallory"] });
   });
 
   test.each([
@@ -105,6 +105,9 @@ describe("configuration", () => {
     ["bad env port", { domains: { "a.b": { keys: [KEY] } }, ...NO_TLS }, { XMPP_C2S_PORT: "http" }, /XMPP_C2S_PORT must be a port number/],
     ["XMPP_REQUIRE_TLS not a boolean", { domains: { "a.b": { keys: [KEY] } }, ...NO_TLS }, { XMPP_REQUIRE_TLS: "maybe" }, /XMPP_REQUIRE_TLS must be true or false/],
     ["window out of range", { domains: { "a.b": { keys: [KEY], window: 11 } }, ...NO_TLS }, {}, /^config: domains\["a.b"\].window must be an integer from 0 to 10$/],
+    ["nonceDigits below 16 (too few random digits)", { domains: { "a.b": { keys: [KEY], nonceDigits: 15 } }, ...NO_TLS }, {}, /^config: domains\["a.b"\].nonceDigits must be an integer from 16 to 128$/],
+    ["nonceDigits \"any\" (digits would move between nonce and localpart)", { domains: { "a.b": { keys: [KEY], nonceDigits: "any" } }, ...NO_TLS }, {}, /^config: domains\["a.b"\].nonceDigits must be an integer from 16 to 128$/],
+    ["nonceDigits 0", { domains: { "a.b": { keys: [KEY], nonceDigits: 0 } }, ...NO_TLS }, {}, /^config: domains\["a.b"\].nonceDigits must be an integer from 16 to 128$/],
     ["TLS required without a certificate", { domains: { "a.b": { keys: [KEY] } } }, {}, /requireTls is true but no tls certificate/],
     ["domain env without secrets", {}, { XTOKEN_DOMAIN: "a.b" }, /XTOKEN_SECRET and XTOKEN_OTP_SEED must be set/],
     ["invalid domain", { domains: { "a b": { keys: [KEY] } }, ...NO_TLS }, {}, /is not a valid domain/],

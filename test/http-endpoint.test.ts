@@ -60,6 +60,15 @@ describe("token endpoint", () => {
     await expectTokenFor(base, "/xmpp-token", "carol@example.com");
   });
 
+  test("nonceDigits: tokens minted from keys have the server's nonce length (and their expiry)", async () => {
+    const base = await nodeServer(createTokenEndpoint({ authenticate: whoIsSignedIn, keys: KEYS, nonceDigits: 20 }));
+    const body = (await (await fetch(base, { headers: { "x-test-user": "alice@example.com" } })).json()) as { token: string; expiresAt?: number };
+    expect(body.token).toMatch(/^\d{28} /);
+    expect(body.expiresAt).toEqual(expect.any(Number));
+    expect(checkToken(body.token, { jid: "alice@example.com", keys: KEYS, nonceDigits: 20 }).ok).toBe(true);
+    expect(() => createTokenEndpoint({ authenticate: whoIsSignedIn, keys: KEYS, nonceDigits: 8 })).toThrow(TokenEndpointOptionsError);
+  });
+
   test("nobody signed in -> 401; other methods -> 405 with Allow", async () => {
     const base = await nodeServer(createTokenEndpoint({ authenticate: whoIsSignedIn, keys: KEYS }));
     const anonymous = await fetch(base);

@@ -3,7 +3,8 @@ import fc from "fast-check";
 import { normaliseBareJid } from "../src/core/jid/prep.js";
 import { base32Encode } from "../src/core/otp/base32.js";
 import { MemoryReplayStore } from "../src/core/replay/memory.js";
-import type { TokenKey } from "../src/core/token/keys.js";
+import { Keyring, type TokenKey } from "../src/core/token/keys.js";
+import { parseToken } from "../src/core/token/format.js";
 import { mintToken } from "../src/core/token/mint.js";
 import { checkToken, REJECT_REASONS, verifyToken } from "../src/core/token/verify.js";
 
@@ -108,12 +109,46 @@ describe("properties", () => {
 
   test("a token with a random signature in valid shape is bad-signature, never accepted", () => {
     fc.assert(
-      fc.property(fc.stringMatching(/^\d{9,40}$/), fc.uint8Array({ minLength: 32, maxLength: 32 }), (otpNonce, sig) => {
+      fc.property(fc.stringMatching(/^\d{9,60}$/), fc.uint8Array({ minLength: 32, maxLength: 32 }), (otpNonce, sig) => {
         const token = `${otpNonce} ${Buffer.from(sig).toString("base64")}`;
-        expect(checkToken(token, { jid: JID, keys: [FIXED_KEY], now: FIXED_NOW })).toEqual({ ok: false, reason: "bad-signature" });
+        // 8 otp digits + 32 nonce digits is the only shape that gets as far as the signature.
+        const reason = otpNonce.length === 40 ? "bad-signature" : "malformed";
+        expect(checkToken(token, { jid: JID, keys: [FIXED_KEY], now: FIXED_NOW })).toEqual({ ok: false, reason });
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  test("digits shifted between a localpart's leading digits and the nonce, either way, are refused", () => {
+    // Localparts that start with digits: phone numbers (all digits) and names like 1alice.
+    const leadingDigits = fc.tuple(fc.stringMatching(/^[0-9]{1,15}$/), fc.stringMatching(/^[a-z._-]{0,10}$/)).map(([d, rest]) => d + rest);
+    fc.assert(
+      fc.property(leadingDigits, domain, key, time, fc.integer({ min: 1, max: 16 }), (local, dom, k, now, rawShift) => {
+        const signer = new Keyring([k]).current;
+        const victimLocal = (shift: number) => local.slice(shift);
+        const token = mintToken({ jid: `${local}@${dom}`, key: k, now });
+        const { otp, nonce, signature } = parseToken(token)!;
+        const sig = signature.toString("base64");
+        const refused = (forged: string, jid: string, digits: number) => {
+          // The forged token carries a valid signature for the other JID (the attack would work
+          // with any nonce length)...
+          expect(signer.signs(forged.slice(0, forged.indexOf(" ")) + normaliseBareJid(jid), signature)).toBe(true);
+          expect(checkToken(forged, { jid, keys: [k], now, nonceDigits: digits }).ok).toBe(true);
+          // ...and the fixed length refuses it.
+          expect(checkToken(forged, { jid, keys: [k], now })).toEqual({ ok: false, reason: "malformed" });
+        };
+        // Localpart -> nonce: `1alice`'s token with `1` appended to its nonce, claimed for `alice`.
+        const digits = /^[0-9]*/.exec(local)![0].length;
+        const intoNonce = Math.min(rawShift, digits, local.length - 1);
+        for (let shift = 1; shift <= intoNonce; shift++) {
+          refused(`${otp}${nonce}${local.slice(0, shift)} ${sig}`, `${victimLocal(shift)}@${dom}`, 32 + shift);
+        }
+        // Nonce -> localpart: the nonce's last digits moved to the front of the localpart.
+        for (let shift = 1; shift <= rawShift; shift++) {
+          refused(`${otp}${nonce.slice(0, -shift)} ${sig}`, `${nonce.slice(-shift)}${local}@${dom}`, 32 - shift);
+        }
       }),
       { numRuns: RUNS },
     );
   });
 });
-

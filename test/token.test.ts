@@ -1,45 +1,34 @@
 import { describe, expect, test } from "@jest/globals";
-import { readFileSync } from "node:fs";
 import { InvalidJidError } from "../src/core/jid/prep.js";
 import { MemoryReplayStore } from "../src/core/replay/memory.js";
 import type { ReplayStore } from "../src/core/replay/store.js";
 import { decodeSignatureInto, MAX_TOKEN_LENGTH, parseToken, tokenSignatureStart } from "../src/core/token/format.js";
 import { randomBytes } from "node:crypto";
 import { Keyring, KeyError, type TokenKey } from "../src/core/token/keys.js";
-import { mintToken } from "../src/core/token/mint.js";
+import { MintError, mintToken } from "../src/core/token/mint.js";
 import { checkToken, REJECT_REASONS, verifyToken, VerifyOptionsError } from "../src/core/token/verify.js";
+import { checkedToken, vectors } from "./helpers/vectors.js";
 // JID preparation: test/jid.test.ts. Replay store behaviour: test/replay.test.ts.
-
-interface VectorCase {
-  name: string;
-  jid: string;
-  otpSeed: string;
-  tokenSecret: string;
-  mintedAt: number;
-  nonce: string;
-  token: string;
-  saslInitialResponse: string;
-  checks: { jid: string; at: number; valid: boolean }[];
-}
-const vectors: { cases: VectorCase[] } = JSON.parse(readFileSync(new URL("./fixtures/x-token.json", import.meta.url), "utf8"));
 
 const KEY: TokenKey = { otpSeed: "XVGR73KMZH2M4XMY", tokenSecret: "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7" };
 const NOW = 1_700_000_000;
 const JID = "alice@example.com";
 
 describe("shared vectors (independent mod_auth_token generator)", () => {
-  describe.each(vectors.cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
+  describe.each(vectors.map((c) => [c.name, c] as const))("%s", (_name, c) => {
     const key = { otpSeed: c.otpSeed, tokenSecret: c.tokenSecret };
     test("minting with the same nonce and time gives the same token", () => {
       expect(mintToken({ jid: c.jid, key, now: c.mintedAt, nonce: c.nonce })).toBe(c.token);
     });
-    test.each(c.checks.map((k) => [k.jid, k.at, k.valid] as const))("check %s at %i -> %s", (jid, at, valid) => {
-      expect(checkToken(c.token, { jid, keys: [key], now: at, window: 1 }).ok).toBe(valid);
+    test.each(c.checks.map((k) => [k.token ?? "token", k.jid, k.at, k.valid, k] as const))("check %s for %s at %i -> %s", (_field, jid, at, valid, k) => {
+      expect(checkToken(checkedToken(c, k), { jid, keys: [key], now: at, window: 1 }).ok).toBe(valid);
     });
-    test("the SASL initial response is authzid NUL localpart NUL token", () => {
-      const localpart = c.jid.slice(0, c.jid.indexOf("@"));
-      expect(Buffer.from(c.saslInitialResponse, "base64").toString("utf8")).toBe(`\0${localpart}\0${c.token}`);
-    });
+    if (c.saslInitialResponse !== undefined) {
+      test("the SASL initial response is authzid NUL localpart NUL token", () => {
+        const localpart = c.jid.slice(0, c.jid.indexOf("@"));
+        expect(Buffer.from(c.saslInitialResponse!, "base64").toString("utf8")).toBe(`\0${localpart}\0${c.token}`);
+      });
+    }
   });
 });
 
@@ -54,8 +43,8 @@ describe("minting", () => {
   });
 
   test("the bare, prepared JID is signed: case and resource do not matter", () => {
-    const token = mintToken({ jid: "Alice@EXAMPLE.com/phone", key: KEY, now: NOW, nonce: "1" });
-    expect(token).toBe(mintToken({ jid: JID, key: KEY, now: NOW, nonce: "1" }));
+    const token = mintToken({ jid: "Alice@EXAMPLE.com/phone", key: KEY, now: NOW, nonce: "1".repeat(32) });
+    expect(token).toBe(mintToken({ jid: JID, key: KEY, now: NOW, nonce: "1".repeat(32) }));
     expect(checkToken(token, { jid: "ALICE@example.COM", keys: KEY, now: NOW }).ok).toBe(true);
   });
 
@@ -74,6 +63,54 @@ describe("minting", () => {
       expect((err as Error).message).toMatch(/^key 1: otpSeed/);
       expect((err as Error).message).not.toContain("ABCDEFGH1");
     }
+  });
+});
+
+/** A token signed for any nonce, as a verifier with no length rule would accept it (Prosody's). */
+function signedAnyLength(jid: string, nonce: string, now = NOW): string {
+  const key = new Keyring([KEY]).current;
+  const otp = key.otpAt(Math.floor(now / 30)).toString("latin1");
+  return `${otp}${nonce} ${key.sign(otp + nonce + jid).toString("base64")}`;
+}
+
+describe("the nonce is exactly nonceDigits digits (32 by default)", () => {
+  const shift = vectors.find((c) => c.name === "nonce-shift")!;
+  const shiftKey = { otpSeed: shift.otpSeed, tokenSecret: shift.tokenSecret };
+
+  test("the vectors' shifted tokens carry valid signatures for the other user, and are refused as malformed", () => {
+    for (const [field, jid] of [["shiftedToken", "alice@example.com"], ["phoneShiftedToken", "551234567@example.com"]] as const) {
+      const token = shift[field] as string;
+      const digits = token.indexOf(" ") - 8;
+      // With the shifted length allowed, the signature verifies: the attack is real...
+      expect(checkToken(token, { jid, keys: shiftKey, now: shift.mintedAt, nonceDigits: digits })).toMatchObject({ ok: true, jid });
+      // ...and the fixed length is what refuses it.
+      expect(checkToken(token, { jid, keys: shiftKey, now: shift.mintedAt })).toEqual({ ok: false, reason: "malformed" });
+    }
+  });
+
+  test.each([1, 16, 31, 33, 64])("a correctly signed %i-digit nonce is malformed under the default", (digits) => {
+    const token = signedAnyLength(JID, "4".repeat(digits));
+    expect(checkToken(token, { jid: JID, keys: KEY, now: NOW })).toEqual({ ok: false, reason: "malformed" });
+  });
+
+  test("another fixed length can be configured, and then only that one is accepted", () => {
+    const token = mintToken({ jid: JID, key: KEY, now: NOW, nonceDigits: 20 });
+    expect(parseToken(token)?.nonce).toMatch(/^\d{20}$/);
+    expect(checkToken(token, { jid: JID, keys: KEY, now: NOW, nonceDigits: 20 }).ok).toBe(true);
+    expect(checkToken(token, { jid: JID, keys: KEY, now: NOW })).toEqual({ ok: false, reason: "malformed" });
+    expect(checkToken(mintToken({ jid: JID, key: KEY, now: NOW }), { jid: JID, keys: KEY, now: NOW, nonceDigits: 20 })).toEqual({ ok: false, reason: "malformed" });
+  });
+
+  test.each([15, 0, -32, 129, 32.5, NaN, "32"])("nonceDigits %p is a typed options error for verifier and minter", (digits) => {
+    expect(() => checkToken("x", { jid: JID, keys: KEY, now: NOW, nonceDigits: digits as number })).toThrow(VerifyOptionsError);
+    expect(() => mintToken({ jid: JID, key: KEY, now: NOW, nonceDigits: digits as number })).toThrow(MintError);
+  });
+
+  test("the minter refuses a given nonce of another length (its token would never verify)", () => {
+    for (const nonce of ["1", "1".repeat(31), "1".repeat(33), `${"1".repeat(31)}a`]) {
+      expect(() => mintToken({ jid: JID, key: KEY, now: NOW, nonce })).toThrow(MintError);
+    }
+    expect(() => mintToken({ jid: JID, key: KEY, now: NOW, nonceDigits: 20, nonce: "1".repeat(32) })).toThrow(MintError);
   });
 });
 
@@ -122,7 +159,8 @@ describe("every rejection has its reason", () => {
   test("another user, another secret, a changed nonce -> bad-signature", () => {
     expect(checkToken(good, { jid: "bob@example.com", keys: KEY, now: NOW })).toEqual({ ok: false, reason: "bad-signature" });
     expect(checkToken(good, { jid: JID, keys: { ...KEY, tokenSecret: "other" }, now: NOW })).toEqual({ ok: false, reason: "bad-signature" });
-    expect(checkToken(`${otpNonce}0 ${signature}`, { jid: JID, keys: KEY, now: NOW })).toEqual({ ok: false, reason: "bad-signature" });
+    const changedNonce = `${otpNonce.slice(0, -1)}${otpNonce.endsWith("0") ? "1" : "0"}`;
+    expect(checkToken(`${changedNonce} ${signature}`, { jid: JID, keys: KEY, now: NOW })).toEqual({ ok: false, reason: "bad-signature" });
   });
 
   test("outside the window -> otp-out-of-window; the window is configurable", () => {
@@ -134,19 +172,19 @@ describe("every rejection has its reason", () => {
   });
 
   test("near unix time 0: window 0 and 1 at the first steps", () => {
-    const atZero = mintToken({ jid: JID, key: KEY, now: 0, nonce: "1" });
+    const atZero = mintToken({ jid: JID, key: KEY, now: 0, nonce: "1".repeat(32) });
     expect(checkToken(atZero, { jid: JID, keys: KEY, now: 0, window: 0 })).toMatchObject({ ok: true, step: 0, expiresAt: 30 });
     expect(checkToken(atZero, { jid: JID, keys: KEY, now: 29.9, window: 0 }).ok).toBe(true);
     expect(checkToken(atZero, { jid: JID, keys: KEY, now: 30, window: 0 })).toEqual({ ok: false, reason: "otp-out-of-window" });
     expect(checkToken(atZero, { jid: JID, keys: KEY, now: 30, window: 1 })).toMatchObject({ ok: true, step: 0, expiresAt: 60 });
     expect(checkToken(atZero, { jid: JID, keys: KEY, now: 60, window: 1 })).toEqual({ ok: false, reason: "otp-out-of-window" });
-    const stepOne = mintToken({ jid: JID, key: KEY, now: 30, nonce: "1" });
+    const stepOne = mintToken({ jid: JID, key: KEY, now: 30, nonce: "1".repeat(32) });
     expect(checkToken(stepOne, { jid: JID, keys: KEY, now: 0, window: 0 })).toEqual({ ok: false, reason: "otp-out-of-window" });
     expect(checkToken(stepOne, { jid: JID, keys: KEY, now: 0, window: 1 })).toMatchObject({ ok: true, step: 1 });
   });
 
   test("near unix time 0 the window never looks at negative steps", () => {
-    const early = mintToken({ jid: JID, key: KEY, now: 5, nonce: "7" });
+    const early = mintToken({ jid: JID, key: KEY, now: 5, nonce: "7".repeat(32) });
     const result = checkToken(early, { jid: JID, keys: KEY, now: 10, window: 3 });
     expect(result).toMatchObject({ ok: true, step: 0 });
   });
@@ -170,8 +208,8 @@ describe("key rotation", () => {
     expect(checkToken(fromRing, { jid: JID, keys, now: NOW })).toMatchObject({ ok: true, keyIndex: 0 });
     expect(checkToken(fromRing, { jid: JID, keys: [newKey], now: NOW }).ok).toBe(true);
     expect(checkToken(fromRing, { jid: JID, keys: [oldKey], now: NOW })).toEqual({ ok: false, reason: "bad-signature" });
-    expect(mintToken({ jid: JID, key: keys, now: NOW, nonce: "5" })).toBe(mintToken({ jid: JID, key: newKey, now: NOW, nonce: "5" }));
-    expect(mintToken({ jid: JID, key: new Keyring(keys), now: NOW, nonce: "5" })).toBe(mintToken({ jid: JID, key: newKey, now: NOW, nonce: "5" }));
+    expect(mintToken({ jid: JID, key: keys, now: NOW, nonce: "5".repeat(32) })).toBe(mintToken({ jid: JID, key: newKey, now: NOW, nonce: "5".repeat(32) }));
+    expect(mintToken({ jid: JID, key: new Keyring(keys), now: NOW, nonce: "5".repeat(32) })).toBe(mintToken({ jid: JID, key: newKey, now: NOW, nonce: "5".repeat(32) }));
   });
 
   test("a key with the right secret but another OTP seed: signature ok, OTP refused", () => {

@@ -5,6 +5,7 @@
 import { nameprep } from "../core/jid/prep.js";
 import { MemoryReplayStore } from "../core/replay/memory.js";
 import type { ReplayStore } from "../core/replay/store.js";
+import { DEFAULT_NONCE_DIGITS, nonceDigitsProblem } from "../core/token/format.js";
 import { KeyError, Keyring, type TokenKey } from "../core/token/keys.js";
 import { verifyToken, type Accepted, type RejectReason } from "../core/token/verify.js";
 
@@ -14,6 +15,8 @@ export interface AuthorityDomain {
   keys: readonly TokenKey[];
   /** TOTP steps accepted either side of now; 1 by default. */
   window?: number;
+  /** The tokens' exact nonce length in digits; 32 by default (see core/token/format.ts). */
+  nonceDigits?: number;
   /** Prepared localparts whose logins are refused with `account-disabled`. */
   disabledUsers?: readonly string[];
 }
@@ -28,6 +31,7 @@ export interface AuthorityOptions {
 interface HostedDomain {
   keyring: Keyring;
   window: number;
+  nonceDigits: number;
   disabled: Set<string>;
 }
 
@@ -49,9 +53,13 @@ export class TokenAuthority {
       if (!Number.isInteger(window) || window < 0 || window > 10) {
         throw new KeyError(`${name}: window must be an integer from 0 to 10, got ${window}`);
       }
+      const nonceDigits = domain.nonceDigits ?? DEFAULT_NONCE_DIGITS;
+      const nonceProblem = nonceDigitsProblem(nonceDigits);
+      if (nonceProblem) throw new KeyError(`${name}: ${nonceProblem}`);
       this.hosted.set(nameprep(name), {
         keyring: new Keyring(domain.keys),
         window,
+        nonceDigits,
         disabled: new Set(domain.disabledUsers ?? []),
       });
     }
@@ -86,6 +94,7 @@ export class TokenAuthority {
       jidPrepared: true,
       keys: hosted.keyring,
       window: hosted.window,
+      nonceDigits: hosted.nonceDigits,
       replay: this.replay,
       now: this.now(),
     });

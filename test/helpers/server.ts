@@ -69,8 +69,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const keys: Record<string, TokenKey[]> = { [DOMAIN]: mainKeys, [OTHER_DOMAIN]: options.sharedKeys ? mainKeys : [freshKey()] };
   const config: ServerConfig = {
     domains: {
-      [DOMAIN]: { keys: keys[DOMAIN]!, window: 1, disabledUsers: options.disabledUsers ?? [] },
-      [OTHER_DOMAIN]: { keys: keys[OTHER_DOMAIN]!, window: 1, disabledUsers: [] },
+      [DOMAIN]: { keys: keys[DOMAIN]!, window: 1, nonceDigits: 32, disabledUsers: options.disabledUsers ?? [] },
+      [OTHER_DOMAIN]: { keys: keys[OTHER_DOMAIN]!, window: 1, nonceDigits: 32, disabledUsers: [] },
     },
     listeners: { host: "127.0.0.1", c2sPort: 0, directTlsPort: options.directTls ? 0 : null, httpPort: 0, websocketPath: "/xmpp-websocket" },
     tls: options.tls === false ? null : { cert: pem.cert, key: pem.key },

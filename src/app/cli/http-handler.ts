@@ -5,9 +5,11 @@ import { createDemoApp } from "../../web/demo/app.js";
 
 export function createHttpHandler(config: ServerConfig): ((req: IncomingMessage, res: ServerResponse) => void) | undefined {
   if (!config.demo) return undefined;
+  const domain = config.domains[config.demo.domain]!;
   return createDemoApp({
     demo: config.demo,
-    keys: config.domains[config.demo.domain]!.keys,
+    keys: domain.keys,
+    nonceDigits: domain.nonceDigits,
     websocketPath: config.listeners.websocketPath,
   });
 }

@@ -1,6 +1,7 @@
 /** Where mint and verify get a domain's keys: the environment, or a configuration file. */
 import { checkKey, loadConfig, ConfigError } from "../config/load.js";
 import { KeyError, Keyring } from "../../core/token/keys.js";
+import { DEFAULT_NONCE_DIGITS } from "../../core/token/format.js";
 import { InvalidJidError, prepareBareJid } from "../../core/jid/prep.js";
 import { UsageError } from "./io.js";
 
@@ -15,6 +16,8 @@ export interface ResolvedKeys {
   jid: string;
   keyring: Keyring;
   window: number;
+  /** The domain's nonce length (32 unless its configuration says otherwise). */
+  nonceDigits: number;
 }
 
 export function resolveKeys(jid: string | undefined, flags: KeySourceFlags, env: NodeJS.ProcessEnv, warn: (line: string) => void): ResolvedKeys {
@@ -36,7 +39,7 @@ export function resolveKeys(jid: string | undefined, flags: KeySourceFlags, env:
       const key = { tokenSecret: flags["token-secret"] ?? "", otpSeed: flags["otp-seed"] ?? "" };
       checkKey(key, (field) => (field === "tokenSecret" ? "--token-secret" : "--otp-seed"));
       warn("warning: secrets given on the command line can be seen by other users of this machine");
-      return { jid: prepared, keyring: new Keyring([key]), window: 1 };
+      return { jid: prepared, keyring: new Keyring([key]), window: 1, nonceDigits: DEFAULT_NONCE_DIGITS };
     }
     if (flags.config || env.XTOKEN_CONFIG) {
       // Only the key lists matter here: the env's own domain is not added, and the server-only
@@ -44,14 +47,14 @@ export function resolveKeys(jid: string | undefined, flags: KeySourceFlags, env:
       const config = loadConfig({ file: flags.config, env: { ...env, XTOKEN_DOMAIN: undefined, XMPP_REQUIRE_TLS: "false" } });
       const domain = Object.hasOwn(config.domains, bare.domain) ? config.domains[bare.domain] : undefined;
       if (!domain) throw new UsageError(`domain ${bare.domain} is not configured in ${flags.config ?? env.XTOKEN_CONFIG}`);
-      return { jid: prepared, keyring: new Keyring(domain.keys), window: domain.window };
+      return { jid: prepared, keyring: new Keyring(domain.keys), window: domain.window, nonceDigits: domain.nonceDigits };
     }
     if (!env.XTOKEN_SECRET || !env.XTOKEN_OTP_SEED) {
       throw new UsageError("no keys: set XTOKEN_SECRET and XTOKEN_OTP_SEED, or give --config FILE");
     }
     const key = { tokenSecret: env.XTOKEN_SECRET, otpSeed: env.XTOKEN_OTP_SEED };
     checkKey(key, (field) => (field === "tokenSecret" ? "XTOKEN_SECRET" : "XTOKEN_OTP_SEED"));
-    return { jid: prepared, keyring: new Keyring([key]), window: 1 };
+    return { jid: prepared, keyring: new Keyring([key]), window: 1, nonceDigits: DEFAULT_NONCE_DIGITS };
   } catch (err) {
     if (err instanceof KeyError) throw new UsageError(`bad key: ${err.message}`);
     // Key problems from the environment or argv read "x-token: XTOKEN_OTP_SEED is not valid ...".

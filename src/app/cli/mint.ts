@@ -15,11 +15,11 @@ ${KEY_SOURCE_HELP}`;
 export function mint({ argv, env, stdout, stderr }: CliIO): number {
   const flags = parseFlags("mint", argv, { jid: { type: "string" }, at: { type: "string" }, json: { type: "boolean" }, ...KEY_SOURCE_OPTIONS });
   if (flags.help) return println(stdout, MINT_HELP), EXIT_OK;
-  const { jid, keyring, window } = resolveKeys(flags.jid, flags, env, (line) => println(stderr, `x-token: ${line}`));
+  const { jid, keyring, window, nonceDigits } = resolveKeys(flags.jid, flags, env, (line) => println(stderr, `x-token: ${line}`));
   const now = unixSeconds(flags.at, "--at") ?? Date.now() / 1000;
-  const token = mintToken({ jid, key: keyring, now });
+  const token = mintToken({ jid, key: keyring, now, nonceDigits });
   if (!flags.json) return println(stdout, token), EXIT_OK;
-  const checked = checkToken(token, { jid, keys: keyring, now, window });
+  const checked = checkToken(token, { jid, keys: keyring, now, window, nonceDigits });
   println(stdout, JSON.stringify({ jid, token, expiresAt: checked.ok ? checked.expiresAt : null }));
   return EXIT_OK;
 }

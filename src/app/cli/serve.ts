@@ -48,7 +48,8 @@ function printWelcome(
   if (ports.http !== null) println(stdout, `  WebSocket:                 ws://${host}:${ports.http}${config.listeners.websocketPath}`);
   if (!dev) return;
   const jid = `alice@${DEV_DOMAIN}`;
-  const token = mintToken({ jid, key: config.domains[DEV_DOMAIN]!.keys });
+  const domain = config.domains[DEV_DOMAIN]!;
+  const token = mintToken({ jid, key: domain.keys, nonceDigits: domain.nonceDigits });
   const configPath = relative(cwd, dev.configFile);
   println(stdout);
   println(stdout, `Development setup in ${relative(cwd, dev.dir)}/ (generated secrets: keep them out of version control).`);

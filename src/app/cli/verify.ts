@@ -1,12 +1,19 @@
 import { checkToken } from "../../core/token/verify.js";
+import { parseToken } from "../../core/token/format.js";
 import { parseFlags, unixSeconds } from "./args.js";
 import { EXIT_OK, EXIT_REFUSED, println, readAll, UsageError, type CliIO } from "./io.js";
 import { KEY_SOURCE_HELP, KEY_SOURCE_OPTIONS, resolveKeys } from "./keys-source.js";
 
 export const VERIFY_HELP = `Usage: x-token verify --jid JID --token TOKEN|- [--at UNIX_SECONDS] [--window N] [--config FILE]
 
-Checks a token for a JID: exit 0 and "valid", or exit 1 and "invalid: REASON"
-(malformed, invalid-jid, bad-signature, otp-out-of-window). "--token -" reads the token
+Checks a token for a JID: exit 0 and "valid", or exit 1 and "invalid: REASON":
+  malformed          not "8-digit otp, nonce, space, base64 signature", or the nonce is not
+                     exactly 32 digits (the domain's nonceDigits with --config); a line on
+                     stderr then says which
+  invalid-jid        --jid cannot be prepared
+  bad-signature      signed with another key, or for another JID
+  otp-out-of-window  the token's time step is outside --window steps of now
+"--token -" reads the token
 from standard input. The check is stateless: there is no replay store here, so a token
 already used on a server still shows as valid while its time window lasts.
 
@@ -22,18 +29,27 @@ export async function verify({ argv, env, stdout, stderr, stdin }: CliIO): Promi
   });
   if (flags.help) return println(stdout, VERIFY_HELP), EXIT_OK;
   if (flags.token === undefined) throw new UsageError("--token is required (or --token - to read it from standard input)");
-  const { jid, keyring, window } = resolveKeys(flags.jid, flags, env, (line) => println(stderr, `x-token: ${line}`));
+  const { jid, keyring, window, nonceDigits } = resolveKeys(flags.jid, flags, env, (line) => println(stderr, `x-token: ${line}`));
   const token = flags.token === "-" ? (await readAll(stdin)).trim() : flags.token;
   let chosenWindow = window;
   if (flags.window !== undefined) {
     if (!/^\d{1,2}$/.test(flags.window) || Number(flags.window) > 10) throw new UsageError("--window must be an integer from 0 to 10");
     chosenWindow = Number(flags.window);
   }
-  const result = checkToken(token, { jid, keys: keyring, now: unixSeconds(flags.at, "--at"), window: chosenWindow });
+  const result = checkToken(token, { jid, keys: keyring, now: unixSeconds(flags.at, "--at"), window: chosenWindow, nonceDigits });
   if (result.ok) {
     println(stdout, "valid");
     return EXIT_OK;
   }
   println(stdout, `invalid: ${result.reason}`);
+  if (result.reason === "malformed") println(stderr, `x-token: ${malformedWhy(token, nonceDigits)}`);
   return EXIT_REFUSED;
+}
+
+/** Which part of a malformed token is wrong; never echoes the token. */
+function malformedWhy(token: string, nonceDigits: number): string {
+  const parts = parseToken(token);
+  if (!parts) return "the token is not an 8-digit otp and a nonce of digits, a space, and a 44-character base64 signature";
+  // Another length lets digits move between nonce and localpart (1alice -> alice), so none is accepted.
+  return `the nonce has ${parts.nonce.length} digits; this domain accepts exactly ${nonceDigits} (nonceDigits)`;
 }

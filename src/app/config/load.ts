@@ -7,6 +7,7 @@ import { dirname, resolve } from "node:path";
 import { createSecureContext } from "node:tls";
 import { InvalidJidError, nameprep, nodeprep } from "../../core/jid/prep.js";
 import { Keyring, KeyError, type TokenKey } from "../../core/token/keys.js";
+import { DEFAULT_NONCE_DIGITS, MAX_NONCE_DIGITS, MIN_NONCE_DIGITS } from "../../core/token/format.js";
 import { isPasswordHash } from "../../web/demo/password.js";
 import { TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
 import type { DemoConfig, DomainConfig, LimitsConfig, ListenerConfig, ServerConfig } from "./types.js";
@@ -136,12 +137,14 @@ export function domainName(name: string, path: string): string {
 }
 
 function domain(value: unknown, path: string, env: NodeJS.ProcessEnv, readFile: FileReader): DomainConfig {
-  const raw = object(value, path, ["keys", "window", "disabledUsers"]);
+  const raw = object(value, path, ["keys", "window", "nonceDigits", "disabledUsers"]);
   const disabled = raw.disabledUsers ?? [];
   if (!Array.isArray(disabled)) throw new ConfigError(`config: ${path}.disabledUsers must be a list of usernames`);
   return {
     keys: keys(raw.keys, `${path}.keys`, env, readFile),
     window: raw.window === undefined ? DEFAULT_WINDOW : integer(raw.window, `${path}.window`, 0, 10),
+    nonceDigits:
+      raw.nonceDigits === undefined ? DEFAULT_NONCE_DIGITS : integer(raw.nonceDigits, `${path}.nonceDigits`, MIN_NONCE_DIGITS, MAX_NONCE_DIGITS),
     disabledUsers: disabled.map((user, i) => {
       try {
         return nodeprep(string(user, `${path}.disabledUsers[${i}]`));
@@ -235,7 +238,7 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
     }
     const key = { tokenSecret: env.XTOKEN_SECRET, otpSeed: env.XTOKEN_OTP_SEED };
     checkKey(key, (field) => (field === "tokenSecret" ? "XTOKEN_SECRET" : "XTOKEN_OTP_SEED"));
-    setDomain(domains, domainName(envDomain, "XTOKEN_DOMAIN"), { keys: [key], window: DEFAULT_WINDOW, disabledUsers: [] });
+    setDomain(domains, domainName(envDomain, "XTOKEN_DOMAIN"), { keys: [key], window: DEFAULT_WINDOW, nonceDigits: DEFAULT_NONCE_DIGITS, disabledUsers: [] });
   }
   if (Object.keys(domains).length === 0) {
     throw new ConfigError("config: no domain configured (give a config file with domains, or XTOKEN_DOMAIN, XTOKEN_SECRET and XTOKEN_OTP_SEED)");

@@ -10,6 +10,8 @@ export interface DomainConfig {
   keys: TokenKey[];
   /** TOTP steps accepted either side of now; Prosody uses 1. */
   window: number;
+  /** The tokens' exact nonce length in digits (32; 16..128 for another generator); never "any". */
+  nonceDigits: number;
   /** Prepared localparts whose logins are refused with `account-disabled`. */
   disabledUsers: string[];
 }

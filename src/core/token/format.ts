@@ -4,7 +4,22 @@
  */
 
 export const OTP_DIGITS = 8;
-export const MINTED_NONCE_DIGITS = 32;
+/**
+ * The nonce's length in decimal digits. Fixed, never "any": the signed message `otp || nonce ||
+ * bare_jid` has no separators, so a verifier that took any length would let leading digits of a
+ * localpart move into the nonce (a token for `1alice` would log in as `alice`). 32 is what this
+ * minter, Prosody's README generator and the shared vectors produce; an operator whose generator
+ * mints another fixed length may configure it, within these bounds (16 digits: about 53 bits).
+ */
+export const DEFAULT_NONCE_DIGITS = 32;
+export const MIN_NONCE_DIGITS = 16;
+export const MAX_NONCE_DIGITS = 128;
+
+/** Why `digits` is not an acceptable nonce length, or null when it is. */
+export function nonceDigitsProblem(digits: unknown): string | null {
+  if (Number.isInteger(digits) && (digits as number) >= MIN_NONCE_DIGITS && (digits as number) <= MAX_NONCE_DIGITS) return null;
+  return `nonceDigits must be an integer from ${MIN_NONCE_DIGITS} to ${MAX_NONCE_DIGITS}, got ${String(digits)}`;
+}
 /** The longest token we read; a minted one is 85 characters. Bounds work on hostile input. */
 export const MAX_TOKEN_LENGTH = 512;
 
@@ -26,7 +41,7 @@ const TAIL_LENGTH = 45;
 
 /**
  * The index of the space that starts the signature, or -1 when `token` is not exactly
- * 8 otp digits, >= 1 nonce digit, one space, and 44 characters of canonical padded standard
+ * 8 otp digits, >= 1 nonce digit (the verifier then demands its exact length), one space, and 44 characters of canonical padded standard
  * base64 of 32 bytes. A plain loop: this runs on every login, ahead of the one HMAC.
  */
 export function tokenSignatureStart(token: unknown): number {

@@ -13,4 +13,4 @@ export {
   type VerifyOptions,
 } from "./verify.js";
 export { Keyring, PreparedKey, KeyError, OTP_STEP_SECONDS, type TokenKey } from "./keys.js";
-export { parseToken, formatToken, MAX_TOKEN_LENGTH, type TokenParts } from "./format.js";
+export { parseToken, formatToken, MAX_TOKEN_LENGTH, DEFAULT_NONCE_DIGITS, MIN_NONCE_DIGITS, MAX_NONCE_DIGITS, type TokenParts } from "./format.js";

@@ -1,6 +1,6 @@
 import { randomInt } from "node:crypto";
 import { normaliseBareJid } from "../jid/prep.js";
-import { formatToken, MINTED_NONCE_DIGITS, signedMessage } from "./format.js";
+import { DEFAULT_NONCE_DIGITS, formatToken, nonceDigitsProblem, signedMessage } from "./format.js";
 import { Keyring, OTP_STEP_SECONDS, type TokenKey } from "./keys.js";
 import { timeStep } from "../otp/totp.js";
 
@@ -15,21 +15,27 @@ export interface MintOptions {
   key: TokenKey | readonly TokenKey[] | Keyring;
   /** Unix time in seconds; the current time by default. */
   now?: number;
-  /** Decimal digits; 32 digits from crypto.randomInt by default. Given only for tests and vectors. */
+  /** The nonce's length, as the verifier is configured (its `nonceDigits`); 32 by default. */
+  nonceDigits?: number;
+  /** Exactly `nonceDigits` decimal digits; random ones from crypto.randomInt by default. Given only for tests and vectors. */
   nonce?: string;
 }
 
-/** 32 uniformly random decimal digits (about 106 bits), drawn 8 at a time. */
-export function randomNonce(digits = MINTED_NONCE_DIGITS): string {
+/** Uniformly random decimal digits (32: about 106 bits), drawn 8 at a time. */
+export function randomNonce(digits = DEFAULT_NONCE_DIGITS): string {
   let nonce = "";
   while (nonce.length < digits) nonce += String(randomInt(0, 100_000_000)).padStart(8, "0");
   return nonce.slice(0, digits);
 }
 
 /** Mints an X-TOKEN token exactly as mod_auth_token's generator does. */
-export function mintToken({ jid, key, now = Date.now() / 1000, nonce = randomNonce() }: MintOptions): string {
+export function mintToken({ jid, key, now = Date.now() / 1000, nonceDigits = DEFAULT_NONCE_DIGITS, nonce }: MintOptions): string {
   const bareJid = normaliseBareJid(jid);
-  if (!/^\d+$/.test(nonce) || nonce.length > 128) throw new MintError("nonce must be 1 to 128 decimal digits");
+  const problem = nonceDigitsProblem(nonceDigits);
+  if (problem) throw new MintError(problem);
+  nonce ??= randomNonce(nonceDigits);
+  // A token whose nonce has another length would never verify (see format.ts).
+  if (typeof nonce !== "string" || nonce.length !== nonceDigits || !/^\d+$/.test(nonce)) throw new MintError(`nonce must be exactly ${nonceDigits} decimal digits`);
   if (!Number.isFinite(now) || now < 0) throw new MintError("now must be a non-negative unix time in seconds");
   const signer = Keyring.from(key).current;
   const otp = signer.otpAt(timeStep(now, { step: OTP_STEP_SECONDS })).toString("latin1");

@@ -6,7 +6,7 @@ import { timingSafeEqual } from "node:crypto";
 import { InvalidJidError, normaliseBareJid } from "../jid/prep.js";
 import { timeStep } from "../otp/totp.js";
 import type { ClaimResult, ReplayStore } from "../replay/store.js";
-import { decodeSignatureInto, OTP_DIGITS, tokenSignatureStart } from "./format.js";
+import { decodeSignatureInto, DEFAULT_NONCE_DIGITS, nonceDigitsProblem, OTP_DIGITS, tokenSignatureStart } from "./format.js";
 import { Keyring, OTP_STEP_SECONDS, type TokenKey } from "./keys.js";
 
 export type RejectReason =
@@ -58,6 +58,11 @@ export interface CheckOptions {
   window?: number;
   /** `jid` is already a prepared bare JID (`local@domain` from nodeprep/nameprep): not prepared again. */
   jidPrepared?: boolean;
+  /**
+   * The exact nonce length, 16..128 (default 32); any other length is `malformed`. One fixed
+   * length per domain: with "any length", digits move between nonce and localpart (format.ts).
+   */
+  nonceDigits?: number;
 }
 
 export interface VerifyOptions extends CheckOptions {
@@ -85,16 +90,24 @@ function checkWindow(window: number): number {
   return window;
 }
 
+function checkNonceDigits(digits: number): number {
+  const problem = nonceDigitsProblem(digits);
+  if (problem) throw new VerifyOptionsError(problem);
+  return digits;
+}
+
 /**
  * Checks a token without touching any replay store: pure but for the clock.
  * Options that are the caller's mistake (no keys, a bad window) throw; the token never does.
  */
 export function checkToken(token: unknown, options: CheckOptions): VerifyResult {
   const window = checkWindow(options.window ?? 1);
+  const nonceDigits = checkNonceDigits(options.nonceDigits ?? DEFAULT_NONCE_DIGITS);
   const keyring = Keyring.from(options.keys);
   const now = options.now ?? Date.now() / 1000;
   const space = tokenSignatureStart(token);
-  if (space < 0) return reject("malformed");
+  // The nonce is what lies between the otp and the space: exactly nonceDigits of it.
+  if (space - OTP_DIGITS !== nonceDigits) return reject("malformed");
   const text = token as string;
   let bareJid: string;
   try {

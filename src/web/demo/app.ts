@@ -22,6 +22,8 @@ export interface DemoAppOptions {
   demo: DemoConfig;
   /** The demo domain's keys (current first); or `mint`. */
   keys?: readonly TokenKey[];
+  /** The demo domain's nonce length (`nonceDigits`), for tokens minted from `keys`; default 32. */
+  nonceDigits?: number;
   /** Mints a token for a bare JID of the demo domain, instead of `keys`. */
   mint?: MintFunction;
   /** The WebSocket endpoint's path on this same host (default "/xmpp-websocket"). */
@@ -114,7 +116,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
   const tokenEndpoint = createTokenEndpoint(
     options.mint
       ? { authenticate, mint: options.mint, rateLimit: options.tokenRateLimit, now }
-      : { authenticate, keys: [...options.keys!], rateLimit: options.tokenRateLimit, now },
+      : { authenticate, keys: [...options.keys!], nonceDigits: options.nonceDigits, rateLimit: options.tokenRateLimit, now },
   );
   const websocketOrigin = websocketUrl ? new URL(websocketUrl).origin.replace(/^http/, "ws") : null;
 

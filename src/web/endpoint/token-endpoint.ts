@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { mintToken } from "../../core/token/mint.js";
 import { checkToken } from "../../core/token/verify.js";
 import { Keyring, type TokenKey } from "../../core/token/keys.js";
+import { DEFAULT_NONCE_DIGITS, nonceDigitsProblem } from "../../core/token/format.js";
 import { normaliseBareJid } from "../../core/jid/prep.js";
 import { WindowCounter } from "../../auth/policy/window-counter.js";
 
@@ -36,6 +37,8 @@ export type TokenEndpointOptions = TokenEndpointSource & {
    * compute `expiresAt` for tokens minted from keys.
    */
   window?: number;
+  /** The nonce length the server accepts (its domain's `nonceDigits`), for tokens minted from keys; default 32. */
+  nonceDigits?: number;
   /** Unix seconds. */
   now?: () => number;
 };
@@ -76,6 +79,8 @@ function checkOptions(options: TokenEndpointOptions): void {
   if (sources !== 1) throw new TokenEndpointOptionsError("give exactly one of key, keys or mint");
   if (typeof options.authenticate !== "function") throw new TokenEndpointOptionsError("authenticate must be a function");
   if (options.mint !== undefined && typeof options.mint !== "function") throw new TokenEndpointOptionsError("mint must be a function");
+  const nonceProblem = options.nonceDigits === undefined ? null : nonceDigitsProblem(options.nonceDigits);
+  if (nonceProblem) throw new TokenEndpointOptionsError(nonceProblem);
   const limit = options.rateLimit;
   if (limit && !(Number.isInteger(limit.max) && limit.max > 0 && Number.isFinite(limit.perSeconds) && limit.perSeconds > 0)) {
     throw new TokenEndpointOptionsError("rateLimit needs a positive integer max and a positive perSeconds");
@@ -92,7 +97,7 @@ function checkOptions(options: TokenEndpointOptions): void {
 
 export function createTokenEndpoint(options: TokenEndpointOptions): NodeHandler {
   checkOptions(options);
-  const { authenticate, rateLimit = { max: 30, perSeconds: 60 }, cors, window = 1, now = () => Date.now() / 1000 } = options;
+  const { authenticate, rateLimit = { max: 30, perSeconds: 60 }, cors, window = 1, nonceDigits = DEFAULT_NONCE_DIGITS, now = () => Date.now() / 1000 } = options;
   const keyring = options.mint ? null : Keyring.from((options.keys ?? options.key)!);
   const issued = new WindowCounter({ limit: rateLimit.max, windowSeconds: rateLimit.perSeconds, maxKeys: rateLimit.maxUsers ?? 100_000, now });
   const allowedOrigins = new Set(cors?.origins ?? []);
@@ -104,8 +109,8 @@ export function createTokenEndpoint(options: TokenEndpointOptions): NodeHandler 
       if (typeof token !== "string" || token === "") throw new TypeError("mint returned no token");
       return { jid, password: token, token };
     }
-    const token = mintToken({ jid, key: keyring, now: at });
-    const checked = checkToken(token, { jid, keys: keyring, now: at, window });
+    const token = mintToken({ jid, key: keyring, now: at, nonceDigits });
+    const checked = checkToken(token, { jid, keys: keyring, now: at, window, nonceDigits });
     return { jid, password: token, token, ...(checked.ok ? { expiresAt: checked.expiresAt } : {}) };
   }
 
