@@ -93,7 +93,7 @@ export async function startDemoServer(again?: DemoServer): Promise<DemoServer> {
   const keys = again?.keys ?? [freshKey()];
   const demo = again?.config.demo ?? (await demoConfig());
   const config: ServerConfig = {
-    domains: { [DEMO_DOMAIN]: { keys, window: 1, disabledUsers: [] } },
+    domains: { [DEMO_DOMAIN]: { keys, window: 1, nonceDigits: 32, disabledUsers: [] } },
     listeners: { host: "127.0.0.1", c2sPort: null, directTlsPort: null, httpPort: again?.server.ports.http ?? 0, websocketPath: "/xmpp-websocket" },
     tls: null,
     requireTls: true,
