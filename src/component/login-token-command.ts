@@ -34,7 +34,7 @@ export interface LoginTokenOptions {
   /** The component's own domain (disco items point at it). */
   domain: string;
   /** Domains the component mints for, each with its keys (current first) and window. */
-  domains: Record<string, { keys: readonly TokenKey[]; window?: number }>;
+  domains: Record<string, { keys: readonly TokenKey[]; window?: number; nonceDigits?: number }>;
   /** Bare JIDs that may mint for any JID of `domains`. */
   admins?: readonly string[];
   /** Bare JIDs and domains that may use the command; absent: everyone of `domains`. */
@@ -97,7 +97,7 @@ function checkUrl(value: string | undefined, protocols: string[], name: string):
 
 export class LoginTokenCommand {
   private readonly domain: string;
-  private readonly keyrings = new Map<string, { keyring: Keyring; window: number }>();
+  private readonly keyrings = new Map<string, { keyring: Keyring; window: number; nonceDigits?: number }>();
   private readonly access: AccessPolicy;
   private readonly issued: WindowCounter;
   private readonly rateLimit: NonNullable<LoginTokenOptions["rateLimit"]>;
@@ -113,8 +113,8 @@ export class LoginTokenCommand {
     } catch {
       throw new LoginTokenOptionsError("domain is not a valid domain");
     }
-    for (const [name, { keys, window = 1 }] of Object.entries(options.domains)) {
-      this.keyrings.set(nameprep(name), { keyring: Keyring.from(keys), window });
+    for (const [name, { keys, window = 1, nonceDigits }] of Object.entries(options.domains)) {
+      this.keyrings.set(nameprep(name), { keyring: Keyring.from(keys), window, nonceDigits });
     }
     if (this.keyrings.size === 0) throw new LoginTokenOptionsError("domains: the component needs the keys of at least one domain");
     this.access = new AccessPolicy({ keyDomains: [...this.keyrings.keys()], admins: options.admins ?? [], ...(options.allowed ? { allowed: options.allowed } : {}) });
@@ -222,9 +222,9 @@ export class LoginTokenCommand {
   private mint(who: string, jid: string, sessionid: string): Element {
     const now = this.now();
     const domain = jid.slice(jid.lastIndexOf("@") + 1);
-    const { keyring, window } = this.keyrings.get(domain)!;
-    const token = mintToken({ jid, key: keyring, now });
-    const checked = checkToken(token, { jid, keys: keyring, now, window });
+    const { keyring, window, nonceDigits } = this.keyrings.get(domain)!;
+    const token = mintToken({ jid, key: keyring, now, nonceDigits });
+    const checked = checkToken(token, { jid, keys: keyring, now, window, nonceDigits });
     if (!checked.ok) throw new Error(`a freshly minted token does not verify (${checked.reason})`);
     const expires = isoTime(checked.expiresAt);
     this.log.info(`component: login token minted by ${who} for ${jid}, expires ${expires}`);
