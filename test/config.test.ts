@@ -36,6 +36,10 @@ describe("configuration", () => {
     expect(Object.getPrototypeOf(config.domains)).toBe(Object.prototype);
     expect(Object.keys(config.domains)).toEqual(["__proto__"]);
     expect(Object.hasOwn(config.domains, "__proto__")).toBe(true);
+    // The same for a hosted component's domain.
+    const withComponent = parseConfig({ domains: { "example.com": { keys: [KEY] } }, ...NO_TLS, components: JSON.parse('{"__proto__": {"secret": "component-secret"}}') });
+    expect(Object.getPrototypeOf(withComponent.components!)).toBe(Object.prototype);
+    expect(Object.keys(withComponent.components!)).toEqual(["__proto__"]);
     const demo = { users: [{ username: "a", passwordHash: "x" }], sessionSecret: "s".repeat(32) };
     for (const name of ["constructor", "toString"]) {
       expect(configError({ domains: { "example.com": { keys: [KEY] } }, ...NO_TLS, demo: { ...demo, domain: name } })).toBe(

@@ -368,6 +368,30 @@ describe("abuse control across connections", () => {
     }
   });
 
+  test("startServer takes another login policy: it is asked before each check and told every result", async () => {
+    const calls: string[] = [];
+    const policy = {
+      maxFailuresPerConnection: 2,
+      admit: async (ip: string) => (calls.push(`admit ${ip}`), calls.length < 2),
+      settle: async (a: { ip: string; jid?: string; result: string }) => (calls.push(`settle ${a.jid ?? "-"} ${a.result}`), { jidOverLimit: false, holdBackSeconds: 0 }),
+    };
+    const custom = await startTestServer({ requireTls: false, loginPolicy: policy });
+    try {
+      const client = await RawClient.connect(custom.server.ports.c2s!);
+      clients.push(client);
+      client.write(streamHeader());
+      await client.waitFor("</stream:features>");
+      client.write(saslAuth("ann", custom.mint("someone-else")));
+      await client.waitFor("<not-authorized/>");
+      client.write(saslAuth("ann", custom.mint("ann")));
+      await client.waitFor("<temporary-auth-failure/>"); // the policy said no before the check
+      await expectStreamError(client, "policy-violation"); // and its budget of 2 per connection is used up
+      expect(calls).toEqual(["admit 127.0.0.1", "settle ann@example.test refused", "admit 127.0.0.1", "settle - failed"]);
+    } finally {
+      await custom.close();
+    }
+  });
+
   test("<abort/> counts toward the per-connection failure cap (issue 7 #2)", async () => {
     const client = await opened();
     for (let i = 0; i < 3; i++) {

@@ -8,7 +8,7 @@ import type { ServerConfig } from "../app/config/types.js";
 import { TokenAuthority } from "../auth/authority.js";
 import { MemoryReplayStore } from "../core/replay/memory.js";
 import { createXTokenSasl } from "../auth/sasl/index.js";
-import { LoginLimiter } from "../auth/policy/login-limiter.js";
+import { LoginLimiter, type LoginPolicy } from "../auth/policy/login-limiter.js";
 import { TrustedProxies, clientOrigin } from "../auth/policy/trusted-proxies.js";
 import { oneLineLogger, stderrLogger, type Logger } from "./log.js";
 import { defaultIqHandlers } from "./delivery.js";
@@ -28,6 +28,11 @@ export interface StartOptions {
   now?: () => number;
   /** Share one authority (and its replay store) with others; by default built from `config`. */
   authority?: TokenAuthority;
+  /**
+   * The login policy every SASL exchange consults; by default a LoginLimiter over in-memory
+   * counters with `config.limits` (give one with shared counters, or wrap it for metrics).
+   */
+  loginPolicy?: LoginPolicy;
 }
 
 export interface RunningServer {
@@ -97,7 +102,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     sasl,
     router,
     log,
-    policy: new LoginLimiter({ limits: config.limits, now }),
+    policy: options.loginPolicy ?? new LoginLimiter({ limits: config.limits, now }),
     iqHandlers: defaultIqHandlers(),
     onEnd: (s) => sessions.delete(s),
   };

@@ -12,6 +12,7 @@ import { base32Encode } from "../../src/core/otp/base32.js";
 import { readFile } from "node:fs/promises";
 import type { PemPair } from "../../src/app/tls/self-signed.js";
 import type { Logger } from "../../src/server/log.js";
+import type { LoginPolicy } from "../../src/auth/policy/login-limiter.js";
 
 export const DOMAIN = "example.test";
 export const OTHER_DOMAIN = "other.test";
@@ -59,6 +60,8 @@ export interface TestServerOptions {
   directTls?: boolean;
   /** Both domains share one key list (to show the JID, not the key, keeps them apart). */
   sharedKeys?: boolean;
+  /** A login policy instead of the default LoginLimiter. */
+  loginPolicy?: LoginPolicy;
   /** Reverse proxies whose forwarded headers are believed (default none). */
   trustedProxies?: string[];
 }
@@ -83,7 +86,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
   const logLines: string[] = [];
   const log: Logger = { info: (m) => logLines.push(`info ${m}`), warn: (m) => logLines.push(`warn ${m}`) };
-  const server = await startServer(config, { log });
+  const server = await startServer(config, { log, ...(options.loginPolicy ? { loginPolicy: options.loginPolicy } : {}) });
   return {
     server,
     domain: DOMAIN,

@@ -5,7 +5,7 @@
  * Same rules as the rest (load.ts): unknown keys refused, one line naming the setting, secrets
  * inline, from a file or from the environment, never printed.
  */
-import { ConfigError, domainName, object, secret, string, integer, type FileReader } from "./load.js";
+import { ConfigError, domainName, object, secret, setOwn, string, integer, type FileReader } from "./load.js";
 import { InvalidJidError, normaliseBareJid } from "../../core/jid/prep.js";
 
 export interface HostedComponentConfig {
@@ -38,7 +38,7 @@ export function parseComponents(value: unknown, env: NodeJS.ProcessEnv, readFile
     const domain = domainName(name, path);
     if (Object.hasOwn(components, domain)) throw new ConfigError(`config: ${path} is the same domain as another entry (${domain})`);
     if (hosted.includes(domain)) throw new ConfigError(`config: ${path} is also a hosted domain; a component needs a domain of its own`);
-    components[domain] = { secret: secret(object(entry, path, ["secret", "secretFile", "secretEnv"]), "secret", path, env, readFile) };
+    setOwn(components, domain, { secret: secret(object(entry, path, ["secret", "secretFile", "secretEnv"]), "secret", path, env, readFile) });
   }
   return components;
 }

@@ -192,9 +192,9 @@ function proxies(value: unknown): string[] {
   return value.map((v: string) => v.trim());
 }
 
-/** defineProperty, not `=`: a domain named "__proto__" stays a domain and never becomes a prototype. */
-function setDomain(domains: Record<string, DomainConfig>, name: string, value: DomainConfig): void {
-  Object.defineProperty(domains, name, { value, enumerable: true, writable: true, configurable: true });
+/** defineProperty, not `=`: a key named "__proto__" (a domain) stays a key and never becomes a prototype. */
+export function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function envPort(env: NodeJS.ProcessEnv, name: string): number | undefined {
@@ -228,7 +228,7 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
       const path = `domains[${JSON.stringify(name)}]`;
       const prepared = domainName(name, path);
       if (Object.hasOwn(domains, prepared)) throw new ConfigError(`config: ${path} is the same domain as another entry (${prepared})`);
-      setDomain(domains, prepared, domain(value, path, env, readFile));
+      setOwn(domains, prepared, domain(value, path, env, readFile));
     }
   }
   const envDomain = env.XTOKEN_DOMAIN;
@@ -238,7 +238,7 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
     }
     const key = { tokenSecret: env.XTOKEN_SECRET, otpSeed: env.XTOKEN_OTP_SEED };
     checkKey(key, (field) => (field === "tokenSecret" ? "XTOKEN_SECRET" : "XTOKEN_OTP_SEED"));
-    setDomain(domains, domainName(envDomain, "XTOKEN_DOMAIN"), { keys: [key], window: DEFAULT_WINDOW, nonceDigits: DEFAULT_NONCE_DIGITS, disabledUsers: [] });
+    setOwn(domains, domainName(envDomain, "XTOKEN_DOMAIN"), { keys: [key], window: DEFAULT_WINDOW, nonceDigits: DEFAULT_NONCE_DIGITS, disabledUsers: [] });
   }
   if (Object.keys(domains).length === 0) {
     throw new ConfigError("config: no domain configured (give a config file with domains, or XTOKEN_DOMAIN, XTOKEN_SECRET and XTOKEN_OTP_SEED)");
