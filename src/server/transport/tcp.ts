@@ -1,9 +1,9 @@
 /** The TCP c2s transport: plain TCP with STARTTLS, or direct TLS, framed by XmlFramer. */
 import type { Socket } from "node:net";
 import { TLSSocket, type SecureContext } from "node:tls";
-import parse from "@xmpp/xml/lib/parse.js";
 import { type Element } from "@xmpp/xml";
 import { FramingError, XmlFramer, type FramerEvent } from "./xml-framer.js";
+import { NotWellFormedError, StrictXmlParser } from "./strict-xml.js";
 import type { Transport, XmppSession } from "../session.js";
 import { NS } from "../namespaces.js";
 import { InOrderQueue } from "./in-order-queue.js";
@@ -15,6 +15,8 @@ export class TcpTransport implements Transport {
   session!: XmppSession;
   private socket: Socket;
   private readonly framer: XmlFramer;
+  /** A new one per stream (restart): stanzas inherit the current header's namespaces. */
+  private xml = new StrictXmlParser("stream");
   private readonly queue = new InOrderQueue<FramerEvent>({
     handle: (event) => this.handle(event),
     stopped: () => this.session.isClosed,
@@ -72,10 +74,11 @@ export class TcpTransport implements Transport {
     if (event.kind === "close") return this.session.onStreamClose();
     let element: Element;
     try {
-      // A header is parsed as an empty element; its namespace prefixes are checked by the session.
-      element = parse(event.kind === "header" ? `${event.text.slice(0, -1)}/>` : event.text);
+      // A header is parsed as an element without children; which namespaces it binds is the session's check.
+      element = event.kind === "header" ? this.xml.parseHeader(event.text) : this.xml.parseElement(event.text);
     } catch (err) {
-      return this.session.streamError("not-well-formed", err instanceof Error ? err.message : undefined);
+      if (!(err instanceof NotWellFormedError)) throw err;
+      return this.session.streamError("not-well-formed", err.message);
     }
     if (event.kind === "header") return this.session.onHeader(element);
     return this.session.onElement(element);
@@ -109,6 +112,7 @@ export class TcpTransport implements Transport {
     // Whatever the client sent after <starttls/> in clear text is dropped (no injection).
     this.queue.clear();
     this.framer.reset();
+    this.xml = new StrictXmlParser("stream");
     const plain = this.socket;
     plain.removeListener("data", this.onData);
     plain.removeListener("close", this.onClose);
@@ -126,6 +130,7 @@ export class TcpTransport implements Transport {
   restart(): void {
     this.queue.clear();
     this.framer.reset();
+    this.xml = new StrictXmlParser("stream");
   }
 
   setMaxElementBytes(bytes: number): void {

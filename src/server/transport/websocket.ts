@@ -3,11 +3,11 @@
  * for the stream, stanzas qualified by jabber:client.
  */
 import type { WebSocket } from "ws";
-import parse from "@xmpp/xml/lib/parse.js";
 import { xml, type Element } from "@xmpp/xml";
 import type { Transport, XmppSession } from "../session.js";
 import { NS } from "../namespaces.js";
 import { FramingError, XmlFramer } from "./xml-framer.js";
+import { NotWellFormedError, StrictXmlParser } from "./strict-xml.js";
 import { InOrderQueue } from "./in-order-queue.js";
 
 export class WebSocketTransport implements Transport {
@@ -15,6 +15,7 @@ export class WebSocketTransport implements Transport {
   readonly canStartTls = false;
   session!: XmppSession;
   private maxBytes: number;
+  private readonly xml = new StrictXmlParser("messages");
   // Back-pressure, as on TCP: a client flooding frames while a login is checked waits.
   private readonly queue = new InOrderQueue<Buffer | string>({
     handle: (data) => this.handle(data),
@@ -52,12 +53,13 @@ export class WebSocketTransport implements Transport {
     if (/^[ \t\r\n]*$/.test(text)) return;
     let element: Element;
     try {
-      // The same framing guards as TCP (one complete element, no <! or <?, bounded size and depth)
-      // before ltx, which would accept `<a>` as `<a/>` and nest a second element in the first.
-      element = parse(XmlFramer.singleElement(text, this.maxBytes));
+      // The same framing guards as TCP (one complete element, no <! or <?, bounded size and
+      // depth), then the same strict parse.
+      element = this.xml.parseElement(XmlFramer.singleElement(text, this.maxBytes));
     } catch (err) {
       if (err instanceof FramingError) return this.session.streamError(err.condition, err.message);
-      return this.session.streamError("not-well-formed", err instanceof Error ? err.message : undefined);
+      if (err instanceof NotWellFormedError) return this.session.streamError("not-well-formed", err.message);
+      throw err;
     }
     if (element.attrs.xmlns === NS.framing && element.name === "open") return this.session.onHeader(element);
     if (element.attrs.xmlns === NS.framing && element.name === "close") return this.session.onStreamClose();

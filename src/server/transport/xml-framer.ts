@@ -1,11 +1,18 @@
 /**
- * Cuts a TCP XMPP stream into its stream header, top-level elements and stream close, before
- * any XML parser sees the bytes. ltx (under @xmpp/xml) buffers an unterminated tag without limit,
- * throws on bad entities, and silently swallows DTDs, comments and processing instructions; so
- * this layer counts bytes first, refuses `<!` and `<?`, and hands the parser one bounded
- * element at a time. A StringDecoder keeps a UTF-8 character split across packets intact.
+ * Cuts an XMPP byte stream into its stream header, top-level elements and stream close, before
+ * any XML parser sees the bytes: the parser then gets one complete element at a time, bounded in
+ * size and depth, with no `<!` (comments, CDATA, DTDs) and no `<?` but the XML declaration.
+ *
+ * It works on bytes, not text: every character that matters for framing (`<`, `>`, `/`, quotes,
+ * `?`, `!`, white space) is ASCII, and a UTF-8 multi-byte sequence never contains an ASCII byte,
+ * so the bytes counted are the bytes received and a character split across packets cannot be
+ * misread. Each byte is looked at once, and the bytes of the element being framed are copied
+ * once into a buffer that grows by doubling: framing costs time linear in the bytes received
+ * however the peer cuts them (one byte per packet included).
+ *
+ * It checks framing only; whether the element is well-formed XML with namespaces (names,
+ * characters, entities, attributes) is the strict parser's job (strict-xml.ts).
  */
-import { StringDecoder } from "node:string_decoder";
 
 export type FramerEvent =
   | { kind: "header"; text: string }
@@ -19,41 +26,81 @@ export class FramingError extends Error {
   }
 }
 
-function utf8Length(code: number): number {
-  if (code < 0x80) return 1;
-  if (code < 0x800) return 2;
-  if (code >= 0xd800 && code <= 0xdfff) return 2; // half of a 4-byte pair
-  return 3;
-}
-
 /** Nesting deeper than this inside a stanza is refused: serialising it again recurses per level. */
 export const DEFAULT_MAX_DEPTH = 64;
 
+const LT = 0x3c; // <
+const GT = 0x3e; // >
+const SLASH = 0x2f; // /
+const BANG = 0x21; // !
+const QUESTION = 0x3f; // ?
+const DQUOTE = 0x22;
+const SQUOTE = 0x27;
+
 /** XML's own white space (not JavaScript's \s, which also matches U+00A0, U+2028 and others). */
-function isXmlSpace(ch: string): boolean {
-  return ch === " " || ch === "\n" || ch === "\r" || ch === "\t";
+function isXmlSpace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+}
+
+/**
+ * Where the framer is: in text (between or inside elements), just after `<`, reading a tag's
+ * name, inside a tag after its name, or inside `<? ... ?>`.
+ */
+type State = "text" | "lt" | "name" | "tag" | "declaration";
+
+/** The bytes of the unit being framed, copied once into storage that doubles as it grows. */
+class ByteBuffer {
+  private bytes: Buffer | null = null;
+  length = 0;
+
+  append(chunk: Buffer, from: number, to: number): void {
+    const need = this.length + (to - from);
+    if (!this.bytes || need > this.bytes.length) {
+      // Slow (unpooled) allocation: a long-lived small buffer must not pin a shared 8 KB slab.
+      const grown = Buffer.allocUnsafeSlow(Math.max(256, need, (this.bytes?.length ?? 0) * 2));
+      this.bytes?.copy(grown, 0, 0, this.length);
+      this.bytes = grown;
+    }
+    chunk.copy(this.bytes, this.length, from, to);
+    this.length = need;
+  }
+
+  text(from = 0, to = this.length): string {
+    return this.bytes ? this.bytes.toString("utf8", from, to) : "";
+  }
+
+  /** Empties it; storage grown past a few KB is released (an idle stream holds little). */
+  clear(): void {
+    this.length = 0;
+    if (this.bytes && this.bytes.length > 4096) this.bytes = null;
+  }
 }
 
 export class XmlFramer {
-  /** Largest element (or pending text between elements) in UTF-8 bytes; changeable after auth. */
+  /** Largest element (or stream header) in bytes; changeable after auth. */
   maxBytes: number;
   /** Deepest element nesting allowed, the stream element not counted. */
   readonly maxDepth: number;
-  private decoder = new StringDecoder("utf8");
-  private buffer = "";
-  /** Index in `buffer` up to which characters were scanned. */
-  private scanned = 0;
-  private pendingBytes = 0;
+  private state: State = "text";
+  /** A unit (the header, the declaration, a top-level element or the stream close) is being framed. */
+  private inUnit = false;
+  /** Its bytes received so far (those before the current chunk are in `unit`). */
+  private unitBytes = 0;
+  private readonly unit = new ByteBuffer();
+  /** Index in the current chunk from which bytes still have to be copied into `unit`. */
+  private copyFrom = 0;
+  /** Where the current tag's name starts and ends in `unit`. */
+  private nameStart = 0;
+  private nameEnd = 0;
+  private closingTag = false;
+  private quote = 0;
+  private previous = 0;
+  /** The first bytes after `<?`: only `xml` and white space make the XML declaration. */
+  private declarationHead = "";
   private depth = 0;
-  private elementStart = -1;
-  private tagStart = -1;
-  private inTag = false;
-  private quote = "";
   private seenHeader = false;
   /** Names of the open elements, the stream's first; closing tags must match. */
   private openNames: string[] = [];
-  private inDeclaration = false;
-  private declarationStart = -1;
   private failed: FramingError | null = null;
 
   constructor(maxBytes: number, { maxDepth = DEFAULT_MAX_DEPTH }: { maxDepth?: number } = {}) {
@@ -62,41 +109,37 @@ export class XmlFramer {
   }
 
   /**
-   * Checks that `text` (one WebSocket message, RFC 7395) is exactly one complete element, with
+   * Checks that `data` (one WebSocket message, RFC 7395) is exactly one complete element, with
    * the same guards as a TCP stream, and returns it trimmed. ltx alone would accept `<a>` as `<a/>`
    * and nest a second top-level element inside the first.
    */
-  static singleElement(text: string, maxBytes: number, maxDepth = DEFAULT_MAX_DEPTH): string {
+  static singleElement(data: string | Buffer, maxBytes: number, maxDepth = DEFAULT_MAX_DEPTH): string {
     const framer = new XmlFramer(maxBytes, { maxDepth });
     // As if inside a stream: the message's element is a stanza-level element.
     framer.seenHeader = true;
     framer.depth = 1;
     framer.openNames = ["#message"];
-    const events = framer.scan(text);
-    if (framer.inTag || framer.inDeclaration || framer.depth !== 1 || framer.buffer.trim() !== "") {
+    const events = framer.scan(typeof data === "string" ? Buffer.from(data) : data);
+    if (framer.state !== "text" || framer.inUnit || framer.depth !== 1) {
       throw new FramingError("not-well-formed", "a WebSocket message must hold one complete element");
     }
-    const elements = events.filter((e) => e.kind === "element");
-    if (elements.length !== 1 || events.length !== 1) {
+    const [first] = events;
+    if (events.length !== 1 || first?.kind !== "element") {
       throw new FramingError("not-well-formed", "a WebSocket message must hold exactly one element");
     }
-    return (elements[0] as { text: string }).text;
+    return first.text;
   }
 
   /** Starts over for a stream restart (after STARTTLS or SASL success). */
   reset(): void {
-    this.decoder = new StringDecoder("utf8");
-    this.buffer = "";
-    this.scanned = 0;
-    this.pendingBytes = 0;
+    this.state = "text";
+    this.inUnit = false;
+    this.unitBytes = 0;
+    this.unit.clear();
+    this.quote = 0;
+    this.previous = 0;
     this.depth = 0;
-    this.elementStart = -1;
-    this.tagStart = -1;
-    this.inTag = false;
-    this.quote = "";
     this.seenHeader = false;
-    this.inDeclaration = false;
-    this.declarationStart = -1;
     this.openNames = [];
   }
 
@@ -104,120 +147,143 @@ export class XmlFramer {
   push(chunk: Buffer): FramerEvent[] {
     if (this.failed) throw this.failed;
     try {
-      return this.scan(this.decoder.write(chunk));
+      return this.scan(chunk);
     } catch (err) {
       if (err instanceof FramingError) this.failed = err;
       throw err;
     }
   }
 
-  private scan(text: string): FramerEvent[] {
+  private scan(chunk: Buffer): FramerEvent[] {
     const events: FramerEvent[] = [];
-    this.buffer += text;
-    let i = this.scanned;
-    while (i < this.buffer.length) {
-      const buf = this.buffer;
-      const ch = buf[i]!;
-      this.pendingBytes += utf8Length(buf.charCodeAt(i));
-      if (this.pendingBytes > this.maxBytes) {
+    this.copyFrom = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i]!;
+      if (this.inUnit && ++this.unitBytes > this.maxBytes) {
         throw new FramingError("policy-violation", `element larger than ${this.maxBytes} bytes`);
       }
-      if (this.inDeclaration) {
-        if (ch === ">" && buf[i - 1] === "?") {
-          this.inDeclaration = false;
-          // Only the XML declaration itself; any other processing instruction is refused.
-          if (!/^<\?xml[ \t\r\n]/.test(buf.slice(this.declarationStart, i + 1))) {
-            throw new FramingError("restricted-xml", "processing instructions are not allowed");
+      switch (this.state) {
+        case "text":
+          if (byte === LT) {
+            if (!this.inUnit) this.startUnit(i);
+            this.state = "lt";
+          } else if (this.depth <= 1 && !isXmlSpace(byte)) {
+            // Between elements only white space (keepalives) may appear; it is dropped.
+            throw new FramingError("not-well-formed", "text outside an element");
           }
-          i = this.dropThrough(i);
-        } else i++;
-        continue;
-      }
-      if (this.inTag) {
-        if (this.quote) {
-          if (ch === this.quote) this.quote = "";
-          else if (ch === "<") throw new FramingError("not-well-formed", "'<' in an attribute value");
-        } else if (ch === '"' || ch === "'") {
-          this.quote = ch;
-        } else if (ch === "<") {
-          throw new FramingError("not-well-formed", "'<' inside a tag");
-        } else if (ch === ">") {
-          this.inTag = false;
-          const closing = buf[this.tagStart + 1] === "/";
-          const selfClosing = !closing && buf[i - 1] === "/";
-          const event = this.endTag(closing, selfClosing, i);
-          if (event) {
-            events.push(event);
-            i = this.dropThrough(i);
-            continue;
-          }
-        }
-        i++;
-        continue;
-      }
-      if (ch === "<") {
-        const next = buf[i + 1];
-        if (next === undefined) {
-          // Decide on the next chunk; do not count this character twice.
-          this.pendingBytes -= 1;
           break;
-        }
-        if (next === "!") throw new FramingError("restricted-xml", "comments, CDATA and DTDs are not allowed");
-        if (next === "?") {
-          if (this.seenHeader || this.depth !== 0) {
-            throw new FramingError("restricted-xml", "processing instructions are not allowed");
+        case "lt":
+          if (byte === BANG) throw new FramingError("restricted-xml", "comments, CDATA and DTDs are not allowed");
+          if (byte === QUESTION) {
+            if (this.seenHeader || this.depth !== 0) throw new FramingError("restricted-xml", "processing instructions are not allowed");
+            this.state = "declaration";
+            this.declarationHead = "";
+            this.previous = byte;
+          } else if (byte === SLASH) {
+            this.closingTag = true;
+            this.startName(chunk, i + 1);
+          } else {
+            this.closingTag = false;
+            this.startName(chunk, i);
+            this.nameByte(chunk, i, byte, events);
           }
-          this.inDeclaration = true;
-          this.declarationStart = i;
-        } else {
-          this.inTag = true;
-          this.tagStart = i;
-        }
-        i++;
-        continue;
+          break;
+        case "name":
+          this.nameByte(chunk, i, byte, events);
+          break;
+        case "tag":
+          this.tagByte(chunk, i, byte, events);
+          break;
+        case "declaration":
+          if (byte === GT && this.previous === QUESTION) {
+            // Only the XML declaration itself; any other processing instruction is refused.
+            if (!/^xml[ \t\r\n]$/.test(this.declarationHead)) throw new FramingError("restricted-xml", "processing instructions are not allowed");
+            this.state = "text";
+            this.endUnit(chunk, i);
+          } else if (this.declarationHead.length < 4) {
+            this.declarationHead += String.fromCharCode(byte);
+            if (this.declarationHead.length === 4 && !/^xml[ \t\r\n]$/.test(this.declarationHead)) {
+              throw new FramingError("restricted-xml", "processing instructions are not allowed");
+            }
+          }
+          this.previous = byte;
+          break;
       }
-      if (this.depth <= 1) {
-        // Between elements only white space (keepalives) may appear; it is dropped at once.
-        if (!isXmlSpace(ch)) throw new FramingError("not-well-formed", "text outside an element");
-        i = this.dropThrough(i);
-        continue;
-      }
-      i++;
     }
-    this.scanned = i;
+    if (this.inUnit) this.unit.append(chunk, this.copyFrom, chunk.length);
     return events;
   }
 
-  /** Handles a complete tag; returns an event when a header, element or close is complete. */
-  private endTag(closing: boolean, selfClosing: boolean, end: number): FramerEvent | null {
-    const tag = this.buffer.slice(this.tagStart, end + 1);
-    const name = /^<\/?([^\s/>]+)/.exec(tag)?.[1];
-    if (!name) throw new FramingError("not-well-formed", "a tag without a name");
+  private startUnit(at: number): void {
+    this.inUnit = true;
+    this.unitBytes = 1;
+    this.unit.clear();
+    this.copyFrom = at;
+  }
+
+  /** Copies the unit's bytes of this chunk up to (not including) `to`. */
+  private sync(chunk: Buffer, to: number): void {
+    this.unit.append(chunk, this.copyFrom, to);
+    this.copyFrom = to;
+  }
+
+  private startName(chunk: Buffer, at: number): void {
+    this.sync(chunk, at);
+    this.nameStart = this.unit.length;
+    this.state = "name";
+  }
+
+  private nameByte(chunk: Buffer, i: number, byte: number, events: FramerEvent[]): void {
+    if (byte === LT) throw new FramingError("not-well-formed", "'<' inside a tag");
+    if (!(isXmlSpace(byte) || byte === SLASH || byte === GT)) return;
+    this.sync(chunk, i);
+    this.nameEnd = this.unit.length;
+    if (this.nameEnd === this.nameStart) throw new FramingError("not-well-formed", "a tag without a name");
+    this.state = "tag";
+    this.previous = 0;
+    this.quote = 0;
+    this.tagByte(chunk, i, byte, events);
+  }
+
+  private tagByte(chunk: Buffer, i: number, byte: number, events: FramerEvent[]): void {
+    if (this.quote) {
+      if (byte === this.quote) this.quote = 0;
+      else if (byte === LT) throw new FramingError("not-well-formed", "'<' in an attribute value");
+    } else if (byte === DQUOTE || byte === SQUOTE) {
+      this.quote = byte;
+    } else if (byte === LT) {
+      throw new FramingError("not-well-formed", "'<' inside a tag");
+    } else if (byte === GT) {
+      this.state = "text";
+      const event = this.endTag(chunk, i, !this.closingTag && this.previous === SLASH);
+      if (event) events.push(event);
+    }
+    this.previous = byte;
+  }
+
+  /** A tag ended at chunk[i]; returns an event when a header, element or close is complete. */
+  private endTag(chunk: Buffer, i: number, selfClosing: boolean): FramerEvent | null {
+    const name = this.unit.text(this.nameStart, this.nameEnd);
     if (this.depth === 0) {
-      if (closing || selfClosing) throw new FramingError("not-well-formed", "expected a stream header");
+      if (this.closingTag || selfClosing) throw new FramingError("not-well-formed", "expected a stream header");
       this.depth = 1;
       this.seenHeader = true;
       this.openNames = [name];
-      return { kind: "header", text: tag };
+      return { kind: "header", text: this.endUnit(chunk, i) };
     }
-    if (closing) {
+    if (this.closingTag) {
       if (this.openNames[this.openNames.length - 1] !== name) {
         throw new FramingError("not-well-formed", `</${name}> does not close the open element`);
       }
       this.openNames.pop();
       this.depth--;
-      if (this.depth === 0) return { kind: "close" };
-      if (this.depth === 1) {
-        const text = this.buffer.slice(this.elementStart, end + 1);
-        this.elementStart = -1;
-        return { kind: "element", text };
+      if (this.depth === 0) {
+        this.endUnit(chunk, i);
+        return { kind: "close" };
       }
-      return null;
+      return this.depth === 1 ? { kind: "element", text: this.endUnit(chunk, i) } : null;
     }
-    if (this.depth === 1) {
-      if (selfClosing) return { kind: "element", text: tag };
-      this.elementStart = this.tagStart;
-    }
+    if (this.depth === 1 && selfClosing) return { kind: "element", text: this.endUnit(chunk, i) };
     if (!selfClosing) {
       if (this.depth > this.maxDepth) throw new FramingError("policy-violation", `elements nested deeper than ${this.maxDepth}`);
       this.openNames.push(name);
@@ -226,11 +292,13 @@ export class XmlFramer {
     return null;
   }
 
-  /** Forgets the buffer through index `end` (delivered or discarded); returns the next index, 0. */
-  private dropThrough(end: number): number {
-    this.buffer = this.buffer.slice(end + 1);
-    this.pendingBytes = 0;
-    this.tagStart = -1;
-    return 0;
+  /** Finishes the unit with chunk[i] and returns its text. */
+  private endUnit(chunk: Buffer, i: number): string {
+    this.sync(chunk, i + 1);
+    const text = this.unit.text();
+    this.unit.clear();
+    this.inUnit = false;
+    this.unitBytes = 0;
+    return text;
   }
 }
