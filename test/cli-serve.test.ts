@@ -1,11 +1,13 @@
 import { describe, expect, test } from "@jest/globals";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { PassThrough, Readable, Writable } from "node:stream";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkToken } from "../src/index.js";
 import { loadConfig } from "../src/app/config/load.js";
 import { isPasswordHash, verifyPassword } from "../src/web/demo/password.js";
+import { run } from "../src/app/cli/main.js";
 import { cli } from "./helpers/cli.js";
 
 const ENV = { XTOKEN_DOMAIN: "example.test", XTOKEN_SECRET: "serve-cli-secret", XTOKEN_OTP_SEED: "XVGR73KMZH2M4XMY", XMPP_REQUIRE_TLS: "false" };
@@ -29,18 +31,117 @@ describe("x-token serve (in-process)", () => {
     expect(result.stdout + result.stderr).not.toContain(ENV.XTOKEN_SECRET);
   });
 
-  test("a port already in use is one line and exit 2", async () => {
+  test.each([
+    ["c2s", "XMPP_C2S_PORT", /\(c2s\) is already in use; choose another port with XMPP_C2S_PORT \(or listeners\.c2sPort/],
+    ["http", "XMPP_HTTP_PORT", /\(http\) is already in use; choose another port with XMPP_HTTP_PORT \(or listeners\.httpPort/],
+  ])("a %s port already in use is one line naming %s, exit 2, and nothing left listening", async (_listener, variable, message) => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
     try {
       const port = (blocker.address() as AddressInfo).port;
-      const result = await cli(["serve"], { ...ENV, XMPP_C2S_PORT: String(port), XMPP_HTTP_PORT: "0" });
+      const env = { ...ENV, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", [variable]: String(port) };
+      const result = await cli(["serve"], env);
       expect(result.code).toBe(2);
-      expect(result.stderr).toMatch(/^x-token: cannot listen: .*EADDRINUSE/);
+      expect(result.stderr).toMatch(new RegExp(`^x-token: cannot listen: 127\\.0\\.0\\.1:${port} `));
+      expect(result.stderr).toMatch(message);
       expect(result.stderr.trim().split("\n")).toHaveLength(1);
+      expect(result.stdout).toBe("");
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
+  });
+
+  test.each([["999.1.1.1"], ["no-such-host.invalid"]])("XMPP_HOST=%s is a usage error naming XMPP_HOST (exit 2, not an internal error)", async (host) => {
+    const result = await cli(["serve"], { ...ENV, XMPP_HOST: host, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`x-token: cannot listen: "${host}" is not an IP address or a host name this machine knows; change XMPP_HOST (or listeners.host in the configuration file)\n`);
+  });
+
+  test("--dev with --config is refused before anything listens: one line, exit 2", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-config-"));
+    const result = await serveOnce(["serve", "--dev", "--config", join(cwd, "other.json")], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, cwd);
+    expect(result).toMatchObject({ code: 2, stdout: "" });
+    expect(result.stderr).toBe("x-token: serve: --dev runs on its own configuration (.x-token-dev/config.json); give either --dev or --config FILE\n");
+    expect(existsSync(join(cwd, ".x-token-dev"))).toBe(false);
+  });
+
+  test("--dev says that it ignores XTOKEN_CONFIG", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-env-config-"));
+    const result = await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XTOKEN_CONFIG: "/nonexistent.json" }, cwd);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/^x-token: --dev: XTOKEN_CONFIG is ignored, the configuration is \.x-token-dev\/config\.json$/m);
+  });
+
+  test("--dev in a folder it cannot write to is a usage error about the folder, not about listening", async () => {
+    // root writes through permission bits, so as root take a folder nobody may create files in.
+    let cwd = "/sys";
+    if (process.getuid?.() !== 0) {
+      cwd = mkdtempSync(join(tmpdir(), "x-token-dev-readonly-"));
+      chmodSync(cwd, 0o555);
+    }
+    const result = await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, cwd);
+    expect(result).toMatchObject({ code: 2, stdout: "" });
+    expect(result.stderr).toMatch(new RegExp(`^x-token: --dev keeps its keys in ${cwd}/\\.x-token-dev/ and cannot create them there \\(.+\\); start it from a folder you can write to\n$`));
+    expect(result.stderr).not.toMatch(/listen/);
+  });
+
+  test("the banner tells the truth: no STARTTLS without a certificate, aligned columns", async () => {
+    const plain = await serveOnce(["serve"], { ...ENV, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" });
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).not.toMatch(/STARTTLS/);
+    expect(plain.stdout).toMatch(/^ {2}XMPP c2s \(no TLS\): +xmpp:\/\/127\.0\.0\.1:\d+$/m);
+
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-banner-"));
+    const dev = await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, cwd);
+    expect(dev.stdout).toMatch(/^ {2}XMPP c2s \(STARTTLS required\): +xmpp:\/\//m);
+    for (const out of [plain.stdout, dev.stdout]) {
+      const rows = out.split("\n").filter((line) => /^ {2}[^ ].*: +[a-z]+:\/\//.test(line));
+      expect(rows.length).toBeGreaterThanOrEqual(2);
+      const columns = new Set(rows.map((line) => line.search(/[a-z]+:\/\//)));
+      expect(columns.size).toBe(1);
+    }
+    expect(dev.stdout).toMatch(/^ {2}Demo web app: +http:\/\/127\.0\.0\.1:\d+\/$/m);
+  });
+
+  test("--dev's welcome text takes the domain and user from its (edited) configuration", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-domain-"));
+    const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" };
+    await serveOnce(["serve", "--dev"], env, cwd);
+    const file = join(cwd, ".x-token-dev", "config.json");
+    const config = JSON.parse(readFileSync(file, "utf8"));
+    config.domains = { "chat.example": config.domains.localhost };
+    config.demo.domain = "chat.example";
+    config.demo.users = config.demo.users.filter((u: { username: string }) => u.username === "bob");
+    writeFileSync(file, JSON.stringify(config));
+    const result = await serveOnce(["serve", "--dev"], env, cwd);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^x-token server for chat\.example$/m);
+    expect(result.stdout).not.toMatch(/localhost|alice/);
+    expect(result.stdout).toMatch(/Demo users: bob \/ \S+$/m);
+    expect(result.stdout).toMatch(/Mint another: npx x-token mint --config \.x-token-dev\/config\.json --jid bob@chat\.example$/m);
+    const token = result.stdout.match(/^ {4}(\d{40} \S{44})$/m)?.[1];
+    const keys = loadConfig({ file, env: {} }).domains["chat.example"]!.keys;
+    expect(checkToken(token, { jid: "bob@chat.example", keys }).ok).toBe(true);
+  });
+
+  test("an error after listening closes the listeners before the error leaves serve", async () => {
+    let port = 0;
+    // A stdout that fails while the welcome text is printed, after the ports are open.
+    const stdout = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        port ||= Number(/xmpp:\/\/127\.0\.0\.1:(\d+)/.exec(chunk.toString())?.[1] ?? 0);
+        if (port) throw new Error("stdout broke");
+        callback();
+      },
+    });
+    const stderr = new PassThrough().resume();
+    const running = run({ argv: ["serve"], env: { ...ENV, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, stdout, stderr, stdin: Readable.from([]), stopSignal: () => new Promise(() => {}) });
+    await expect(running).rejects.toThrow("stdout broke");
+    expect(port).toBeGreaterThan(0);
+    // The port is free again: the server really closed, nothing keeps it.
+    const probe = createServer();
+    await new Promise<void>((resolve, reject) => probe.once("error", reject).listen(port, "127.0.0.1", resolve));
+    await new Promise((resolve) => probe.close(resolve));
   });
 
   test("--dev reuses its setup on later starts: same keys, same passwords, tokens from either run verify", async () => {
@@ -55,7 +156,7 @@ describe("x-token serve (in-process)", () => {
     const users = (text: string) => text.match(/users: (.*)$/m)?.[1];
     expect(users(first.stdout)).toMatch(/^alice \/ \S+, bob \/ \S+$/);
     expect(users(second.stdout)).toBe(users(first.stdout));
-    expect(second.stdout).toMatch(/Demo web app: http:\/\/127\.0\.0\.1:\d+\//);
+    expect(second.stdout).toMatch(/Demo web app: +http:\/\/127\.0\.0\.1:\d+\//);
     expect(second.stdout).toMatch(/NODE_EXTRA_CA_CERTS=\.x-token-dev\/cert\.pem/);
     const keys = loadConfig({ file: join(cwd, ".x-token-dev", "config.json"), env: {} }).domains.localhost!.keys;
     for (const run of [first, second]) {

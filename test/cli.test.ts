@@ -1,5 +1,5 @@
 import { describe, expect, test } from "@jest/globals";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { base32Decode, checkToken } from "../src/index.js";
@@ -145,7 +145,9 @@ describe("usage and configuration errors: exit 2, one line, no secret", () => {
     ["bad JID", ["mint", "--jid", "not a jid"], ENV, /--jid is not a valid JID/],
     ["missing JID", ["mint"], ENV, /--jid is required/],
     ["bad time", ["mint", "--jid", "a@b.c", "--at", "yesterday"], ENV, /--at must be a unix time in seconds/],
-    ["bad window", ["verify", "--jid", "a@b.c", "--token", "x", "--window", "-1"], ENV, /./],
+    ["bad window", ["verify", "--jid", "a@b.c", "--token", "x", "--window=-1"], ENV, /^x-token: --window must be an integer from 0 to 10\n$/],
+    ["negative window as a separate argument", ["verify", "--jid", "a@b.c", "--token", "x", "--window", "-1"], ENV, /^x-token: --window must be an integer from 0 to 10\n$/],
+    ["negative time as a separate argument", ["mint", "--jid", "a@b.c", "--at", "-5"], ENV, /^x-token: --at must be a unix time in seconds\n$/],
     ["secret on argv without the explicit flag", ["mint", "--jid", "a@b.c", "--token-secret", SECRET, "--otp-seed", SEED], {}, /--insecure-secret-arg/],
     ["missing config file", ["mint", "--jid", "a@b.c", "--config", "/nonexistent/x-token.json"], {}, /cannot read \/nonexistent\/x-token.json \(ENOENT\)/],
   ])("%s", async (_what, argv, env, message) => {
@@ -173,6 +175,15 @@ describe("usage and configuration errors: exit 2, one line, no secret", () => {
       expect(result.stdout).toMatch(new RegExp(`^Usage: (echo .* \\| )?x-token ${command}`));
     }
     expect((await cli(["--help"])).stdout).toMatch(/Commands:/);
+  });
+});
+
+describe("x-token --version", () => {
+  test("prints package.json's version, in-process and from the binary", async () => {
+    const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    expect(await cli(["--version"])).toEqual({ code: 0, stdout: `${version}\n`, stderr: "" });
+    expect(await cli(["-v"])).toEqual({ code: 0, stdout: `${version}\n`, stderr: "" });
+    expect(await runBinary(["--version"])).toEqual({ code: 0, stdout: `${version}\n`, stderr: "" });
   });
 });
 

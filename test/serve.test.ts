@@ -100,7 +100,9 @@ describe("x-token serve", () => {
     const xmpp = await connectWithToken({ service: `ws://127.0.0.1:${port}/xmpp-websocket`, domain: "localhost", username: "alice", token: token! });
     expect(xmpp.jid?.bare().toString()).toBe("alice@localhost");
     await xmpp.stop();
-    child.kill("SIGTERM");
+    // Ctrl-C: the first SIGINT closes the server and exits 0 (no second one needed).
+    child.kill("SIGINT");
     expect(await output.exited).toBe(0);
+    expect(output.text()).toMatch(/SIGINT received, closing streams/);
   });
 });

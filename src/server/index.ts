@@ -16,9 +16,11 @@ import { Router } from "./router.js";
 import { XmppSession, type SessionServices } from "./session.js";
 import { TcpTransport } from "./transport/tcp.js";
 import { WebSocketTransport } from "./transport/websocket.js";
+import { ListenError, type ListenerName } from "./listen-error.js";
 
 export { stderrLogger, silentLogger, oneLine, type Logger } from "./log.js";
 export { XmlFramer, FramingError } from "./transport/xml-framer.js";
+export { ListenError, type ListenerName } from "./listen-error.js";
 
 export interface StartOptions {
   log?: Logger;
@@ -77,11 +79,13 @@ function refuseUpgrade(socket: stream.Duplex, status: number, reason: string): v
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n`);
 }
 
-function listen(server: net.Server, port: number, host: string): Promise<number> {
+/** Starts one listener; a failure names the listener (the CLI turns it into the setting to change). */
+function listen(server: net.Server, port: number, host: string, listener: ListenerName): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    const fail = (err: NodeJS.ErrnoException) => reject(new ListenError(listener, host, port, err.code));
+    server.once("error", fail);
     server.listen(port, host, () => {
-      server.off("error", reject);
+      server.off("error", fail);
       resolve((server.address() as net.AddressInfo).port);
     });
   });
@@ -129,7 +133,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         startSession(new TcpTransport(socket, secureContext, config.limits.maxStanzaBytesBeforeAuth, false)),
       );
       servers.push(server);
-      ports.c2s = await listen(server, config.listeners.c2sPort, host);
+      ports.c2s = await listen(server, config.listeners.c2sPort, host, "c2s");
     }
     if (config.listeners.directTlsPort !== null) {
       if (!config.tls) throw new Error("directTlsPort needs a TLS certificate");
@@ -137,7 +141,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         startSession(new TcpTransport(socket, null, config.limits.maxStanzaBytesBeforeAuth, true)),
       );
       servers.push(server);
-      ports.directTls = await listen(server, config.listeners.directTlsPort, host);
+      ports.directTls = await listen(server, config.listeners.directTlsPort, host, "directTls");
     }
     if (config.listeners.httpPort !== null) {
       const handler = options.httpHandler ?? ((_req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -168,7 +172,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         });
       });
       servers.push(server);
-      ports.http = await listen(server, config.listeners.httpPort, host);
+      ports.http = await listen(server, config.listeners.httpPort, host, "http");
     }
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));

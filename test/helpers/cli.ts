@@ -19,7 +19,8 @@ function capture(): { stream: PassThrough; text: () => string } {
 export async function cli(argv: string[], env: NodeJS.ProcessEnv = {}, stdin = "", extra: { cwd?: string; stopSignal?: Promise<string> } = {}): Promise<CliResult> {
   const out = capture();
   const err = capture();
-  const code = await run({ argv, env, stdout: out.stream, stderr: err.stream, stdin: Readable.from([stdin]), ...extra });
+  const { stopSignal, cwd } = extra;
+  const code = await run({ argv, env, stdout: out.stream, stderr: err.stream, stdin: Readable.from([stdin]), cwd, stopSignal: stopSignal && (() => stopSignal) });
   return { code, stdout: out.text(), stderr: err.text() };
 }
 

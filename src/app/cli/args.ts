@@ -6,7 +6,7 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 /** Strict flag parsing: unknown flags and stray arguments are usage errors, as one line. */
 export function parseFlags<T extends Options>(command: string, argv: string[], options: T) {
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false }).values as {
+    return parseArgs({ args: joinNegativeValues(argv, options), options: { ...options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false }).values as {
       [K in keyof T]?: T[K] extends { type: "boolean" } ? boolean : string;
     } & { help?: boolean };
   } catch (err) {
@@ -14,6 +14,26 @@ export function parseFlags<T extends Options>(command: string, argv: string[], o
     const message = (err as Error).message.split("\n")[0]!.replace(/\. To specify.*$/, "");
     throw new UsageError(`${command}: ${message} (see x-token ${command} --help)`);
   }
+}
+
+/**
+ * `--window -1` as `--window=-1`: parseArgs refuses a value that starts with a dash as
+ * "ambiguous", which hides the option's own, clearer check of the number. Only for options
+ * that take a value, and only for values that look like negative numbers.
+ */
+function joinNegativeValues(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i]!.startsWith("--") ? argv[i]!.slice(2) : null;
+    const next = argv[i + 1];
+    if (name !== null && Object.hasOwn(options, name) && options[name]!.type === "string" && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${argv[i]}=${next}`);
+      i++;
+    } else {
+      out.push(argv[i]!);
+    }
+  }
+  return out;
 }
 
 export function unixSeconds(value: string | undefined, flag: string): number | undefined {

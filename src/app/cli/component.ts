@@ -52,7 +52,7 @@ export async function component(io: CliIO): Promise<number> {
     throw err;
   }
   println(stdout, `x-token component ${settings.domain} -> ${settings.service}, tokens for ${Object.keys(config.domains).join(", ")}`);
-  const signal = await (io.stopSignal ?? new Promise<string>(() => {}));
+  const signal = await (io.stopSignal?.() ?? new Promise<string>(() => {}));
   println(io.stderr, `x-token: ${signal} received, closing the component stream`);
   await running.stop();
   return EXIT_OK;

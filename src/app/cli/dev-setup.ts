@@ -27,7 +27,22 @@ function writeSecret(file: string, text: string): void {
   writeFileSync(file, text, { mode: 0o600, flag: "wx" });
 }
 
+/**
+ * The development setup in `cwd`/.x-token-dev/, made on the first call. A folder where it cannot
+ * be read or written is a usage error that names the folder (not a listening problem, not a bug).
+ */
 export async function ensureDevSetup(cwd: string): Promise<DevSetup> {
+  try {
+    return await devSetup(cwd);
+  } catch (err) {
+    const code = typeof err === "object" && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
+    if (code === undefined || err instanceof UsageError) throw err;
+    const why = code === "EACCES" || code === "EPERM" || code === "EROFS" ? "the folder is not writable for this user" : code;
+    throw new UsageError(`--dev keeps its keys in ${join(cwd, DEV_DIR)}/ and cannot create them there (${why}); start it from a folder you can write to`);
+  }
+}
+
+async function devSetup(cwd: string): Promise<DevSetup> {
   const dir = join(cwd, DEV_DIR);
   const configFile = join(dir, "config.json");
   const passwordsFile = join(dir, "demo-passwords.json");
@@ -46,7 +61,7 @@ export async function ensureDevSetup(cwd: string): Promise<DevSetup> {
     // config.json is written last, so this is a setup interrupted half-way: never overwrite secrets.
     throw new UsageError(`${DEV_DIR}/ has no config.json (an interrupted first start?); delete the folder and start again`);
   }
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(dir, { mode: 0o700 }); // not recursive: cwd exists (and recursive mkdir can spin on /proc)
   chmodSync(dir, 0o700);
   const pem = await createSelfSignedCertificate([DEV_DOMAIN]);
   writeFileSync(join(dir, "cert.pem"), pem.cert, { mode: 0o644 });

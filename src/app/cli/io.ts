@@ -7,8 +7,11 @@ export interface CliIO {
   stdin: NodeJS.ReadableStream;
   /** Where `serve --dev` keeps its data; the working directory by default. */
   cwd?: string;
-  /** Resolves when the process is asked to stop (SIGTERM/SIGINT); `serve` waits on it. */
-  stopSignal?: Promise<string>;
+  /**
+   * Starts waiting for the process to be asked to stop (SIGTERM/SIGINT); `serve` calls it and
+   * waits. A function, so commands that never wait leave Ctrl-C's default (exit at once) alone.
+   */
+  stopSignal?: () => Promise<string>;
 }
 
 /** A mistake in how the command was called or configured: exit code 2, one line, no stack. */
@@ -19,6 +22,8 @@ export class UsageError extends Error {
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
 export const EXIT_USAGE = 2;
+/** A bug (EX_SOFTWARE): one line on stderr, no stack trace. */
+export const EXIT_INTERNAL = 70;
 
 export function println(stream: NodeJS.WritableStream, text = ""): void {
   stream.write(`${text}\n`);

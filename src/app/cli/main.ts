@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /** The `x-token` command line: keygen, mint, verify, serve, hash-password, component. */
-import { realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../config/load.js";
-import { EXIT_OK, EXIT_USAGE, println, UsageError, type CliIO } from "./io.js";
+import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, println, UsageError, type CliIO } from "./io.js";
 import { keygen } from "./keygen.js";
 import { mint } from "./mint.js";
 import { verify } from "./verify.js";
@@ -19,9 +20,9 @@ Commands:
   verify          check a token for a JID
   serve           run the XMPP server (--dev: development defaults)
   component       run the login-token XMPP component (XEP-0114, XEP-0050)
-  hash-password   hash a demo user's password (read from standard input)
+  hash-password   hash a demo user's password (asked without echo, or read from standard input)
 
-Run "x-token <command> --help" for a command's options.`;
+Run "x-token <command> --help" for a command's options; "x-token --version" prints the version.`;
 
 const COMMANDS: Record<string, (io: CliIO) => number | Promise<number>> = {
   keygen,
@@ -39,6 +40,10 @@ export async function run(io: CliIO): Promise<number> {
     println(name === undefined ? io.stderr : io.stdout, HELP);
     return name === undefined ? EXIT_USAGE : EXIT_OK;
   }
+  if (name === "--version" || name === "-v") {
+    println(io.stdout, packageVersion());
+    return EXIT_OK;
+  }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   try {
     if (!command) throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")})`);
@@ -48,16 +53,24 @@ export async function run(io: CliIO): Promise<number> {
       println(io.stderr, `x-token: ${err.message}`);
       return EXIT_USAGE;
     }
-    // Not `instanceof Error`: Node's own errors may come from another realm (jest's vm modules).
-    const code = typeof err === "object" && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
-    if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
-      println(io.stderr, `x-token: cannot listen: ${(err as Error).message}`);
-      return EXIT_USAGE;
-    }
     throw err;
   }
 }
 
+/** This package's version, from the package.json above this file (src/ in tests, dist/src/ installed). */
+function packageVersion(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "xmpp-x-token" && pkg.version) return pkg.version;
+    } catch {
+      // no (readable) package.json here: look further up
+    }
+    if (dirname(dir) === dir) return "unknown";
+  }
+}
+
+/** Installs the SIGTERM/SIGINT handlers only when a command waits for them (`serve`), so Ctrl-C stops any other command at once. */
 function stopSignal(): Promise<string> {
   return new Promise((resolve) => {
     const onSignal = (signal: string) => {
@@ -81,13 +94,19 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
-  run({ argv: process.argv.slice(2), env: process.env, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, stopSignal: stopSignal() })
+  const internalError = (err: unknown) => {
+    // A bug, not a user's mistake: one line, no secrets (errors here never carry them).
+    println(process.stderr, `x-token: internal error: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(EXIT_INTERNAL);
+  };
+  // An error no command caught (an event handler's exception) ends the process the same way;
+  // exiting closes every listener with it.
+  process.on("uncaughtException", internalError);
+  process.on("unhandledRejection", internalError);
+  run({ argv: process.argv.slice(2), env: process.env, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, stopSignal })
     .then((code) => {
       process.exitCode = code;
-    })
-    .catch((err: unknown) => {
-      // A bug, not a user's mistake: one line, no secrets (errors here never carry them).
-      println(process.stderr, `x-token: internal error: ${err instanceof Error ? err.message : String(err)}`);
-      process.exitCode = 70;
-    });
+      // A command has finished: a handle left open by mistake must not keep the process running.
+      setTimeout(() => process.exit(), 5000).unref();
+    }, internalError);
 }

@@ -1,15 +1,15 @@
 import { relative } from "node:path";
 import { loadConfig } from "../config/load.js";
 import type { ServerConfig } from "../config/types.js";
-import { startServer } from "../../server/index.js";
+import { ListenError, startServer, type RunningServer } from "../../server/index.js";
 import { stderrLogger } from "../../server/log.js";
 import { mintToken } from "../../core/token/mint.js";
 import { parseFlags } from "./args.js";
-import { ensureDevSetup, DEV_DOMAIN } from "./dev-setup.js";
-import { EXIT_OK, println, type CliIO } from "./io.js";
+import { DEV_DIR, ensureDevSetup, type DevSetup } from "./dev-setup.js";
+import { EXIT_OK, println, UsageError, type CliIO } from "./io.js";
 import { createHttpHandler } from "./http-handler.js";
 
-export const SERVE_HELP = `Usage: x-token serve [--config FILE] [--dev]
+export const SERVE_HELP = `Usage: x-token serve [--config FILE | --dev]
 
 Runs the XMPP server: TCP c2s with STARTTLS, WebSocket on the HTTP port, X-TOKEN and
 PLAIN-with-a-token authentication. Configuration from --config FILE (or XTOKEN_CONFIG) and
@@ -17,48 +17,104 @@ the environment (XTOKEN_DOMAIN, XTOKEN_SECRET, XTOKEN_OTP_SEED, XMPP_HOST, XMPP_
 XMPP_HTTP_PORT, XMPP_REQUIRE_TLS). SIGTERM or SIGINT closes every stream and exits 0.
 
 --dev  development defaults (what \`npm start\` runs): domain localhost on 127.0.0.1, keys,
-       a self-signed certificate and demo users generated once into ./.x-token-dev/.`;
+       a self-signed certificate and demo users generated once into ./${DEV_DIR}/, whose
+       config.json is the configuration (edit it, or use it with --config without --dev).
+       --dev and --config are exclusive; XTOKEN_CONFIG is ignored with --dev (it says so);
+       the environment variables above still apply.`;
 
 export async function serve(io: CliIO): Promise<number> {
   const { argv, env, stdout } = io;
   const flags = parseFlags("serve", argv, { config: { type: "string" }, dev: { type: "boolean" } });
   if (flags.help) return println(stdout, SERVE_HELP), EXIT_OK;
+  if (flags.dev && flags.config !== undefined) {
+    throw new UsageError(`serve: --dev runs on its own configuration (${DEV_DIR}/config.json); give either --dev or --config FILE`);
+  }
   const cwd = io.cwd ?? process.cwd();
   const dev = flags.dev ? await ensureDevSetup(cwd) : null;
-  const config: ServerConfig = loadConfig({ file: flags.config ?? dev?.configFile, env });
-  const server = await startServer(config, { log: stderrLogger(io.stderr), httpHandler: createHttpHandler(config) });
-  printWelcome(io, config, server.ports, dev, cwd);
-  const signal = await (io.stopSignal ?? new Promise<string>(() => {}));
-  println(io.stderr, `x-token: ${signal} received, closing streams`);
-  await server.close();
+  if (dev && env.XTOKEN_CONFIG) println(io.stderr, `x-token: --dev: XTOKEN_CONFIG is ignored, the configuration is ${relative(cwd, dev.configFile)}`);
+  const config: ServerConfig = loadConfig({ file: flags.config ?? dev?.configFile, env: dev ? { ...env, XTOKEN_CONFIG: undefined } : env });
+  const server = await listenOrExplain(config, io);
+  // From here on the ports are open: whatever happens, they are closed before serve returns or throws.
+  try {
+    printWelcome(io, config, server.ports, dev, cwd);
+    const signal = await (io.stopSignal?.() ?? new Promise<string>(() => {}));
+    println(io.stderr, `x-token: ${signal} received, closing streams`);
+  } finally {
+    await server.close();
+  }
   return EXIT_OK;
 }
 
-function printWelcome(
-  { stdout }: CliIO,
-  config: ServerConfig,
-  ports: { c2s: number | null; directTls: number | null; http: number | null },
-  dev: Awaited<ReturnType<typeof ensureDevSetup>> | null,
-  cwd: string,
-): void {
+/** The settings that choose each listener's port, as a user would change them. */
+const PORT_SETTINGS = {
+  c2s: "XMPP_C2S_PORT (or listeners.c2sPort in the configuration file)",
+  http: "XMPP_HTTP_PORT (or listeners.httpPort in the configuration file)",
+  directTls: "listeners.directTlsPort in the configuration file",
+} as const;
+const HOST_SETTING = "XMPP_HOST (or listeners.host in the configuration file)";
+
+/** Starts the server; a listener that cannot start is a usage error naming the setting that changes it. */
+async function listenOrExplain(config: ServerConfig, io: CliIO): Promise<RunningServer> {
+  try {
+    return await startServer(config, { log: stderrLogger(io.stderr), httpHandler: createHttpHandler(config) });
+  } catch (err) {
+    if (!(err instanceof ListenError)) throw err;
+    const where = `${err.host}:${err.port}`;
+    switch (err.code) {
+      case "EADDRINUSE":
+        throw new UsageError(`cannot listen: ${where} (${err.listener}) is already in use; choose another port with ${PORT_SETTINGS[err.listener]}`);
+      case "EACCES":
+        throw new UsageError(`cannot listen: ${where} (${err.listener}) needs privileges this user does not have; choose a port above 1023 with ${PORT_SETTINGS[err.listener]}`);
+      case "EADDRNOTAVAIL":
+        throw new UsageError(`cannot listen: ${err.host} is not an address of this machine; change ${HOST_SETTING}`);
+      case "ENOTFOUND":
+      case "EAI_AGAIN":
+      case "EAI_FAIL":
+      case "EAI_NONAME":
+        throw new UsageError(`cannot listen: ${JSON.stringify(err.host)} is not an IP address or a host name this machine knows; change ${HOST_SETTING}`);
+      default:
+        throw new UsageError(`cannot listen: ${where} (${err.listener}): ${err.code ?? "error"}; check ${HOST_SETTING} and ${PORT_SETTINGS[err.listener]}`);
+    }
+  }
+}
+
+function url(scheme: string, host: string, port: number, path = ""): string {
+  return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}${path}`;
+}
+
+/** What c2s offers, as the session does: STARTTLS only with a certificate. */
+function c2sLabel(config: ServerConfig): string {
+  if (!config.tls) return "XMPP c2s (no TLS)";
+  return `XMPP c2s (STARTTLS${config.requireTls ? " required" : " optional"})`;
+}
+
+function printWelcome({ stdout }: CliIO, config: ServerConfig, ports: RunningServer["ports"], dev: DevSetup | null, cwd: string): void {
   const host = config.listeners.host;
+  const rows: [string, string][] = [];
+  if (ports.c2s !== null) rows.push([c2sLabel(config), url("xmpp", host, ports.c2s)]);
+  if (ports.directTls !== null) rows.push(["XMPP direct TLS", url("xmpps", host, ports.directTls)]);
+  if (ports.http !== null) rows.push(["WebSocket", url("ws", host, ports.http, config.listeners.websocketPath)]);
+  if (ports.http !== null && config.demo) rows.push(["Demo web app", url("http", host, ports.http, "/")]);
+  const width = Math.max(0, ...rows.map(([label]) => label.length)) + 1;
   println(stdout, `x-token server for ${Object.keys(config.domains).join(", ")}`);
-  if (ports.c2s !== null) println(stdout, `  XMPP c2s (STARTTLS${config.requireTls ? " required" : ""}): xmpp://${host}:${ports.c2s}`);
-  if (ports.directTls !== null) println(stdout, `  XMPP direct TLS:           xmpps://${host}:${ports.directTls}`);
-  if (ports.http !== null) println(stdout, `  WebSocket:                 ws://${host}:${ports.http}${config.listeners.websocketPath}`);
+  for (const [label, address] of rows) println(stdout, `  ${`${label}:`.padEnd(width + 1)} ${address}`);
   if (!dev) return;
-  const jid = `alice@${DEV_DOMAIN}`;
-  const domain = config.domains[DEV_DOMAIN]!;
+
+  // The dev configuration is an ordinary file the user may have edited: take names from it.
+  const domainName = config.demo?.domain ?? Object.keys(config.domains)[0]!;
+  const domain = config.domains[domainName]!;
+  const jid = `${config.demo?.users[0]?.username ?? "alice"}@${domainName}`;
   const token = mintToken({ jid, key: domain.keys, nonceDigits: domain.nonceDigits });
   const configPath = relative(cwd, dev.configFile);
   println(stdout);
   println(stdout, `Development setup in ${relative(cwd, dev.dir)}/ (generated secrets: keep them out of version control).`);
   if (config.demo && ports.http !== null) {
-    const users = Object.entries(dev.passwords).map(([u, p]) => `${u} / ${p}`).join(", ");
-    println(stdout, `  Demo web app: http://${host}:${ports.http}/  users: ${users || `see ${relative(cwd, dev.configFile)} (passwords file missing)`}`);
+    const known = new Set(config.demo.users.map((u) => u.username));
+    const users = Object.entries(dev.passwords).filter(([u]) => known.has(u)).map(([u, p]) => `${u} / ${p}`).join(", ");
+    println(stdout, `  Demo users: ${users || `see ${configPath} (passwords file missing)`}`);
   }
   println(stdout, `  A token for ${jid}, valid for about a minute, usable once:`);
   println(stdout, `    ${token}`);
   println(stdout, `  Mint another: npx x-token mint --config ${configPath} --jid ${jid}`);
-  println(stdout, `  Node clients trust the self-signed certificate with NODE_EXTRA_CA_CERTS=${relative(cwd, dev.certFile)}`);
+  if (config.tls) println(stdout, `  Node clients trust the self-signed certificate with NODE_EXTRA_CA_CERTS=${relative(cwd, dev.certFile)}`);
 }
