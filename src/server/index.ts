@@ -15,6 +15,7 @@ import { defaultIqHandlers } from "./delivery.js";
 import { Router } from "./router.js";
 import { XmppSession, type SessionServices } from "./session.js";
 import { TcpTransport } from "./transport/tcp.js";
+import { TlsTickets } from "./transport/tls-tickets.js";
 import { WebSocketTransport } from "./transport/websocket.js";
 import { ListenError, type ListenerName } from "./listen-error.js";
 
@@ -110,7 +111,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     iqHandlers: defaultIqHandlers(),
     onEnd: (s) => sessions.delete(s),
   };
-  const secureContext = config.tls ? tls.createSecureContext({ cert: config.tls.cert, key: config.tls.key }) : null;
+  const tickets = config.tls ? new TlsTickets({ cert: config.tls.cert, key: config.tls.key }) : null;
   const { host } = config.listeners;
   const trustedProxies = TrustedProxies.parse(config.trustedProxies);
   let warnedForwarded = false;
@@ -130,14 +131,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   try {
     if (config.listeners.c2sPort !== null) {
       const server = net.createServer((socket) =>
-        startSession(new TcpTransport(socket, secureContext, config.limits.maxStanzaBytesBeforeAuth, false)),
+        startSession(new TcpTransport(socket, tickets?.context ?? null, config.limits.maxStanzaBytesBeforeAuth, false)),
       );
       servers.push(server);
       ports.c2s = await listen(server, config.listeners.c2sPort, host, "c2s");
     }
     if (config.listeners.directTlsPort !== null) {
-      if (!config.tls) throw new Error("directTlsPort needs a TLS certificate");
-      const server = tls.createServer({ cert: config.tls.cert, key: config.tls.key }, (socket) =>
+      if (!tickets) throw new Error("directTlsPort needs a TLS certificate");
+      const server = tickets.createServer((socket) =>
         startSession(new TcpTransport(socket, null, config.limits.maxStanzaBytesBeforeAuth, true)),
       );
       servers.push(server);
@@ -175,6 +176,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       ports.http = await listen(server, config.listeners.httpPort, host, "http");
     }
   } catch (err) {
+    tickets?.stop();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     throw err;
   }
@@ -203,6 +205,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         );
         for (const session of [...sessions]) session.streamError("system-shutdown", "the server is shutting down");
         wss?.close();
+        tickets?.stop();
         await stopped;
         log.info("stopped");
       })();

@@ -1,0 +1,51 @@
+/**
+ * TLS session resumption for STARTTLS and direct TLS. A reconnecting client (a reconnect storm
+ * after a network drop) presents the TLS 1.3 session ticket it was given and skips the
+ * certificate signature. Tickets are encrypted with a random key that is replaced every
+ * TICKET_KEY_SECONDS, so a key that leaks later cannot decrypt older sessions; a ticket issued
+ * under the previous key falls back to a full handshake. Keys live in memory only: after a
+ * server restart every client does one full handshake.
+ */
+import { randomBytes } from "node:crypto";
+import tls, { type SecureContext } from "node:tls";
+
+/** How long one ticket key is used, and how long a ticket is valid. */
+export const TICKET_KEY_SECONDS = 3600;
+
+export class TlsTickets {
+  private current: SecureContext;
+  private readonly servers: tls.Server[] = [];
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly pem: { cert: string; key: string }) {
+    this.current = this.newContext();
+    this.timer = setInterval(() => this.rotate(), TICKET_KEY_SECONDS * 1000);
+    this.timer.unref();
+  }
+
+  /** The context STARTTLS upgrades use now (its ticket key is the current one). */
+  get context(): SecureContext {
+    return this.current;
+  }
+
+  /** A direct-TLS server that issues and accepts tickets under the same rotation. */
+  createServer(onSecureConnection: (socket: tls.TLSSocket) => void): tls.Server {
+    const server = tls.createServer({ ...this.pem, sessionTimeout: TICKET_KEY_SECONDS, ticketKeys: randomBytes(48) }, onSecureConnection);
+    this.servers.push(server);
+    return server;
+  }
+
+  /** A new ticket key everywhere; tickets under the old one get a full handshake. */
+  rotate(): void {
+    this.current = this.newContext();
+    for (const server of this.servers) server.setTicketKeys(randomBytes(48));
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private newContext(): SecureContext {
+    return tls.createSecureContext({ ...this.pem, sessionTimeout: TICKET_KEY_SECONDS, ticketKeys: randomBytes(48) } as tls.SecureContextOptions);
+  }
+}
