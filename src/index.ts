@@ -11,4 +11,4 @@ export * from "./web/endpoint/index.js";
 export * from "./web/demo/index.js";
 export { startServer, type StartOptions, type RunningServer, type Logger } from "./server/index.js";
 export { loadConfig, parseConfig, ConfigError } from "./app/config/load.js";
-export type { ServerConfig, DomainConfig, ListenerConfig, LimitsConfig, TlsConfig, DemoConfig } from "./app/config/types.js";
+export type { AppConfig, ServerConfig, DomainConfig, ListenerConfig, LimitsConfig, TlsConfig, DemoConfig } from "./app/config/types.js";

@@ -4,7 +4,7 @@ import net from "node:net";
 import type stream from "node:stream";
 import tls from "node:tls";
 import { WebSocketServer } from "ws";
-import type { ServerConfig } from "../app/config/types.js";
+import type { ServerConfig } from "./config.js";
 import { TokenAuthority } from "../auth/authority.js";
 import { MemoryReplayStore } from "../core/replay/memory.js";
 import { createXTokenSasl } from "../auth/sasl/index.js";

@@ -10,7 +10,7 @@ import { InvalidJidError, nameprep } from "../core/jid/prep.js";
 import type { SaslRegistry } from "../auth/sasl/index.js";
 import type { SaslContext } from "../auth/sasl/types.js";
 import type { LoginPolicy } from "../auth/policy/login-limiter.js";
-import type { ServerConfig } from "../app/config/types.js";
+import type { ServerConfig } from "./config.js";
 import { bindResource, isBindRequest } from "./binding.js";
 import { deliverFrom, leave, sendStanzaError, type BoundSession, type IqHandlers } from "./delivery.js";
 import type { Logger } from "./log.js";

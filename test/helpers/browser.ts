@@ -9,7 +9,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import { startServer, type RunningServer } from "../../src/server/index.js";
 import { createDemoApp, type DemoApp } from "../../src/web/demo/app.js";
 import { hashPassword } from "../../src/web/demo/password.js";
-import type { DemoConfig, ServerConfig } from "../../src/app/config/types.js";
+import type { DemoConfig, AppConfig } from "../../src/app/config/types.js";
 import type { TokenKey } from "../../src/core/token/keys.js";
 import { DEFAULT_LIMITS, freshKey } from "./server.js";
 
@@ -69,7 +69,7 @@ export interface DemoServer {
   server: RunningServer;
   demoApp: DemoApp;
   keys: TokenKey[];
-  config: ServerConfig;
+  config: AppConfig;
   /** http://127.0.0.1:PORT */
   base: string;
   /** ws://127.0.0.1:PORT/xmpp-websocket */
@@ -92,7 +92,7 @@ export async function demoConfig(): Promise<DemoConfig> {
 export async function startDemoServer(again?: DemoServer): Promise<DemoServer> {
   const keys = again?.keys ?? [freshKey()];
   const demo = again?.config.demo ?? (await demoConfig());
-  const config: ServerConfig = {
+  const config: AppConfig = {
     domains: { [DEMO_DOMAIN]: { keys, window: 1, nonceDigits: 32, disabledUsers: [] } },
     listeners: { host: "127.0.0.1", c2sPort: null, directTlsPort: null, httpPort: again?.server.ports.http ?? 0, websocketPath: "/xmpp-websocket" },
     tls: null,

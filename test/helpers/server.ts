@@ -4,7 +4,7 @@ import { WebSocket } from "ws";
 import tls from "node:tls";
 import { randomBytes } from "node:crypto";
 import { startServer, type RunningServer } from "../../src/server/index.js";
-import type { ServerConfig, LimitsConfig } from "../../src/app/config/types.js";
+import type { AppConfig, LimitsConfig } from "../../src/app/config/types.js";
 import { DEFAULT_LIMITS as SHIPPED_LIMITS } from "../../src/app/config/load.js";
 import { mintToken } from "../../src/core/token/mint.js";
 import type { TokenKey } from "../../src/core/token/keys.js";
@@ -42,7 +42,7 @@ export interface TestServer {
   server: RunningServer;
   /** The main hosted domain (DOMAIN); OTHER_DOMAIN is hosted too, with its own keys. */
   domain: string;
-  config: ServerConfig;
+  config: AppConfig;
   keys: Record<string, TokenKey[]>;
   caCert: string;
   /** Every line the server logged, as `info ...` / `warn ...` (for the failed-login line). */
@@ -70,7 +70,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const pem = await testCertificate();
   const mainKeys = [freshKey()];
   const keys: Record<string, TokenKey[]> = { [DOMAIN]: mainKeys, [OTHER_DOMAIN]: options.sharedKeys ? mainKeys : [freshKey()] };
-  const config: ServerConfig = {
+  const config: AppConfig = {
     domains: {
       [DOMAIN]: { keys: keys[DOMAIN]!, window: 1, nonceDigits: 32, disabledUsers: options.disabledUsers ?? [] },
       [OTHER_DOMAIN]: { keys: keys[OTHER_DOMAIN]!, window: 1, nonceDigits: 32, disabledUsers: [] },

@@ -1,6 +1,6 @@
 import { relative } from "node:path";
 import { loadConfig } from "../config/load.js";
-import type { ServerConfig } from "../config/types.js";
+import type { AppConfig } from "../config/types.js";
 import { ListenError, startServer, type RunningServer } from "../../server/index.js";
 import { stderrLogger } from "../../server/log.js";
 import { mintToken } from "../../core/token/mint.js";
@@ -32,7 +32,7 @@ export async function serve(io: CliIO): Promise<number> {
   const cwd = io.cwd ?? process.cwd();
   const dev = flags.dev ? await ensureDevSetup(cwd) : null;
   if (dev && env.XTOKEN_CONFIG) println(io.stderr, `x-token: --dev: XTOKEN_CONFIG is ignored, the configuration is ${relative(cwd, dev.configFile)}`);
-  const config: ServerConfig = loadConfig({ file: flags.config ?? dev?.configFile, env: dev ? { ...env, XTOKEN_CONFIG: undefined } : env });
+  const config: AppConfig = loadConfig({ file: flags.config ?? dev?.configFile, env: dev ? { ...env, XTOKEN_CONFIG: undefined } : env });
   const server = await listenOrExplain(config, io);
   // From here on the ports are open: whatever happens, they are closed before serve returns or throws.
   try {
@@ -54,7 +54,7 @@ const PORT_SETTINGS = {
 const HOST_SETTING = "XMPP_HOST (or listeners.host in the configuration file)";
 
 /** Starts the server; a listener that cannot start is a usage error naming the setting that changes it. */
-async function listenOrExplain(config: ServerConfig, io: CliIO): Promise<RunningServer> {
+async function listenOrExplain(config: AppConfig, io: CliIO): Promise<RunningServer> {
   try {
     return await startServer(config, { log: stderrLogger(io.stderr), httpHandler: createHttpHandler(config) });
   } catch (err) {
@@ -83,12 +83,12 @@ function url(scheme: string, host: string, port: number, path = ""): string {
 }
 
 /** What c2s offers, as the session does: STARTTLS only with a certificate. */
-function c2sLabel(config: ServerConfig): string {
+function c2sLabel(config: AppConfig): string {
   if (!config.tls) return "XMPP c2s (no TLS)";
   return `XMPP c2s (STARTTLS${config.requireTls ? " required" : " optional"})`;
 }
 
-function printWelcome({ stdout }: CliIO, config: ServerConfig, ports: RunningServer["ports"], dev: DevSetup | null, cwd: string): void {
+function printWelcome({ stdout }: CliIO, config: AppConfig, ports: RunningServer["ports"], dev: DevSetup | null, cwd: string): void {
   const host = config.listeners.host;
   const rows: [string, string][] = [];
   if (ports.c2s !== null) rows.push([c2sLabel(config), url("xmpp", host, ports.c2s)]);

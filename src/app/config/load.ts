@@ -1,6 +1,6 @@
 /**
  * Server configuration from a JSON file and/or environment variables, validated into a
- * ServerConfig. Every problem is one ConfigError line naming the setting, never its value.
+ * AppConfig. Every problem is one ConfigError line naming the setting, never its value.
  */
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -10,7 +10,7 @@ import { Keyring, KeyError, type TokenKey } from "../../core/token/keys.js";
 import { DEFAULT_NONCE_DIGITS, MAX_NONCE_DIGITS, MIN_NONCE_DIGITS } from "../../core/token/format.js";
 import { isPasswordHash } from "../../web/demo/password.js";
 import { TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
-import type { DemoConfig, DomainConfig, LimitsConfig, ListenerConfig, ServerConfig } from "./types.js";
+import type { DemoConfig, DomainConfig, LimitsConfig, ListenerConfig, AppConfig } from "./types.js";
 import { DEFAULT_COMPONENT_PORT, parseComponents, parseTokenComponent } from "./component.js";
 
 export class ConfigError extends Error {
@@ -219,7 +219,7 @@ const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWitho
  * environment: XTOKEN_DOMAIN + XTOKEN_SECRET + XTOKEN_OTP_SEED add (or replace) one domain;
  * XMPP_HOST, XMPP_C2S_PORT, XMPP_HTTP_PORT and XMPP_REQUIRE_TLS override the file.
  */
-export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, readFile: FileReader = (p) => readFileSync(p, "utf8")): ServerConfig {
+export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, readFile: FileReader = (p) => readFileSync(p, "utf8")): AppConfig {
   const raw = object(rawValue, "the configuration", TOP_LEVEL);
   const domains: Record<string, DomainConfig> = {};
   if (raw.domains !== undefined) {
@@ -263,7 +263,7 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
   listeners.c2sPort = envPort(env, "XMPP_C2S_PORT") ?? listeners.c2sPort;
   listeners.httpPort = envPort(env, "XMPP_HTTP_PORT") ?? listeners.httpPort;
 
-  let tls: ServerConfig["tls"] = null;
+  let tls: AppConfig["tls"] = null;
   if (raw.tls !== undefined && raw.tls !== null) {
     const tlsRaw = object(raw.tls, "tls", ["certFile", "keyFile"]);
     const read = (key: "certFile" | "keyFile") => {
@@ -346,7 +346,7 @@ export function readConfigFile(file: string): { raw: unknown; readFile: FileRead
 }
 
 /** The configuration from `file` (or XTOKEN_CONFIG) and the environment. */
-export function loadConfig({ file, env = process.env }: { file?: string; env?: NodeJS.ProcessEnv } = {}): ServerConfig {
+export function loadConfig({ file, env = process.env }: { file?: string; env?: NodeJS.ProcessEnv } = {}): AppConfig {
   const path = file ?? env.XTOKEN_CONFIG;
   if (!path) return parseConfig({}, env);
   const { raw, readFile } = readConfigFile(path);

@@ -3,10 +3,9 @@
  * decode the element's text with decodeSaslPayload, hand the bytes to a mechanism, and turn
  * the outcome back into `<challenge/>`, `<success/>` or `<failure/>`.
  */
-import type { TokenAuthority } from "../authority.js";
 import { SaslRegistry, failure } from "./registry.js";
 import { authenticateTokenMessage, plainTokenMechanism, xTokenMechanism, type AuthGate, type TokenMechanismOptions } from "./token-mechanisms.js";
-import type { SaslContext, SaslOutcome } from "./types.js";
+import type { SaslContext, SaslOutcome, TokenCheck } from "./types.js";
 
 export * from "./types.js";
 export { SaslRegistry, ABORTED, INVALID_MECHANISM, failure, type MechanismFactory, type ServerMechanism } from "./registry.js";
@@ -21,7 +20,7 @@ export function createXTokenSasl(options: TokenMechanismOptions): SaslRegistry {
 
 /** One-shot check of a decoded X-TOKEN initial response, for servers with their own SASL state. */
 export function authenticateXToken(
-  authority: Pick<TokenAuthority, "check">,
+  authority: TokenCheck,
   { message, domain, secure, remoteAddress, gate }: { message: Buffer; domain: string; secure: boolean; remoteAddress?: string; gate?: AuthGate },
 ): Promise<SaslOutcome> {
   const ctx: SaslContext = remoteAddress === undefined ? { domain, secure } : { domain, secure, remoteAddress };

@@ -3,17 +3,16 @@
  * message and end in the same checks; they differ in name and in where they are offered.
  */
 import { InvalidJidError, prepareBareJid } from "../../core/jid/prep.js";
-import type { TokenAuthority } from "../authority.js";
 import { parsePlainMessage } from "./message.js";
 import { failure, type MechanismFactory, type ServerMechanism } from "./registry.js";
-import type { SaslCondition, SaslContext, SaslOutcome } from "./types.js";
+import type { SaslCondition, SaslContext, SaslOutcome, TokenCheck } from "./types.js";
 
 /** Consulted before a token is checked, with the JID that tries: rate limits, bans. */
 export type AuthGate = (ctx: SaslContext, jid: string) => "allow" | "deny" | Promise<"allow" | "deny">;
 
 export interface TokenMechanismOptions {
-  /** Only its one `check` is used: anything with that shape can stand in. */
-  authority: Pick<TokenAuthority, "check">;
+  /** The TokenAuthority, or anything else with its one `check`. */
+  authority: TokenCheck;
   gate?: AuthGate;
   /** Offer PLAIN on streams without TLS too (tokens are one-time, but still bearer secrets). */
   allowPlainWithoutTls?: boolean;

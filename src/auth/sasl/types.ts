@@ -37,3 +37,13 @@ export interface SaslContext {
   /** The client's address, for rate limits and logs. */
   remoteAddress?: string;
 }
+
+/**
+ * The one call a token mechanism makes (the shape of a Prosody auth profile): is `token` good for
+ * `localpart@domain` (both already prepared)? `TokenAuthority` is one; an external program or a
+ * remote service can be another. `reason` is "account-disabled", a token RejectReason
+ * ("malformed", "bad-signature", "replayed", ...) or another word for the logs.
+ */
+export interface TokenCheck {
+  check(localpart: string, domain: string, token: string): Promise<{ ok: true; jid: string } | { ok: false; reason: string }>;
+}

@@ -10,13 +10,22 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { fileURLToPath } from "node:url";
-import type { DemoConfig } from "../../app/config/types.js";
 import type { TokenKey } from "../../core/token/keys.js";
 import { createTokenEndpoint, type MintFunction, type NodeHandler } from "../endpoint/token-endpoint.js";
 import { WindowCounter } from "../../auth/policy/window-counter.js";
 import { hashPassword, verifyPassword } from "./password.js";
 import { SessionStore } from "./session.js";
 import { chatPage, messagePage, signInPage, stropheCheckPage } from "./pages.js";
+
+/** The demo web app's sign-in users; absent in production configs. */
+export interface DemoConfig {
+  /** Users who may sign in to the demo; `passwordHash` from password.ts (scrypt). */
+  users: { username: string; passwordHash: string }[];
+  /** Key that signs the session cookie (>= 32 bytes of randomness, base64 or hex text). */
+  sessionSecret: string;
+  /** The XMPP domain the demo users belong to (one of `domains`). */
+  domain: string;
+}
 
 export interface DemoAppOptions {
   demo: DemoConfig;

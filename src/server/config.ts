@@ -1,0 +1,76 @@
+/**
+ * What the server needs to know, once validated (src/app/config builds it from a JSON file and
+ * the environment; anyone embedding the server can build it in code).
+ */
+import type { TokenKey } from "../core/token/keys.js";
+
+export interface DomainConfig {
+  /** Current key first; every key verifies (rotation). */
+  keys: TokenKey[];
+  /** TOTP steps accepted either side of now; Prosody uses 1. */
+  window: number;
+  /** The tokens' exact nonce length in digits (32; 16..128 for another generator); never "any". */
+  nonceDigits: number;
+  /** Prepared localparts whose logins are refused with `account-disabled`. */
+  disabledUsers: string[];
+}
+
+export interface ListenerConfig {
+  /** Bind address; loopback by default. */
+  host: string;
+  /** TCP c2s with STARTTLS (5222); 0 picks a free port; null disables. */
+  c2sPort: number | null;
+  /** Direct TLS c2s (XEP-0368, usually 5223); null (default) disables. */
+  directTlsPort: number | null;
+  /** HTTP port serving WebSocket (and mounted HTTP handlers) (5280); 0 picks a free port; null disables. */
+  httpPort: number | null;
+  /** WebSocket path, `/xmpp-websocket` by default. */
+  websocketPath: string;
+  /** XEP-0114 component listener's bind address: loopback unless configured (the protocol has no TLS). */
+  componentHost?: string;
+  /** XEP-0114 component listener (5347 when `components` are configured); null disables. */
+  componentPort?: number | null;
+}
+
+export interface TlsConfig {
+  /** PEM certificate chain and private key (contents, already read from their files). */
+  cert: string;
+  key: string;
+}
+
+export interface LimitsConfig {
+  /** Largest stanza, in bytes, before authentication. */
+  maxStanzaBytesBeforeAuth: number;
+  /** Largest stanza, in bytes, after authentication. */
+  maxStanzaBytes: number;
+  /** Seconds an unauthenticated stream may live. */
+  authTimeoutSeconds: number;
+  /** Failed SASL attempts allowed on one connection before it is closed. */
+  maxAuthFailuresPerConnection: number;
+  /** Failed logins per IP per minute before further attempts get `temporary-auth-failure`. */
+  maxAuthFailuresPerIpPerMinute: number;
+  /** Failed logins per JID per minute before further attempts get `temporary-auth-failure`. */
+  maxAuthFailuresPerJidPerMinute: number;
+  /** Seconds of silence after which an authenticated stream is closed (0: never). */
+  idleTimeoutSeconds: number;
+}
+
+export interface ServerConfig {
+  /** Hosted domains, prepared (lower-case), each with its keys. */
+  domains: Record<string, DomainConfig>;
+  listeners: ListenerConfig;
+  /** Certificate for STARTTLS, direct TLS (and https/wss if ever added); null: no TLS offered. */
+  tls: TlsConfig | null;
+  /** No authentication before STARTTLS (default true, like Prosody's c2s_require_encryption). */
+  requireTls: boolean;
+  /** Offer PLAIN (password = token) on streams without TLS too (default false). */
+  allowPlainWithoutTls: boolean;
+  limits: LimitsConfig;
+  /**
+   * Reverse proxies (IP addresses or CIDR ranges) whose X-Forwarded-For / X-Forwarded-Proto are
+   * believed; empty (default): forwarded headers are ignored from everyone, loopback included.
+   */
+  trustedProxies: string[];
+  /** Capacity of the in-memory replay store. */
+  replayMaxEntries: number;
+}
