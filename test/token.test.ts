@@ -6,7 +6,7 @@ import { decodeSignatureInto, MAX_TOKEN_LENGTH, parseToken, tokenSignatureStart 
 import { randomBytes } from "node:crypto";
 import { Keyring, KeyError, type TokenKey } from "../src/core/token/keys.js";
 import { MintError, mintToken } from "../src/core/token/mint.js";
-import { checkToken, REJECT_REASONS, verifyToken, VerifyOptionsError } from "../src/core/token/verify.js";
+import { checkToken, REJECT_REASONS, replayId, verifyToken, VerifyOptionsError } from "../src/core/token/verify.js";
 import { checkedToken, vectors } from "./helpers/vectors.js";
 // JID preparation: test/jid.test.ts. Replay store behaviour: test/replay.test.ts.
 
@@ -235,6 +235,23 @@ describe("replay reasons (store behaviour itself: test/replay.test.ts)", () => {
     const token = mintToken({ jid: JID, key: KEY, now: NOW });
     expect((await verifyToken(token, { jid: JID, keys: KEY, now: NOW, replay })).ok).toBe(true);
     expect(await verifyToken(token, { jid: JID, keys: KEY, now: NOW, replay })).toEqual({ ok: false, reason: "replayed" });
+  });
+
+  test("the replay id is the token's signature text: one id per accepted token, distinct for another JID or nonce", async () => {
+    const claimed: string[] = [];
+    const replay: ReplayStore = { claim: (id) => (claimed.push(id), "claimed") };
+    const nonce = "7".repeat(32);
+    const tokens = [
+      mintToken({ jid: JID, key: KEY, now: NOW, nonce }),
+      mintToken({ jid: "bob@example.com", key: KEY, now: NOW, nonce }), // same otp and nonce, another JID
+      mintToken({ jid: JID, key: KEY, now: NOW, nonce: "8".repeat(32) }),
+    ];
+    expect(await verifyToken(tokens[0], { jid: JID, keys: KEY, now: NOW, replay })).toMatchObject({ ok: true });
+    expect(await verifyToken(tokens[1], { jid: "bob@example.com", keys: KEY, now: NOW, replay })).toMatchObject({ ok: true });
+    expect(await verifyToken(tokens[2], { jid: JID, keys: KEY, now: NOW, replay })).toMatchObject({ ok: true });
+    expect(claimed).toEqual(tokens.map((t) => t.split(" ")[1]));
+    expect(new Set(claimed).size).toBe(3);
+    expect(replayId(tokens[0]!)).toBe(claimed[0]);
   });
 
   test("replay-store-full", async () => {

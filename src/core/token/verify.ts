@@ -75,6 +75,8 @@ export class VerifyOptionsError extends Error {
 }
 
 const SIGNATURE_BYTES = 32;
+/** 44 characters of padded base64 for the 32 signature bytes. */
+const SIGNATURE_TEXT_LENGTH = 44;
 const signatureScratch = Buffer.alloc(SIGNATURE_BYTES);
 const otpScratch = Buffer.alloc(OTP_DIGITS);
 const TIME_STEP = { step: OTP_STEP_SECONDS } as const;
@@ -145,9 +147,14 @@ export function checkToken(token: unknown, options: CheckOptions): VerifyResult 
   return { ok: true, jid: bareJid, keyIndex, step: matched, expiresAt };
 }
 
-/** The replay-store identity of an accepted token: what was signed, which no other token shares. */
-export function replayId(token: string, bareJid: string): string {
-  return `${bareJid} ${token.slice(0, token.indexOf(" "))}`;
+/**
+ * The replay-store identity of an accepted token: its signature's text. The signature is an HMAC
+ * over otp || nonce || bare JID, so no other token shares it, and its base64 is canonical
+ * (tokenSignatureStart refuses a second spelling), so one accepted token has exactly one id.
+ * Short and already in hand: cheaper to hash and keep than the signed message.
+ */
+export function replayId(token: string): string {
+  return token.slice(token.length - SIGNATURE_TEXT_LENGTH);
 }
 
 /** What a store's answer means for an accepted token. Anything unexpected fails closed. */
@@ -172,7 +179,7 @@ export function verifyToken(token: unknown, options: VerifyOptions): Promise<Ver
   const accepted = result;
   let claim: ClaimResult | Promise<ClaimResult>;
   try {
-    claim = replay.claim(replayId(token as string, accepted.jid), accepted.expiresAt, options.now ?? Date.now() / 1000);
+    claim = replay.claim(replayId(token as string), accepted.expiresAt, options.now ?? Date.now() / 1000);
   } catch {
     // A store we cannot reach must not let a token through twice: fail closed.
     return Promise.resolve(reject("replay-store-error"));
