@@ -57,7 +57,7 @@ describeWithChromium("the demo in Chromium", () => {
 
     // The token alice's page logged in with was taken from the endpoint's response: a second use is refused.
     expect(alice.tokens).toHaveLength(1);
-    await expect(connectWithToken({ service: wsService, domain: DOMAIN, username: "alice", token: alice.tokens[0]! })).rejects.toMatchObject({
+    await expect(connectWithToken({ service: wsService, domain: DOMAIN, username: "alice", token: alice.tokens[0]!, allowInsecure: true })).rejects.toMatchObject({
       condition: "not-authorized",
     });
     if (process.env.UPDATE_SCREENSHOT === "1") await alice.page.screenshot({ path: "docs/demo.png" });
@@ -81,9 +81,9 @@ describeWithChromium("the demo in Chromium", () => {
     const bob = await signIn("bob");
     const { token, jid } = (await (await bob.context.request.get(`${base}/api/token`)).json()) as { token: string; jid: string };
     expect(jid).toBe("bob@localhost");
-    const first = await connectWithToken({ service: wsService, domain: DOMAIN, username: "bob", token });
+    const first = await connectWithToken({ service: wsService, domain: DOMAIN, username: "bob", token, allowInsecure: true });
     await first.stop();
-    await expect(connectWithToken({ service: wsService, domain: DOMAIN, username: "bob", token })).rejects.toMatchObject({ condition: "not-authorized" });
+    await expect(connectWithToken({ service: wsService, domain: DOMAIN, username: "bob", token, allowInsecure: true })).rejects.toMatchObject({ condition: "not-authorized" });
     await bob.context.close();
   });
 
@@ -101,6 +101,27 @@ describeWithChromium("the demo in Chromium", () => {
 
   test("Strophe.js logs in with its X-TOKEN mechanism", async () => {
     expect(await stropheLogin("/strophe")).toBe("X-TOKEN");
+  });
+
+  test("Strophe.js X-TOKEN without allowInsecure over ws:// fails with AUTHFAIL and never sends the token", async () => {
+    const alice = await signIn("alice");
+    const page = await alice.context.newPage();
+    const frames: string[] = [];
+    const tokens: string[] = [];
+    page.on("websocket", (socket) => socket.on("framesent", (frame) => frames.push(String(frame.payload))));
+    page.on("response", async (response) => {
+      if (response.url().endsWith("/api/token") && response.ok()) tokens.push(((await response.json()) as { token: string }).token);
+    });
+    await page.goto(`${base}/strophe?strict`);
+    await page.waitForSelector(`#state[data-condition="x-token-insecure-stream"]`);
+    expect(tokens).toHaveLength(1);
+    expect(frames.some((frame) => frame.includes("<open"))).toBe(true); // it did talk to the server
+    const [token] = tokens as [string];
+    for (const frame of frames) {
+      expect(frame).not.toContain(token.slice(0, 40));
+      expect(frame).not.toContain(Buffer.from(`\0alice\0${token}`).toString("base64"));
+    }
+    await alice.context.close();
   });
 
   test("the Converse.js path in the browser: credentials by XHR GET, then Strophe's stock PLAIN with the token as password", async () => {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "@jest/globals";
 import { readFileSync } from "node:fs";
-import { createStropheXToken, STROPHE_X_TOKEN_PRIORITY } from "../src/web/browser/strophe-x-token.js";
+import { createStropheXToken, INSECURE_STREAM_CONDITION, isEncryptedService, STROPHE_X_TOKEN_PRIORITY } from "../src/web/browser/strophe-x-token.js";
 import { websocketService } from "../src/web/browser/websocket-url.js";
 
 interface StropheModule {
@@ -27,9 +27,9 @@ interface Vector {
 const vectors = (JSON.parse(readFileSync(new URL("./fixtures/x-token.json", import.meta.url), "utf8")) as { cases: Vector[] }).cases;
 
 /** What Strophe.Connection.connect(jid, token) leaves on the connection. */
-function connectionFor(jid: string, token: unknown) {
+function connectionFor(jid: string, token: unknown, service = "wss://chat.example.com/xmpp-websocket") {
   const [authcid, domain] = jid.split("@") as [string, string];
-  return { authcid, authzid: jid, domain, pass: token };
+  return { authcid, authzid: jid, domain, pass: token, service };
 }
 /** Strophe base64-encodes the mechanism's binary string as it is. */
 const base64 = (binary: string) => Buffer.from(binary, "latin1").toString("base64");
@@ -72,6 +72,58 @@ describe("Strophe.js X-TOKEN mechanism", () => {
     expect(mechanism.test(connectionFor("alice@example.com", "no-space-password") as never)).toBe(false);
     expect(mechanism.test({ ...connectionFor("alice@example.com", "1 2"), authcid: null } as never)).toBe(false);
     expect(mechanism.test(connectionFor("alice@example.com", { ck: "scram keys" }) as never)).toBe(false);
+  });
+});
+
+describe("Strophe.js X-TOKEN mechanism on an unencrypted stream", () => {
+  const TOKEN = "8095230900000000000000000000000000000000 5RcT4djDOlY6ZFImCFkx8X8M+N01Z+wJ1Q1995+TkaY=";
+  /** A connection that records what the mechanism reports, as Strophe's would reach connect()'s callback. */
+  function recording(service: string) {
+    const events: string[] = [];
+    return {
+      events,
+      connection: {
+        ...connectionFor("alice@example.com", TOKEN, service),
+        _changeConnectStatus: (status: number, condition: string | null) => events.push(`status ${status} ${condition}`),
+        disconnect: (reason?: string) => events.push(`disconnect ${reason}`),
+      },
+    };
+  }
+
+  test.each(["ws://127.0.0.1:5280/xmpp-websocket", "ws://chat.example.com/xmpp-websocket", "http://chat.example.com/http-bind", "/http-bind"])(
+    "%s: the token is held back, the login ends with AUTHFAIL",
+    (service) => {
+      const { connection, events } = recording(service);
+      const message = new XToken().onChallenge(connection as never);
+      expect(message).toBe("");
+      expect(events).toEqual([`status 4 ${INSECURE_STREAM_CONDITION}`, `disconnect ${INSECURE_STREAM_CONDITION}`]);
+    },
+  );
+
+  test("still chosen when offered (test() says yes), so Strophe does not fall back to PLAIN with the same token", () => {
+    expect(new XToken().test(connectionFor("alice@example.com", TOKEN, "ws://127.0.0.1:5280/xmpp-websocket") as never)).toBe(true);
+  });
+
+  test("wss:// and https:// BOSH send it; allowInsecure sends it over ws:// too", () => {
+    for (const service of ["wss://chat.example.com/xmpp-websocket", "https://chat.example.com/http-bind"]) {
+      const { connection, events } = recording(service);
+      expect(new XToken().onChallenge(connection as never)).toContain(TOKEN);
+      expect(events).toEqual([]);
+    }
+    const Allowed = createStropheXToken(Strophe.SASLMechanism, { allowInsecure: true });
+    const { connection, events } = recording("ws://127.0.0.1:5280/xmpp-websocket");
+    expect(new Allowed().onChallenge(connection as never)).toContain(TOKEN);
+    expect(events).toEqual([]);
+  });
+
+  test("isEncryptedService", () => {
+    expect(isEncryptedService("wss://a.example/ws")).toBe(true);
+    expect(isEncryptedService("WSS://a.example/ws")).toBe(true);
+    expect(isEncryptedService("https://a.example/bosh")).toBe(true);
+    // Without a page (no location), a relative BOSH path cannot be resolved: not known to be encrypted.
+    for (const service of ["ws://a.example/ws", "http://a.example/bosh", "/bosh", "", null, 42]) {
+      expect([service, isEncryptedService(service)]).toEqual([service, false]);
+    }
   });
 });
 

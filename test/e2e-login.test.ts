@@ -67,7 +67,7 @@ describe("@xmpp/client logs in with X-TOKEN", () => {
   });
 
   test("over WebSocket", async () => {
-    const xmpp = await connectWithToken({ service: ws(), domain: DOMAIN, username: "bob", token: t.mint("bob"), resource: "web" });
+    const xmpp = await connectWithToken({ service: ws(), domain: DOMAIN, username: "bob", token: t.mint("bob"), resource: "web", allowInsecure: true });
     expect(xmpp.jid?.toString()).toBe(`bob@${DOMAIN}/web`);
     await xmpp.stop();
   });
@@ -76,7 +76,7 @@ describe("@xmpp/client logs in with X-TOKEN", () => {
     const token = t.mint("carol");
     const first = await connectWithToken({ service: tcp(), domain: DOMAIN, username: "carol", token });
     await first.stop();
-    expect(await loginError({ service: ws(), domain: DOMAIN, username: "carol", token })).toBe("not-authorized");
+    expect(await loginError({ service: ws(), domain: DOMAIN, username: "carol", token, allowInsecure: true })).toBe("not-authorized");
   });
 
   test("a token for another user is not-authorized", async () => {
@@ -146,7 +146,7 @@ describe("@xmpp/client logs in with X-TOKEN", () => {
 
   test("two clients exchange a message", async () => {
     const alice = await connectWithToken({ service: tcp(), domain: DOMAIN, username: "alice", token: t.mint("alice") });
-    const bob = await connectWithToken({ service: ws(), domain: DOMAIN, username: "bob", token: t.mint("bob") });
+    const bob = await connectWithToken({ service: ws(), domain: DOMAIN, username: "bob", token: t.mint("bob"), allowInsecure: true });
     const received = new Promise<{ from: string; body: string }>((resolve) => {
       bob.on("stanza", (stanza: { is(n: string): boolean; attrs: Record<string, string>; getChildText(n: string): string | null }) => {
         if (stanza.is("message")) resolve({ from: stanza.attrs.from!, body: stanza.getChildText("body") ?? "" });
@@ -162,7 +162,7 @@ describe("@xmpp/client logs in with X-TOKEN", () => {
   test("200 concurrent logins all succeed", async () => {
     const clients = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
-        connectWithToken({ service: i % 2 ? ws() : tcp(), domain: DOMAIN, username: `user${i}`, token: t.mint(`user${i}`) }),
+        connectWithToken({ service: i % 2 ? ws() : tcp(), domain: DOMAIN, username: `user${i}`, token: t.mint(`user${i}`), allowInsecure: i % 2 === 1 }),
       ),
     );
     expect(new Set(clients.map((c) => c.jid?.bare().toString())).size).toBe(200);

@@ -1,5 +1,7 @@
 import { describe, expect, test } from "@jest/globals";
-import { mkdtempSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
@@ -97,7 +99,7 @@ describe("x-token serve", () => {
     const output = watch(child);
     const [, port] = await output.waitFor(/ws:\/\/127\.0\.0\.1:(\d+)\/xmpp-websocket/);
     const [, token] = await output.waitFor(/^ {4}(\d{40} \S{44})$/m);
-    const xmpp = await connectWithToken({ service: `ws://127.0.0.1:${port}/xmpp-websocket`, domain: "localhost", username: "alice", token: token! });
+    const xmpp = await connectWithToken({ service: `ws://127.0.0.1:${port}/xmpp-websocket`, domain: "localhost", username: "alice", token: token!, allowInsecure: true });
     expect(xmpp.jid?.bare().toString()).toBe("alice@localhost");
     await xmpp.stop();
     // Ctrl-C: the first SIGINT closes the server and exits 0 (no second one needed).
@@ -105,4 +107,34 @@ describe("x-token serve", () => {
     expect(await output.exited).toBe(0);
     expect(output.text()).toMatch(/SIGINT received, closing streams/);
   });
+
+  test("the README's login.mjs, as written (STARTTLS, no allowInsecure), logs in against serve --dev", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-"));
+    const child = spawnCli(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, cwd);
+    const output = watch(child);
+    try {
+      const [, port] = await output.waitFor(/xmpp:\/\/127\.0\.0\.1:(\d+)/);
+      const [, token] = await output.waitFor(/^ {4}(\d{40} \S{44})$/m);
+      // The README's script, with only the port changed; the package and @xmpp/client resolve
+      // from a node_modules beside it that links to this checkout.
+      const root = fileURLToPath(new URL("../", import.meta.url));
+      const readme = readFileSync(join(root, "README.md"), "utf8");
+      const script = /```js\n(\/\/ login\.mjs[\s\S]*?)```/.exec(readme)![1]!.replace("127.0.0.1:5222", `127.0.0.1:${port}`);
+      expect(script).not.toMatch(/^\s*allowInsecure/m); // only mentioned in a comment
+      mkdirSync(join(cwd, "node_modules"));
+      symlinkSync(root, join(cwd, "node_modules", "xmpp-x-token"));
+      symlinkSync(join(root, "node_modules", "@xmpp"), join(cwd, "node_modules", "@xmpp"));
+      writeFileSync(join(cwd, "login.mjs"), script);
+      const env = { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: join(cwd, ".x-token-dev", "cert.pem") };
+      const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, ["login.mjs", token!], { cwd, env, timeout: 20_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+      expect(run).toMatchObject({ code: 0, stdout: expect.stringMatching(/^online as alice@localhost\//) });
+    } finally {
+      child.kill("SIGTERM");
+      await output.exited;
+    }
+  }, 40_000);
 });

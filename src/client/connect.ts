@@ -1,6 +1,6 @@
 /** Connects an @xmpp/client client with an X-TOKEN token: the one-call path for apps. */
 import { client as createClient, type Client } from "@xmpp/client";
-import { useXToken } from "./x-token-mechanism.js";
+import { assertTokenMaySend, useXToken } from "./x-token-mechanism.js";
 
 /** A token, or a function that fetches a fresh one: tokens are single-use, reconnects need new ones. */
 export type TokenSource = string | (() => string | Promise<string>);
@@ -20,21 +20,29 @@ export interface ConnectWithTokenOptions {
    * token cannot log in again, so retrying it would only fail).
    */
   reconnect?: boolean;
+  /**
+   * Send the token on a stream without TLS too: plain TCP when the server offers no STARTTLS
+   * (or someone removed it), or ws://. Default false: such a login fails with
+   * InsecureStreamError before the token is fetched or sent. Loopback is no exception.
+   */
+  allowInsecure?: boolean;
 }
 
 /** Builds a client that authenticates with X-TOKEN only, fetching a token for every attempt. */
-export function xTokenClient({ service, domain, username, token, resource, authzid }: ConnectWithTokenOptions): Client {
-  const xmpp = createClient({
+export function xTokenClient({ service, domain, username, token, resource, authzid, allowInsecure = false }: ConnectWithTokenOptions): Client {
+  const xmpp: Client = createClient({
     service,
     domain,
     resource,
     credentials: async (authenticate: (credentials: object, mechanism: string) => Promise<void>, mechanisms: string[]) => {
+      // Before the token function runs: on a stream without TLS no token is even fetched.
+      assertTokenMaySend(xmpp, { allowInsecure });
       if (!mechanisms.includes("X-TOKEN")) throw new Error("the server does not offer X-TOKEN");
       const password = typeof token === "function" ? await token() : token;
       await authenticate({ username, password, authzid }, "X-TOKEN");
     },
   });
-  useXToken(xmpp);
+  useXToken(xmpp, { allowInsecure });
   return xmpp;
 }
 
@@ -47,7 +55,8 @@ async function ensureWebSocket(service: string): Promise<void> {
 
 /**
  * Connects and resolves once online (resource bound). Rejects with the SASLError on a refused
- * login (`err.condition`: "not-authorized", "invalid-authzid", ...) or the connection error.
+ * login (`err.condition`: "not-authorized", "invalid-authzid", ...), InsecureStreamError on a
+ * stream without TLS (unless `allowInsecure`), or the connection error.
  */
 export async function connectWithToken(options: ConnectWithTokenOptions): Promise<Client> {
   await ensureWebSocket(options.service);

@@ -1,2 +1,12 @@
-export { XTokenMechanism, useXToken, type XTokenCredentials } from "./x-token-mechanism.js";
+export {
+  XTokenMechanism,
+  useXToken,
+  xTokenMechanismFor,
+  isStreamEncrypted,
+  assertTokenMaySend,
+  InsecureStreamError,
+  type XTokenCredentials,
+  type XTokenClientOptions,
+  type StreamEntityLike,
+} from "./x-token-mechanism.js";
 export { xTokenClient, connectWithToken, type ConnectWithTokenOptions, type TokenSource } from "./connect.js";

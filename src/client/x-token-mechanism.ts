@@ -2,6 +2,12 @@
  * X-TOKEN for @xmpp/client (xmpp.js) and any `saslmechanisms`-style factory: a client-first
  * mechanism whose one message is `authzid NUL username NUL token`. No Node-only imports, so
  * it runs in browser bundles too.
+ *
+ * A token is a bearer credential: it is only sent on an encrypted stream (TLS: xmpps://, after
+ * STARTTLS, wss://), unless the caller says `allowInsecure: true`. A man-in-the-middle who strips
+ * `<starttls/>` from the server's features then gets nothing. There is no loopback exemption
+ * (xmpp.js calls ws://localhost "secure"; we do not): development over ws:// or without TLS
+ * says so explicitly.
  */
 
 export interface XTokenCredentials {
@@ -12,12 +18,63 @@ export interface XTokenCredentials {
   authzid?: string;
 }
 
+export interface XTokenClientOptions {
+  /**
+   * Send the token on a stream without TLS too (development over ws:// or plain TCP). Default
+   * false: on such a stream the login fails with InsecureStreamError and the token stays here.
+   */
+  allowInsecure?: boolean;
+}
+
+/** The login was stopped before the token was sent, because the stream is not encrypted. */
+export class InsecureStreamError extends Error {
+  override readonly name = "InsecureStreamError";
+  /** Like a SASL error's condition, for code that reads `err.condition`. */
+  readonly condition = "encryption-required";
+}
+
+/** What this module reads of an xmpp.js entity (`Connection`): its current socket. */
+export interface StreamEntityLike {
+  socket?: { secure?: unknown; url?: unknown } | null;
+}
+
+/**
+ * Whether an xmpp.js entity's stream is encrypted: a TLS socket (xmpps://, or TCP after STARTTLS,
+ * which swaps in @xmpp/tls's socket) or a wss:// WebSocket. @xmpp/websocket marks ws:// to
+ * localhost as `secure` too, so for WebSockets the URL decides, not that flag.
+ */
+export function isStreamEncrypted(entity: StreamEntityLike | null | undefined): boolean {
+  const socket = entity?.socket;
+  if (!socket || socket.secure !== true) return false;
+  if (typeof socket.url === "string") return /^wss:/i.test(socket.url);
+  return true;
+}
+
+/** Throws InsecureStreamError unless the stream is encrypted or the caller allowed otherwise. */
+export function assertTokenMaySend(entity: StreamEntityLike | null | undefined, { allowInsecure = false }: XTokenClientOptions = {}): void {
+  if (allowInsecure === true || isStreamEncrypted(entity)) return;
+  throw new InsecureStreamError(
+    "X-TOKEN: the stream is not encrypted (STARTTLS missing or removed on the way, or ws://), so the token was not sent; " +
+      "use TLS (xmpps://, STARTTLS, wss://) or pass allowInsecure: true for development",
+  );
+}
+
+/**
+ * The mechanism itself. Its stream check is bound to a client by `useXToken(client)` (or
+ * `xTokenMechanismFor`); the bare class has no stream to look at, so it refuses to send a token.
+ */
 export class XTokenMechanism {
   // saslmechanisms reads `name` from the prototype, so these are prototype properties (below).
   declare readonly name: "X-TOKEN";
   declare readonly clientFirst: true;
 
+  /** Throws unless the token may be sent now; bound to a client's stream by xTokenMechanismFor. */
+  protected checkStream(): void {
+    throw new InsecureStreamError("X-TOKEN: register the mechanism with useXToken(client), so it can check that the stream is encrypted");
+  }
+
   response(credentials: XTokenCredentials): string {
+    this.checkStream();
     if (!credentials.username) throw new Error("X-TOKEN: username is required");
     if (!credentials.password) throw new Error("X-TOKEN: a token is required (pass it as password)");
     return `${credentials.authzid ?? ""}\0${credentials.username}\0${credentials.password}`;
@@ -30,7 +87,17 @@ export class XTokenMechanism {
 Object.defineProperty(XTokenMechanism.prototype, "name", { value: "X-TOKEN" });
 Object.defineProperty(XTokenMechanism.prototype, "clientFirst", { value: true });
 
-/** Registers X-TOKEN on an @xmpp/client client: `useXToken(client)`. */
-export function useXToken(client: { saslFactory: { use(mechanism: unknown): unknown } }): void {
-  client.saslFactory.use(XTokenMechanism);
+/** The mechanism class for one client: it sends the token only on that client's encrypted stream. */
+export function xTokenMechanismFor(entity: StreamEntityLike | null, options: XTokenClientOptions = {}): typeof XTokenMechanism {
+  const allowInsecure = options.allowInsecure === true;
+  return class ClientXTokenMechanism extends XTokenMechanism {
+    protected override checkStream(): void {
+      assertTokenMaySend(entity, { allowInsecure });
+    }
+  };
+}
+
+/** Registers X-TOKEN on an @xmpp/client client: `useXToken(client)`, or `useXToken(client, { allowInsecure: true })`. */
+export function useXToken(client: StreamEntityLike & { saslFactory: { use(mechanism: unknown): unknown } }, options: XTokenClientOptions = {}): void {
+  client.saslFactory.use(xTokenMechanismFor(client, options));
 }

@@ -42,6 +42,8 @@ declare module "@xmpp/client" {
     jid: { toString(): string; bare(): { toString(): string }; local: string; domain: string; resource: string } | null;
     status: string;
     saslFactory: { use(mechanism: unknown): unknown };
+    /** The current transport: net.Socket, @xmpp/tls's (secure: true) or @xmpp/websocket's (secure, url). */
+    socket: { secure?: unknown; url?: unknown } | null;
     reconnect: { stop(): void; start(): void };
     start(): Promise<unknown>;
     stop(): Promise<unknown>;

@@ -2,7 +2,8 @@
  * A one-shot page that logs in with Strophe.js (used by the browser test):
  * - by default with our X-TOKEN mechanism, the token from /api/token;
  * - with `?as=converse`, the way Converse.js does it: GET the credentials URL with an
- *   XMLHttpRequest, then Strophe's stock mechanisms (PLAIN) with the token as the password.
+ *   XMLHttpRequest, then Strophe's stock mechanisms (PLAIN) with the token as the password;
+ * - with `?strict`, X-TOKEN without allowInsecure, which must refuse to send the token over ws://.
  */
 import { Strophe } from "strophe.js";
 import { createStropheXToken } from "./strophe-x-token.js";
@@ -10,7 +11,10 @@ import { websocketService } from "./websocket-url.js";
 
 const body = document.body;
 const stateEl = document.getElementById("state")!;
-const asConverse = new URLSearchParams(location.search).get("as") === "converse";
+const params = new URLSearchParams(location.search);
+const asConverse = params.get("as") === "converse";
+// Like the chat page: a page that came over plain http allows ws:// beside it; ?strict does not.
+const allowInsecure = !params.has("strict") && location.protocol === "http:";
 
 function show(state: string, text = state): void {
   stateEl.textContent = text;
@@ -34,13 +38,14 @@ try {
   const service = websocketService(body.dataset.websocket!, location);
   const connection = asConverse
     ? new Strophe.Connection(service)
-    : new Strophe.Connection(service, { mechanisms: [createStropheXToken(Strophe.SASLMechanism as never) as never] });
+    : new Strophe.Connection(service, { mechanisms: [createStropheXToken(Strophe.SASLMechanism as never, { allowInsecure }) as never] });
   // Which mechanism Strophe chose: read from the <auth/> element it sends.
   let mechanism = "";
   connection.xmlOutput = (element: Element) => {
     if (element.nodeName === "auth") mechanism = element.getAttribute("mechanism") ?? "";
   };
-  connection.connect(jid, password, (status: number) => {
+  connection.connect(jid, password, (status: number, condition: string | null) => {
+    if (status === Strophe.Status.AUTHFAIL) stateEl.dataset.condition = condition ?? "";
     const name = (Object.entries(Strophe.Status).find(([, value]) => value === status)?.[0] ?? String(status)).toLowerCase();
     if (status === Strophe.Status.CONNECTED) {
       show("connected", `connected as ${connection.jid} with ${mechanism}`);
