@@ -1,6 +1,7 @@
 /** xmpp-x-token: X-TOKEN tokens for XMPP, compatible with Prosody's mod_auth_token. */
 export * from "./core/otp/index.js";
 export * from "./core/token/index.js";
+export { systemClock, type Clock } from "./core/clock.js";
 export { nodeprep, nameprep, prepareBareJid, normaliseBareJid, InvalidJidError, type BareJid } from "./core/jid/prep.js";
 export type { ReplayStore, ClaimResult } from "./core/replay/store.js";
 export { MemoryReplayStore, type MemoryReplayStoreOptions } from "./core/replay/memory.js";

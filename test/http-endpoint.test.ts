@@ -67,6 +67,8 @@ describe("token endpoint", () => {
     expect(body.expiresAt).toEqual(expect.any(Number));
     expect(checkToken(body.token, { jid: "alice@example.com", keys: KEYS, nonceDigits: 20 }).ok).toBe(true);
     expect(() => createTokenEndpoint({ authenticate: whoIsSignedIn, keys: KEYS, nonceDigits: 8 })).toThrow(TokenEndpointOptionsError);
+    // The window is checked at creation too, by the core's one rule.
+    expect(() => createTokenEndpoint({ authenticate: whoIsSignedIn, keys: KEYS, window: 11 })).toThrow(new TokenEndpointOptionsError("window must be an integer from 0 to 10"));
   });
 
   test("nobody signed in -> 401; other methods -> 405 with Allow", async () => {

@@ -5,7 +5,8 @@ import type { ReplayStore } from "../src/core/replay/store.js";
 import { decodeSignatureInto, MAX_TOKEN_LENGTH, parseToken, tokenSignatureStart } from "../src/core/token/format.js";
 import { randomBytes } from "node:crypto";
 import { Keyring, KeyError, type TokenKey } from "../src/core/token/keys.js";
-import { MintError, mintToken } from "../src/core/token/mint.js";
+import { issueToken, MintError, mintToken } from "../src/core/token/mint.js";
+import { isValidWindow, WINDOW_RULE } from "../src/core/token/window.js";
 import { checkToken, REJECT_REASONS, replayId, verifyToken, VerifyOptionsError } from "../src/core/token/verify.js";
 import { checkedToken, vectors } from "./helpers/vectors.js";
 // JID preparation: test/jid.test.ts. Replay store behaviour: test/replay.test.ts.
@@ -305,5 +306,31 @@ describe("signature decoding", () => {
       expect(out).toEqual(bytes);
       expect(parseToken(token)?.signature).toEqual(bytes);
     }
+  });
+});
+
+describe("one owner for the window and the lifetime (src/core/token/window.ts)", () => {
+  const key: TokenKey = { tokenSecret: "window-owner-test", otpSeed: "XVGR73KMZH2M4XMY" };
+
+  test("issueToken's expiresAt is what checkToken learns, for every window and at step edges", () => {
+    for (const window of [0, 1, 2, 10]) {
+      for (const now of [1_700_000_000, 1_700_000_029.999, 1_700_000_030, 59]) {
+        const issued = issueToken({ jid: "Alice@Example.COM", key, now, window });
+        const checked = checkToken(issued.token, { jid: "alice@example.com", keys: key, now, window });
+        expect(checked).toMatchObject({ ok: true, expiresAt: issued.expiresAt });
+        expect(issued.jid).toBe("alice@example.com");
+        // Good until expiresAt, refused from then on.
+        expect(checkToken(issued.token, { jid: issued.jid, keys: key, now: issued.expiresAt - 0.001, window }).ok).toBe(true);
+        expect(checkToken(issued.token, { jid: issued.jid, keys: key, now: issued.expiresAt, window })).toEqual({ ok: false, reason: "otp-out-of-window" });
+      }
+    }
+  });
+
+  test("the window rule: an integer from 0 to 10, the same words everywhere", () => {
+    expect([0, 1, 10].map(isValidWindow)).toEqual([true, true, true]);
+    expect([-1, 11, 1.5, NaN, "1", null].map(isValidWindow)).toEqual([false, false, false, false, false, false]);
+    expect(WINDOW_RULE).toBe("an integer from 0 to 10");
+    expect(() => issueToken({ jid: "a@b.c", key, window: 11 })).toThrow(new MintError("window must be an integer from 0 to 10"));
+    expect(() => checkToken("x", { jid: "a@b.c", keys: key, window: -1 })).toThrow(new VerifyOptionsError("window must be an integer from 0 to 10, got -1"));
   });
 });

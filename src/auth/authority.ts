@@ -8,6 +8,8 @@ import type { ReplayStore } from "../core/replay/store.js";
 import { DEFAULT_NONCE_DIGITS, nonceDigitsProblem } from "../core/token/format.js";
 import { KeyError, Keyring, type TokenKey } from "../core/token/keys.js";
 import { verifyToken, type Accepted, type RejectReason } from "../core/token/verify.js";
+import { DEFAULT_WINDOW, WINDOW_RULE, isValidWindow } from "../core/token/window.js";
+import { systemClock, type Clock } from "../core/clock.js";
 
 /** One hosted domain as the authority needs it (the server's DomainConfig fits). */
 export interface AuthorityDomain {
@@ -24,8 +26,8 @@ export interface AuthorityDomain {
 export interface AuthorityOptions {
   domains: Record<string, AuthorityDomain>;
   replay?: ReplayStore;
-  /** Unix time in seconds; the system clock by default. */
-  now?: () => number;
+  /** The clock (unix seconds); the system clock by default. */
+  now?: Clock;
 }
 
 interface HostedDomain {
@@ -44,15 +46,13 @@ export type AuthorityVerdict = Accepted | { ok: false; reason: RejectReason | "u
 export class TokenAuthority {
   private readonly hosted = new Map<string, HostedDomain>();
   readonly replay: ReplayStore;
-  private readonly now: () => number;
+  private readonly now: Clock;
 
-  constructor({ domains, replay = new MemoryReplayStore(), now = () => Date.now() / 1000 }: AuthorityOptions) {
+  constructor({ domains, replay = new MemoryReplayStore(), now = systemClock }: AuthorityOptions) {
     for (const [name, domain] of Object.entries(domains)) {
-      const window = domain.window ?? 1;
+      const window = domain.window ?? DEFAULT_WINDOW;
       // A bad window would otherwise surface as an exception on the first login.
-      if (!Number.isInteger(window) || window < 0 || window > 10) {
-        throw new KeyError(`${name}: window must be an integer from 0 to 10, got ${window}`);
-      }
+      if (!isValidWindow(window)) throw new KeyError(`${name}: window must be ${WINDOW_RULE}, got ${window}`);
       const nonceDigits = domain.nonceDigits ?? DEFAULT_NONCE_DIGITS;
       const nonceProblem = nonceDigitsProblem(nonceDigits);
       if (nonceProblem) throw new KeyError(`${name}: ${nonceProblem}`);

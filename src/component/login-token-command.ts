@@ -8,8 +8,8 @@ import { randomBytes } from "node:crypto";
 import { xml, type Element } from "@xmpp/xml";
 import { WindowCounter } from "../auth/policy/window-counter.js";
 import { Keyring, type TokenKey } from "../core/token/keys.js";
-import { mintToken } from "../core/token/mint.js";
-import { checkToken } from "../core/token/verify.js";
+import { issueToken } from "../core/token/mint.js";
+import { systemClock, type Clock } from "../core/clock.js";
 import { nameprep } from "../core/jid/prep.js";
 import { AccessPolicy, requesterOf } from "./access.js";
 import { dataForm, FormError, NS_DATA, submittedValues } from "./data-form.js";
@@ -48,7 +48,7 @@ export interface LoginTokenOptions {
   /** One line per mint and per refusal: who, for whom, why. Never the token. */
   log?: ComponentLogger;
   /** Unix seconds. */
-  now?: () => number;
+  now?: Clock;
   /** Open admin form sessions kept at most (oldest dropped first) and how long each lives. */
   maxSessions?: number;
   sessionSeconds?: number;
@@ -103,7 +103,7 @@ export class LoginTokenCommand {
   private readonly rateLimit: NonNullable<LoginTokenOptions["rateLimit"]>;
   private readonly sessions = new Map<string, AdminSession>();
   private readonly options: LoginTokenOptions;
-  private readonly now: () => number;
+  private readonly now: Clock;
   private readonly log: ComponentLogger;
 
   constructor(options: LoginTokenOptions) {
@@ -126,7 +126,7 @@ export class LoginTokenCommand {
     checkUrl(options.websocketUrl, ["ws:", "wss:"], "websocketUrl");
     checkUrl(options.loginUrl, ["http:", "https:"], "loginUrl");
     if (options.loginUrl !== undefined && !options.loginUrl.includes("{token}")) throw new LoginTokenOptionsError("loginUrl must contain {token}");
-    this.now = options.now ?? (() => Date.now() / 1000);
+    this.now = options.now ?? systemClock;
     this.log = options.log ?? { info() {}, warn() {} };
     // The same per-user window counter (and bounded memory) as the token endpoint.
     this.issued = new WindowCounter({ limit: max, windowSeconds: perSeconds, maxKeys: this.rateLimit.maxUsers ?? 100_000, now: this.now });
@@ -223,10 +223,9 @@ export class LoginTokenCommand {
     const now = this.now();
     const domain = jid.slice(jid.lastIndexOf("@") + 1);
     const { keyring, window, nonceDigits } = this.keyrings.get(domain)!;
-    const token = mintToken({ jid, key: keyring, now, nonceDigits });
-    const checked = checkToken(token, { jid, keys: keyring, now, window, nonceDigits });
-    if (!checked.ok) throw new Error(`a freshly minted token does not verify (${checked.reason})`);
-    const expires = isoTime(checked.expiresAt);
+    const issued = issueToken({ jid, key: keyring, now, window, ...(nonceDigits === undefined ? {} : { nonceDigits }) });
+    const { token } = issued;
+    const expires = isoTime(issued.expiresAt);
     this.log.info(`component: login token minted by ${who} for ${jid}, expires ${expires}`);
     const { websocketUrl, loginUrl } = this.options;
     const fields = [

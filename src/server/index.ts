@@ -6,6 +6,7 @@ import tls from "node:tls";
 import { WebSocketServer } from "ws";
 import type { ServerConfig } from "./config.js";
 import { TokenAuthority } from "../auth/authority.js";
+import { systemClock, type Clock } from "../core/clock.js";
 import { MemoryReplayStore } from "../core/replay/memory.js";
 import { createXTokenSasl } from "../auth/sasl/index.js";
 import { LoginLimiter, type LoginPolicy } from "../auth/policy/login-limiter.js";
@@ -28,7 +29,7 @@ export interface StartOptions {
   /** Every HTTP request that is not the WebSocket endpoint (the demo app mounts here); default 404. */
   httpHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Unix seconds, for token checks. */
-  now?: () => number;
+  now?: Clock;
   /** Share one authority (and its replay store) with others; by default built from `config`. */
   authority?: TokenAuthority;
   /**
@@ -94,7 +95,7 @@ function listen(server: net.Server, port: number, host: string, listener: Listen
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const log = oneLineLogger(options.log ?? stderrLogger());
-  const now = options.now ?? (() => Date.now() / 1000);
+  const now = options.now ?? systemClock;
   const authority =
     options.authority ??
     new TokenAuthority({ domains: config.domains, replay: new MemoryReplayStore({ maxEntries: config.replayMaxEntries }), now });

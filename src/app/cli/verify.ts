@@ -1,4 +1,5 @@
 import { checkToken } from "../../core/token/verify.js";
+import { WINDOW_RULE, isValidWindow } from "../../core/token/window.js";
 import { parseToken } from "../../core/token/format.js";
 import { parseFlags, unixSeconds } from "./args.js";
 import { EXIT_OK, EXIT_REFUSED, println, readAll, UsageError, type CliIO } from "./io.js";
@@ -33,7 +34,7 @@ export async function verify({ argv, env, stdout, stderr, stdin }: CliIO): Promi
   const token = flags.token === "-" ? (await readAll(stdin)).trim() : flags.token;
   let chosenWindow = window;
   if (flags.window !== undefined) {
-    if (!/^\d{1,2}$/.test(flags.window) || Number(flags.window) > 10) throw new UsageError("--window must be an integer from 0 to 10");
+    if (!/^\d{1,2}$/.test(flags.window) || !isValidWindow(Number(flags.window))) throw new UsageError(`--window must be ${WINDOW_RULE}`);
     chosenWindow = Number(flags.window);
   }
   const result = checkToken(token, { jid, keys: keyring, now: unixSeconds(flags.at, "--at"), window: chosenWindow, nonceDigits });

@@ -12,6 +12,7 @@ import { isPasswordHash } from "../../web/demo/password.js";
 import { TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
 import type { DemoConfig, DomainConfig, LimitsConfig, ListenerConfig, AppConfig } from "./types.js";
 import { DEFAULT_COMPONENT_PORT, parseComponents, parseTokenComponent } from "./component.js";
+import { DEFAULT_WINDOW, MAX_WINDOW } from "../../core/token/window.js";
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -37,7 +38,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   idleTimeoutSeconds: 0,
 };
 
-export const DEFAULT_WINDOW = 1;
+export { DEFAULT_WINDOW };
 export const DEFAULT_REPLAY_MAX_ENTRIES = 100_000;
 
 type Raw = Record<string, unknown>;
@@ -142,7 +143,7 @@ function domain(value: unknown, path: string, env: NodeJS.ProcessEnv, readFile: 
   if (!Array.isArray(disabled)) throw new ConfigError(`config: ${path}.disabledUsers must be a list of usernames`);
   return {
     keys: keys(raw.keys, `${path}.keys`, env, readFile),
-    window: raw.window === undefined ? DEFAULT_WINDOW : integer(raw.window, `${path}.window`, 0, 10),
+    window: raw.window === undefined ? DEFAULT_WINDOW : integer(raw.window, `${path}.window`, 0, MAX_WINDOW),
     nonceDigits:
       raw.nonceDigits === undefined ? DEFAULT_NONCE_DIGITS : integer(raw.nonceDigits, `${path}.nonceDigits`, MIN_NONCE_DIGITS, MAX_NONCE_DIGITS),
     disabledUsers: disabled.map((user, i) => {

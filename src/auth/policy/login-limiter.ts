@@ -11,6 +11,7 @@
  * - one connection has a fixed budget of failed attempts (aborts included), then it is closed.
  */
 import { WindowCounter } from "./window-counter.js";
+import type { Clock } from "../../core/clock.js";
 
 export interface LoginLimits {
   maxAuthFailuresPerConnection: number;
@@ -64,7 +65,7 @@ export interface LoginPolicy {
 export interface LoginLimiterOptions {
   limits: LoginLimits;
   /** Unix seconds. */
-  now?: () => number;
+  now?: Clock;
   /** Most IPs and JIDs remembered each (oldest forgotten first), so memory stays bounded. */
   maxKeys?: number;
   /** Other counters (a shared store); by default in-memory WindowCounters over 60 s. */

@@ -2,13 +2,15 @@
  * Counts events (failed logins, issued tokens) per key (an IP address, a JID) over a sliding window, with bounded memory:
  * when full, the key seen longest ago is forgotten first. Pure but for the injected clock.
  */
+import { systemClock, type Clock } from "../../core/clock.js";
+
 export interface WindowCounterOptions {
   /** Events allowed in `windowSeconds` before `isOver` says so. */
   limit: number;
   windowSeconds?: number;
   /** Most keys remembered. */
   maxKeys?: number;
-  now?: () => number;
+  now?: Clock;
 }
 
 export class WindowCounter {
@@ -16,9 +18,9 @@ export class WindowCounter {
   private readonly limit: number;
   private readonly windowSeconds: number;
   private readonly maxKeys: number;
-  private readonly now: () => number;
+  private readonly now: Clock;
 
-  constructor({ limit, windowSeconds = 60, maxKeys = 100_000, now = () => Date.now() / 1000 }: WindowCounterOptions) {
+  constructor({ limit, windowSeconds = 60, maxKeys = 100_000, now = systemClock }: WindowCounterOptions) {
     this.limit = limit;
     this.windowSeconds = windowSeconds;
     this.maxKeys = maxKeys;

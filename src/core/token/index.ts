@@ -1,4 +1,5 @@
-export { mintToken, randomNonce, MintError, type MintOptions } from "./mint.js";
+export { mintToken, issueToken, randomNonce, MintError, type MintOptions, type IssueOptions, type IssuedToken } from "./mint.js";
+export { DEFAULT_WINDOW, MAX_WINDOW, WINDOW_RULE, isValidWindow, expiresAt } from "./window.js";
 export {
   verifyToken,
   checkToken,

@@ -8,6 +8,8 @@ import { timeStep } from "../otp/totp.js";
 import type { ClaimResult, ReplayStore } from "../replay/store.js";
 import { decodeSignatureInto, DEFAULT_NONCE_DIGITS, nonceDigitsProblem, OTP_DIGITS, tokenSignatureStart } from "./format.js";
 import { Keyring, OTP_STEP_SECONDS, type TokenKey } from "./keys.js";
+import { DEFAULT_WINDOW, WINDOW_RULE, expiresAt, isValidWindow } from "./window.js";
+import { systemClock } from "../clock.js";
 
 export type RejectReason =
   | "malformed"
@@ -86,9 +88,7 @@ function reject(reason: RejectReason): Rejected {
 }
 
 function checkWindow(window: number): number {
-  if (!Number.isInteger(window) || window < 0 || window > 10) {
-    throw new VerifyOptionsError(`window must be an integer from 0 to 10, got ${window}`);
-  }
+  if (!isValidWindow(window)) throw new VerifyOptionsError(`window must be ${WINDOW_RULE}, got ${window}`);
   return window;
 }
 
@@ -103,10 +103,10 @@ function checkNonceDigits(digits: number): number {
  * Options that are the caller's mistake (no keys, a bad window) throw; the token never does.
  */
 export function checkToken(token: unknown, options: CheckOptions): VerifyResult {
-  const window = checkWindow(options.window ?? 1);
+  const window = checkWindow(options.window ?? DEFAULT_WINDOW);
   const nonceDigits = checkNonceDigits(options.nonceDigits ?? DEFAULT_NONCE_DIGITS);
   const keyring = Keyring.from(options.keys);
-  const now = options.now ?? Date.now() / 1000;
+  const now = options.now ?? systemClock();
   const space = tokenSignatureStart(token);
   // The nonce is what lies between the otp and the space: exactly nonceDigits of it.
   if (space - OTP_DIGITS !== nonceDigits) return reject("malformed");
@@ -142,9 +142,7 @@ export function checkToken(token: unknown, options: CheckOptions): VerifyResult 
     if (timingSafeEqual(key.otpAt(step), otpScratch) && matched === -1) matched = step;
   }
   if (matched === -1) return reject("otp-out-of-window");
-  // Verifiers accept this OTP while their step is at most `matched + window`.
-  const expiresAt = (matched + window + 1) * OTP_STEP_SECONDS;
-  return { ok: true, jid: bareJid, keyIndex, step: matched, expiresAt };
+  return { ok: true, jid: bareJid, keyIndex, step: matched, expiresAt: expiresAt(matched, window) };
 }
 
 /**
@@ -179,7 +177,7 @@ export function verifyToken(token: unknown, options: VerifyOptions): Promise<Ver
   const accepted = result;
   let claim: ClaimResult | Promise<ClaimResult>;
   try {
-    claim = replay.claim(replayId(token as string), accepted.expiresAt, options.now ?? Date.now() / 1000);
+    claim = replay.claim(replayId(token as string), accepted.expiresAt, options.now ?? systemClock());
   } catch {
     // A store we cannot reach must not let a token through twice: fail closed.
     return Promise.resolve(reject("replay-store-error"));

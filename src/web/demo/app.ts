@@ -16,6 +16,7 @@ import { WindowCounter } from "../../auth/policy/window-counter.js";
 import { hashPassword, verifyPassword } from "./password.js";
 import { SessionStore } from "./session.js";
 import { chatPage, messagePage, signInPage, stropheCheckPage } from "./pages.js";
+import { systemClock, type Clock } from "../../core/clock.js";
 
 /** The demo web app's sign-in users; absent in production configs. */
 export interface DemoConfig {
@@ -53,7 +54,7 @@ export interface DemoAppOptions {
   /** Tokens per user; default 30 per 60 seconds. */
   tokenRateLimit?: { max: number; perSeconds: number };
   /** Unix seconds. */
-  now?: () => number;
+  now?: Clock;
 }
 
 /** A Node request handler, also reachable as `.handler`. */
@@ -110,7 +111,7 @@ function checkOptions(options: DemoAppOptions): void {
 
 export function createDemoApp(options: DemoAppOptions): DemoApp {
   checkOptions(options);
-  const { demo, websocketPath = "/xmpp-websocket", websocketUrl, assetsDir = defaultAssetsDir(), now = () => Date.now() / 1000 } = options;
+  const { demo, websocketPath = "/xmpp-websocket", websocketUrl, assetsDir = defaultAssetsDir(), now = systemClock } = options;
   const sessions = new SessionStore({ secret: demo.sessionSecret, lifetimeSeconds: options.sessionSeconds, secure: options.secureCookie, now });
   const users = new Map(demo.users.map((u) => [u.username, u.passwordHash]));
   const signInFailures = new WindowCounter({ limit: options.maxSignInFailuresPerMinute ?? 10, windowSeconds: 60, maxKeys: 10_000, now });

@@ -5,6 +5,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import { systemClock, type Clock } from "../../core/clock.js";
 
 export const SESSION_COOKIE = "xtoken_demo";
 /** With `secure`, the `__Host-` prefix makes browsers refuse the cookie unless Secure, Path=/ and host-only. */
@@ -20,7 +21,7 @@ export interface SessionStoreOptions {
   /** Mark the cookie Secure (the site is served over https, e.g. behind a TLS proxy). */
   secure?: boolean;
   /** Unix seconds. */
-  now?: () => number;
+  now?: Clock;
 }
 
 interface Session {
@@ -33,11 +34,11 @@ export class SessionStore {
   private readonly secret: string;
   private readonly lifetimeSeconds: number;
   private readonly maxSessions: number;
-  private readonly now: () => number;
+  private readonly now: Clock;
   private readonly cookieName: string;
   private readonly attributes: string;
 
-  constructor({ secret, lifetimeSeconds = 8 * 3600, maxSessions = 10_000, secure = false, now = () => Date.now() / 1000 }: SessionStoreOptions) {
+  constructor({ secret, lifetimeSeconds = 8 * 3600, maxSessions = 10_000, secure = false, now = systemClock }: SessionStoreOptions) {
     if (typeof secret !== "string" || secret.length < 32) throw new RangeError("the session secret must be at least 32 characters");
     if (!(Number.isInteger(lifetimeSeconds) && lifetimeSeconds > 0)) throw new RangeError("lifetimeSeconds must be a positive integer");
     this.secret = secret;

@@ -6,8 +6,9 @@
  * It never logs: a token is a credential, and the app's logger is the app's business.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { mintToken } from "../../core/token/mint.js";
-import { checkToken } from "../../core/token/verify.js";
+import { issueToken } from "../../core/token/mint.js";
+import { DEFAULT_WINDOW, WINDOW_RULE, isValidWindow } from "../../core/token/window.js";
+import { systemClock, type Clock } from "../../core/clock.js";
 import { Keyring, type TokenKey } from "../../core/token/keys.js";
 import { DEFAULT_NONCE_DIGITS, nonceDigitsProblem } from "../../core/token/format.js";
 import { normaliseBareJid } from "../../core/jid/prep.js";
@@ -40,7 +41,7 @@ export type TokenEndpointOptions = TokenEndpointSource & {
   /** The nonce length the server accepts (its domain's `nonceDigits`), for tokens minted from keys; default 32. */
   nonceDigits?: number;
   /** Unix seconds. */
-  now?: () => number;
+  now?: Clock;
 };
 
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -81,6 +82,7 @@ function checkOptions(options: TokenEndpointOptions): void {
   if (options.mint !== undefined && typeof options.mint !== "function") throw new TokenEndpointOptionsError("mint must be a function");
   const nonceProblem = options.nonceDigits === undefined ? null : nonceDigitsProblem(options.nonceDigits);
   if (nonceProblem) throw new TokenEndpointOptionsError(nonceProblem);
+  if (options.window !== undefined && !isValidWindow(options.window)) throw new TokenEndpointOptionsError(`window must be ${WINDOW_RULE}`);
   const limit = options.rateLimit;
   if (limit && !(Number.isInteger(limit.max) && limit.max > 0 && Number.isFinite(limit.perSeconds) && limit.perSeconds > 0)) {
     throw new TokenEndpointOptionsError("rateLimit needs a positive integer max and a positive perSeconds");
@@ -97,7 +99,7 @@ function checkOptions(options: TokenEndpointOptions): void {
 
 export function createTokenEndpoint(options: TokenEndpointOptions): NodeHandler {
   checkOptions(options);
-  const { authenticate, rateLimit = { max: 30, perSeconds: 60 }, cors, window = 1, nonceDigits = DEFAULT_NONCE_DIGITS, now = () => Date.now() / 1000 } = options;
+  const { authenticate, rateLimit = { max: 30, perSeconds: 60 }, cors, window = DEFAULT_WINDOW, nonceDigits = DEFAULT_NONCE_DIGITS, now = systemClock } = options;
   const keyring = options.mint ? null : Keyring.from((options.keys ?? options.key)!);
   const issued = new WindowCounter({ limit: rateLimit.max, windowSeconds: rateLimit.perSeconds, maxKeys: rateLimit.maxUsers ?? 100_000, now });
   const allowedOrigins = new Set(cors?.origins ?? []);
@@ -109,9 +111,8 @@ export function createTokenEndpoint(options: TokenEndpointOptions): NodeHandler 
       if (typeof token !== "string" || token === "") throw new TypeError("mint returned no token");
       return { jid, password: token, token };
     }
-    const token = mintToken({ jid, key: keyring, now: at, nonceDigits });
-    const checked = checkToken(token, { jid, keys: keyring, now: at, window, nonceDigits });
-    return { jid, password: token, token, ...(checked.ok ? { expiresAt: checked.expiresAt } : {}) };
+    const { token, expiresAt } = issueToken({ jid, key: keyring, now: at, nonceDigits, window });
+    return { jid, password: token, token, expiresAt };
   }
 
   function corsHeaders(req: IncomingMessage): Record<string, string> {
