@@ -51,6 +51,12 @@ export interface LimitsConfig {
   maxAuthFailuresPerIpPerMinute: number;
   /** Failed logins per JID per minute before further attempts get `temporary-auth-failure`. */
   maxAuthFailuresPerJidPerMinute: number;
+  /**
+   * Bytes that may wait to be sent to one connection: past it the server stops reading from that
+   * connection, and stanzas routed to it are dropped (messages and IQ requests bounce with
+   * `resource-constraint`).
+   */
+  maxOutboundBytes: number;
   /** Seconds of silence after which an authenticated stream is closed (0: never). */
   idleTimeoutSeconds: number;
 }

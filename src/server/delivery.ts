@@ -100,7 +100,8 @@ function onIq(sender: BoundSession, iq: Element, to: Address | null, { router, i
   const type = iq.attrs.type;
   if (type === "result" || type === "error") {
     // Answers go to the full JID that asked; anything else has nobody waiting for it.
-    if (to) router.resource(to)?.deliver(iq);
+    const asker = to && router.resource(to);
+    if (asker) deliverTo(sender, asker, iq);
     return;
   }
   if (type !== "get" && type !== "set") return sendStanzaError(sender, iq, "modify", "bad-request");
@@ -117,7 +118,7 @@ function onIq(sender: BoundSession, iq: Element, to: Address | null, { router, i
   // A full JID that is online gets the iq.
   const target = router.resource(to);
   if (!target) return sendStanzaError(sender, iq, "cancel", "service-unavailable");
-  target.deliver(iq);
+  deliverTo(sender, target, iq);
 }
 
 function onMessage(sender: BoundSession, message: Element, to: Address | null, router: Router): void {
@@ -132,7 +133,7 @@ function onMessage(sender: BoundSession, message: Element, to: Address | null, r
     if (type === "normal" || type === "chat") sendStanzaError(sender, message, "cancel", "service-unavailable");
     return;
   }
-  for (const target of targets) target.deliver(message);
+  for (const target of targets) deliverTo(sender, target, message);
 }
 
 function onPresence(sender: BoundSession, presence: Element, to: Address | null, router: Router): void {
@@ -140,7 +141,7 @@ function onPresence(sender: BoundSession, presence: Element, to: Address | null,
     // Directed presence (and subscription requests, which this server keeps no roster for)
     // goes to the named resource, or to every session of the account.
     const exact = router.resource(to);
-    for (const target of exact ? [exact] : router.sessionsOf(to.bare)) target.deliver(presence);
+    for (const target of exact ? [exact] : router.sessionsOf(to.bare)) deliverTo(sender, target, presence);
     return;
   }
   const type = presence.attrs.type;
@@ -160,7 +161,21 @@ function onPresence(sender: BoundSession, presence: Element, to: Address | null,
 
 function broadcastPresence(sender: BoundSession, presence: Element, router: Router): void {
   const out = withAttrs(presence, { from: sender.fullJid, xmlns: NS.client });
-  for (const other of router.availableOn(sender.domain, sender)) other.deliver(withTo(out, other.fullJid));
+  for (const other of router.availableOn(sender.domain, sender)) deliverTo(sender, other, withTo(out, other.fullJid));
+}
+
+/**
+ * Hands a stanza to another session, unless that session's outbound queue is at the bound (it
+ * does not read what it is sent): then the stanza is dropped, and a message or an IQ request
+ * bounces to the sender with `resource-constraint` (RFC 6120 8.3.3.18, type wait: try later);
+ * presence, IQ results and errors are dropped silently. The slow session is not closed, so
+ * nobody can get a user disconnected by sending them more than they read.
+ */
+function deliverTo(sender: BoundSession, target: RoutableSession, stanza: Element): void {
+  if (!target.outboundFull) return target.deliver(stanza);
+  const type = stanza.attrs.type;
+  const request = stanza.name === "message" || (stanza.name === "iq" && (type === "get" || type === "set"));
+  if (request) sendStanzaError(sender, stanza, "wait", "resource-constraint");
 }
 
 /** Bounces a stanza with an error (never an error about an error, RFC 6120 8.3.1). */

@@ -17,7 +17,7 @@ import { Router } from "./router.js";
 import { XmppSession, type SessionServices } from "./session.js";
 import { TcpTransport } from "./transport/tcp.js";
 import { TlsTickets } from "./transport/tls-tickets.js";
-import { WebSocketTransport } from "./transport/websocket.js";
+import { WEBSOCKET_PAYLOAD_SLACK, WebSocketTransport } from "./transport/websocket.js";
 import { ListenError, type ListenerName } from "./listen-error.js";
 
 export { stderrLogger, silentLogger, oneLine, type Logger } from "./log.js";
@@ -39,6 +39,15 @@ export interface StartOptions {
   loginPolicy?: LoginPolicy;
 }
 
+export interface ConnectionStats {
+  kind: "tcp" | "websocket";
+  remoteAddress: string;
+  /** Bytes queued for the peer and not yet sent. */
+  outboundBytes: number;
+  /** Reading from it is paused because it does not read what is sent to it. */
+  outboundPaused: boolean;
+}
+
 export interface RunningServer {
   readonly config: ServerConfig;
   readonly authority: TokenAuthority;
@@ -46,6 +55,8 @@ export interface RunningServer {
   readonly ports: { c2s: number | null; directTls: number | null; http: number | null };
   /** Sessions open right now. */
   readonly sessionCount: number;
+  /** Each open connection's outbound queue, and whether reading from it is paused for it (tests, metrics). */
+  connections(): ConnectionStats[];
   /** Stops listening, ends every stream with a system-shutdown error, and resolves when done. */
   close(): Promise<void>;
 }
@@ -132,7 +143,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   try {
     if (config.listeners.c2sPort !== null) {
       const server = net.createServer((socket) =>
-        startSession(new TcpTransport(socket, tickets?.context ?? null, config.limits.maxStanzaBytesBeforeAuth, false)),
+        startSession(new TcpTransport(socket, tickets?.context ?? null, config.limits.maxStanzaBytesBeforeAuth, false, config.limits.maxOutboundBytes)),
       );
       servers.push(server);
       ports.c2s = await listen(server, config.listeners.c2sPort, host, "c2s");
@@ -140,7 +151,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     if (config.listeners.directTlsPort !== null) {
       if (!tickets) throw new Error("directTlsPort needs a TLS certificate");
       const server = tickets.createServer((socket) =>
-        startSession(new TcpTransport(socket, null, config.limits.maxStanzaBytesBeforeAuth, true)),
+        startSession(new TcpTransport(socket, null, config.limits.maxStanzaBytesBeforeAuth, true, config.limits.maxOutboundBytes)),
       );
       servers.push(server);
       ports.directTls = await listen(server, config.listeners.directTlsPort, host, "directTls");
@@ -150,10 +161,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         res.writeHead(404, { "Content-Type": "text/plain" }).end("not found\n");
       });
       const server = http.createServer(handler);
-      // ws refuses larger frames outright; our own check below that limit answers with policy-violation.
+      // ws refuses a larger message from its frame header, before buffering it (close code 1009);
+      // our own check answers one slightly over the limit with policy-violation. The limit is the
+      // pre-authentication one; each stream raises its own once authenticated (websocket.ts).
       wss = new WebSocketServer({
         noServer: true,
-        maxPayload: config.limits.maxStanzaBytes * 2,
+        maxPayload: config.limits.maxStanzaBytesBeforeAuth + WEBSOCKET_PAYLOAD_SLACK,
         handleProtocols: (protocols) => (protocols.has("xmpp") ? "xmpp" : false),
       });
       server.on("upgrade", (req, socket, head) => {
@@ -170,7 +183,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
             warnedForwarded = true;
             log.warn(`forwarded headers from ${address} ignored: not in trustedProxies (WebSocket streams from it are not secure)`);
           }
-          startSession(new WebSocketTransport(ws, address, secure, config.limits.maxStanzaBytesBeforeAuth));
+          startSession(new WebSocketTransport(ws, address, secure, config.limits.maxStanzaBytesBeforeAuth, config.limits.maxOutboundBytes));
         });
       });
       servers.push(server);
@@ -195,6 +208,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     ports,
     get sessionCount() {
       return sessions.size;
+    },
+    connections() {
+      return [...sessions].map((s) => ({ kind: s.transportKind, remoteAddress: s.remoteAddress, outboundBytes: s.outboundBytes, outboundPaused: s.outboundPaused }));
     },
     close() {
       closing ??= (async () => {

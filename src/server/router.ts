@@ -16,6 +16,8 @@ export interface RoutableSession {
   readonly priority: number;
   /** The last available presence, stamped with this session's full JID. */
   readonly lastPresence: Element | null;
+  /** Its outbound queue is at `maxOutboundBytes` (it is not reading): stanzas for it are dropped. */
+  readonly outboundFull: boolean;
   deliver(stanza: Element): void;
 }
 

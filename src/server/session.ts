@@ -42,6 +42,10 @@ export interface Transport {
   /** Writes the stream header (TCP) or `<open/>` (WebSocket). */
   openStream(attrs: { id: string; from: string }): void;
   send(element: Element): void;
+  /** Bytes written to the connection and not yet sent (its outbound queue). */
+  readonly outboundBytes: number;
+  /** Reading from the connection is paused because its outbound queue is over the bound. */
+  readonly outboundPaused: boolean;
   /** Writes `</stream:stream>` or `<close/>`, then ends the connection. */
   closeStream(): void;
   /** Upgrades to TLS after `<proceed/>`; the stream then starts over. */
@@ -310,6 +314,27 @@ export class XmppSession implements BoundSession {
     this.fullJid = outcome.fullJid;
     this.services.router.add(this.resource, this);
     this.transport.send(outcome.reply);
+  }
+
+  /** Its outbound queue is at the bound: it does not read, so stanzas for it are dropped (delivery.ts). */
+  get outboundFull(): boolean {
+    return this.transport.outboundBytes >= this.services.config.limits.maxOutboundBytes;
+  }
+
+  get remoteAddress(): string {
+    return this.transport.remoteAddress;
+  }
+
+  get transportKind(): "tcp" | "websocket" {
+    return this.transport.kind;
+  }
+
+  get outboundBytes(): number {
+    return this.transport.outboundBytes;
+  }
+
+  get outboundPaused(): boolean {
+    return this.transport.outboundPaused;
   }
 
   deliver(stanza: Element): void {

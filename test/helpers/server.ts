@@ -174,6 +174,20 @@ export class RawClient {
   destroy(): void {
     this.socket.destroy();
   }
+
+  /** Stops reading what the server sends (a peer that never reads); resume() reads again. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** Bytes this client wrote that the server has not taken yet (they pile up when it stops reading). */
+  get unsent(): number {
+    return this.socket.writableLength;
+  }
 }
 
 export function streamHeader(to = DOMAIN): string {

@@ -31,6 +31,7 @@ export const DEFAULT_LISTENERS: ListenerConfig = {
 export const DEFAULT_LIMITS: LimitsConfig = {
   maxStanzaBytesBeforeAuth: 10 * 1024,
   maxStanzaBytes: 256 * 1024,
+  maxOutboundBytes: 1024 * 1024,
   authTimeoutSeconds: 30,
   maxAuthFailuresPerConnection: 5,
   maxAuthFailuresPerIpPerMinute: 20,

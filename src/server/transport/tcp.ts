@@ -7,6 +7,7 @@ import { NotWellFormedError, StrictXmlParser } from "./strict-xml.js";
 import type { Transport, XmppSession } from "../session.js";
 import { NS } from "../namespaces.js";
 import { InOrderQueue } from "./in-order-queue.js";
+import { ReadGate } from "./read-gate.js";
 
 export class TcpTransport implements Transport {
   readonly kind = "tcp";
@@ -17,14 +18,18 @@ export class TcpTransport implements Transport {
   private readonly framer: XmlFramer;
   /** A new one per stream (restart): stanzas inherit the current header's namespaces. */
   private xml = new StrictXmlParser("stream");
-  private readonly queue = new InOrderQueue<FramerEvent>({
-    handle: (event) => this.handle(event),
-    stopped: () => this.session.isClosed,
-    failed: (err) => this.session.internalError(err),
+  private readonly gate = new ReadGate({
     pause: () => this.socket.pause(),
     resume: () => {
       if (!this.ended) this.socket.resume();
     },
+  });
+  private readonly queue = new InOrderQueue<FramerEvent>({
+    handle: (event) => this.handle(event),
+    stopped: () => this.session.isClosed,
+    failed: (err) => this.session.internalError(err),
+    pause: () => this.gate.hold("input"),
+    resume: () => this.gate.release("input"),
   });
   private ended = false;
 
@@ -33,6 +38,8 @@ export class TcpTransport implements Transport {
     private readonly secureContext: SecureContext | null,
     maxElementBytes: number,
     directTls: boolean,
+    /** Reading stops while more than this many bytes wait to be sent to the peer. */
+    private readonly maxOutboundBytes: number,
   ) {
     this.socket = socket;
     this.secure = directTls;
@@ -58,6 +65,9 @@ export class TcpTransport implements Transport {
     this.queue.push(...events);
   };
 
+  /** The socket's write buffer is empty again: the peer reads, so we read from it again. */
+  private readonly onDrain = () => this.gate.release("output");
+
   private readonly onClose = () => {
     this.ended = true;
     this.session.onDisconnect();
@@ -66,6 +76,7 @@ export class TcpTransport implements Transport {
   private listen(socket: Socket): void {
     socket.on("data", this.onData);
     socket.on("close", this.onClose);
+    socket.on("drain", this.onDrain);
     socket.on("error", () => socket.destroy());
     socket.setNoDelay(true);
   }
@@ -94,8 +105,21 @@ export class TcpTransport implements Transport {
     this.write(element.toString());
   }
 
+  /** Bytes written to the connection and not yet taken by the kernel (TLS: before encryption). */
+  get outboundBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Reading is paused because the peer does not take what is sent to it. */
+  get outboundPaused(): boolean {
+    return this.gate.holds("output");
+  }
+
   private write(text: string): void {
-    if (!this.ended && this.socket.writable) this.socket.write(text);
+    if (this.ended || !this.socket.writable) return;
+    // As bytes, so that writableLength counts bytes, not UTF-16 units.
+    this.socket.write(Buffer.from(text));
+    if (this.socket.writableLength > this.maxOutboundBytes) this.gate.hold("output");
   }
 
   closeStream(): void {
@@ -116,9 +140,11 @@ export class TcpTransport implements Transport {
     const plain = this.socket;
     plain.removeListener("data", this.onData);
     plain.removeListener("close", this.onClose);
+    plain.removeListener("drain", this.onDrain);
     const secured = new TLSSocket(plain, { isServer: true, secureContext: this.secureContext });
     this.socket = secured;
     this.listen(secured);
+    if (this.gate.paused) secured.pause();
     await new Promise<void>((resolve, reject) => {
       secured.once("secure", resolve);
       secured.once("error", reject);

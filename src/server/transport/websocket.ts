@@ -9,6 +9,27 @@ import { NS } from "../namespaces.js";
 import { FramingError, XmlFramer } from "./xml-framer.js";
 import { NotWellFormedError, StrictXmlParser } from "./strict-xml.js";
 import { InOrderQueue } from "./in-order-queue.js";
+import { ReadGate } from "./read-gate.js";
+
+/**
+ * What ws may buffer of one message beyond the element limit: a message a little too big is still
+ * read and answered with the stream error policy-violation; a bigger one is refused by ws from
+ * its frame header (close code 1009) before its payload is buffered.
+ */
+export const WEBSOCKET_PAYLOAD_SLACK = 4096;
+
+/**
+ * ws keeps the message size limit on the connection's receiver, set from the server's maxPayload
+ * at the upgrade, and offers no public way to change it per connection; it is raised here once
+ * the stream is authenticated, so that before authentication a connection holds no more than
+ * maxStanzaBytesBeforeAuth (+ slack). Returns false if this ws version keeps it elsewhere.
+ */
+export function setWebSocketPayloadLimit(socket: WebSocket, bytes: number): boolean {
+  const receiver = (socket as unknown as { _receiver?: { _maxPayload?: unknown } | null })._receiver;
+  if (!receiver || typeof receiver._maxPayload !== "number") return false;
+  receiver._maxPayload = bytes;
+  return true;
+}
 
 export class WebSocketTransport implements Transport {
   readonly kind = "websocket";
@@ -16,23 +37,33 @@ export class WebSocketTransport implements Transport {
   session!: XmppSession;
   private maxBytes: number;
   private readonly xml = new StrictXmlParser("messages");
-  // Back-pressure, as on TCP: a client flooding frames while a login is checked waits.
-  private readonly queue = new InOrderQueue<Buffer | string>({
-    handle: (data) => this.handle(data),
-    stopped: () => this.session.isClosed,
-    failed: (err) => this.session.internalError(err),
+  private readonly gate = new ReadGate({
     pause: () => this.socket.pause(),
     resume: () => {
       if (!this.closed && this.socket.isPaused) this.socket.resume();
     },
   });
+  // Back-pressure, as on TCP: a client flooding frames while a login is checked waits.
+  private readonly queue = new InOrderQueue<Buffer | string>({
+    handle: (data) => this.handle(data),
+    stopped: () => this.session.isClosed,
+    failed: (err) => this.session.internalError(err),
+    pause: () => this.gate.hold("input"),
+    resume: () => this.gate.release("input"),
+  });
   private closed = false;
+  /** After each frame is handed to the kernel: reading resumes once the peer has taken enough. */
+  private readonly afterSend = () => {
+    if (this.socket.bufferedAmount <= this.maxOutboundBytes) this.gate.release("output");
+  };
 
   constructor(
     private readonly socket: WebSocket,
     readonly remoteAddress: string,
     readonly secure: boolean,
     maxElementBytes: number,
+    /** Reading stops while more than this many bytes wait to be sent to the peer. */
+    private readonly maxOutboundBytes: number,
   ) {
     this.maxBytes = maxElementBytes;
     socket.on("message", (data: Buffer, isBinary: boolean) => {
@@ -70,8 +101,20 @@ export class WebSocketTransport implements Transport {
     this.send(xml("open", { xmlns: NS.framing, id, from, version: "1.0", "xml:lang": "en" }));
   }
 
+  /** Bytes given to ws and not yet taken by the kernel. */
+  get outboundBytes(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  /** Reading is paused because the peer does not take what is sent to it. */
+  get outboundPaused(): boolean {
+    return this.gate.holds("output");
+  }
+
   send(element: Element): void {
-    if (!this.closed && this.socket.readyState === this.socket.OPEN) this.socket.send(element.toString());
+    if (this.closed || this.socket.readyState !== this.socket.OPEN) return;
+    this.socket.send(element.toString(), this.afterSend);
+    if (this.socket.bufferedAmount > this.maxOutboundBytes) this.gate.hold("output");
   }
 
   closeStream(): void {
@@ -92,5 +135,9 @@ export class WebSocketTransport implements Transport {
 
   setMaxElementBytes(bytes: number): void {
     this.maxBytes = bytes;
+    if (!setWebSocketPayloadLimit(this.socket, bytes + WEBSOCKET_PAYLOAD_SLACK)) {
+      // Fail closed: the stream keeps the pre-authentication limit (the server's maxPayload).
+      this.session.internalError(new Error("cannot raise the WebSocket message limit with this version of ws"));
+    }
   }
 }
