@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `x-token` command line: keygen, mint, verify, serve, hash-password, component. */
+/** The `x-token` command line: keygen, mint, verify, serve, hash-password, component, extauth. */
 import { readFileSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,6 +11,7 @@ import { verify } from "./verify.js";
 import { serve } from "./serve.js";
 import { hashPasswordCommand } from "./hash-password.js";
 import { component } from "./component.js";
+import { extauth } from "./extauth.js";
 
 const HELP = `Usage: x-token <command> [options]
 
@@ -21,6 +22,7 @@ Commands:
   serve           run the XMPP server (--dev: development defaults)
   component       run the login-token XMPP component (XEP-0114, XEP-0050)
   hash-password   hash a demo user's password (asked without echo, or read from standard input)
+  extauth         external authentication program for ejabberd, MongooseIM, Prosody
 
 Run "x-token <command> --help" for a command's options; "x-token --version" prints the version.`;
 
@@ -31,6 +33,7 @@ const COMMANDS: Record<string, (io: CliIO) => number | Promise<number>> = {
   serve,
   "hash-password": hashPasswordCommand,
   component,
+  extauth,
 };
 
 /** Runs one command line; returns the exit code. Never throws for a user's mistake. */

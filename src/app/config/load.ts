@@ -42,6 +42,12 @@ export const DEFAULT_LIMITS: LimitsConfig = {
 export { DEFAULT_WINDOW };
 export const DEFAULT_REPLAY_MAX_ENTRIES = 100_000;
 
+/**
+ * Who reads the configuration: the server (listeners must be usable: TLS where required), or
+ * a verifier without listeners (`x-token extauth`), which needs the domains and the store.
+ */
+export type ConfigRole = "server" | "verifier";
+
 type Raw = Record<string, unknown>;
 /** Reads a file named in the configuration (relative to the config file). */
 export type FileReader = (path: string) => string;
@@ -221,7 +227,12 @@ const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWitho
  * environment: XTOKEN_DOMAIN + XTOKEN_SECRET + XTOKEN_OTP_SEED add (or replace) one domain;
  * XMPP_HOST, XMPP_C2S_PORT, XMPP_HTTP_PORT and XMPP_REQUIRE_TLS override the file.
  */
-export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, readFile: FileReader = (p) => readFileSync(p, "utf8")): AppConfig {
+export function parseConfig(
+  rawValue: unknown,
+  env: NodeJS.ProcessEnv = {},
+  readFile: FileReader = (p) => readFileSync(p, "utf8"),
+  { role = "server" }: { role?: ConfigRole } = {},
+): AppConfig {
   const raw = object(rawValue, "the configuration", TOP_LEVEL);
   const domains: Record<string, DomainConfig> = {};
   if (raw.domains !== undefined) {
@@ -287,10 +298,10 @@ export function parseConfig(rawValue: unknown, env: NodeJS.ProcessEnv = {}, read
   }
 
   const requireTls = envBoolean(env, "XMPP_REQUIRE_TLS") ?? (raw.requireTls === undefined ? true : boolean(raw.requireTls, "requireTls"));
-  if (requireTls && !tls && listeners.c2sPort !== null) {
+  if (role === "server" && requireTls && !tls && listeners.c2sPort !== null) {
     throw new ConfigError("config: requireTls is true but no tls certificate is configured, so nobody could log in over TCP (add tls, or set requireTls false / XMPP_REQUIRE_TLS=false)");
   }
-  if (listeners.directTlsPort !== null && !tls) throw new ConfigError("config: listeners.directTlsPort needs a tls certificate");
+  if (role === "server" && listeners.directTlsPort !== null && !tls) throw new ConfigError("config: listeners.directTlsPort needs a tls certificate");
 
   const limitsRaw = raw.limits === undefined ? {} : object(raw.limits, "limits", Object.keys(DEFAULT_LIMITS));
   const limits = { ...DEFAULT_LIMITS };
@@ -348,9 +359,9 @@ export function readConfigFile(file: string): { raw: unknown; readFile: FileRead
 }
 
 /** The configuration from `file` (or XTOKEN_CONFIG) and the environment. */
-export function loadConfig({ file, env = process.env }: { file?: string; env?: NodeJS.ProcessEnv } = {}): AppConfig {
+export function loadConfig({ file, env = process.env, role = "server" }: { file?: string; env?: NodeJS.ProcessEnv; role?: ConfigRole } = {}): AppConfig {
   const path = file ?? env.XTOKEN_CONFIG;
-  if (!path) return parseConfig({}, env);
+  if (!path) return parseConfig({}, env, undefined, { role });
   const { raw, readFile } = readConfigFile(path);
-  return parseConfig(raw, env, readFile);
+  return parseConfig(raw, env, readFile, { role });
 }

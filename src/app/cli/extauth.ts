@@ -1,0 +1,72 @@
+/**
+ * `x-token extauth`: the external-authentication program for ejabberd, MongooseIM and Prosody
+ * (mod_auth_external). Standard output carries protocol answers and nothing else; every log
+ * line goes to standard error; it exits 0 when the server closes its standard input.
+ */
+import { loadConfig } from "../config/load.js";
+import { TokenAuthority } from "../../auth/authority.js";
+import { MemoryReplayStore } from "../../core/replay/memory.js";
+import { createExtauthAnswerer, IS_USER_POLICIES, type IsUserPolicy } from "../../extauth/answer.js";
+import { DEFAULT_MAX_REQUEST_BYTES, EXTAUTH_PROTOCOLS, type ExtauthProtocol } from "../../extauth/protocol.js";
+import { serveExtauthStream } from "../../extauth/stdio.js";
+import { oneLineLogger, stderrLogger } from "../../server/log.js";
+import { parseFlags } from "./args.js";
+import { EXIT_OK, println, UsageError, type CliIO } from "./io.js";
+
+export const EXTAUTH_HELP = `Usage: x-token extauth [--config FILE] [--protocol ejabberd|prosody] [--isuser hosted|none]
+                      [--max-request-bytes N]
+
+An external authentication program: the server starts it and asks it over standard input
+and output whether a password is good. The password is an X-TOKEN token for USER@SERVER,
+checked with the keys of the configuration (--config FILE or XTOKEN_CONFIG, and
+XTOKEN_DOMAIN, XTOKEN_SECRET, XTOKEN_OTP_SEED), and accepted once (the replay store of the
+configuration; use store.redis when the server runs more than one copy of this program).
+
+--protocol ejabberd   2-byte length-prefixed requests (ejabberd, MongooseIM); the default
+--protocol prosody    one request per line (Prosody's mod_auth_external)
+--isuser hosted       "isuser" is yes for any valid username at a configured domain (default)
+--isuser none         "isuser" is always no
+--max-request-bytes   longest request read (default ${DEFAULT_MAX_REQUEST_BYTES}); longer ones are skipped and refused
+
+Unknown domains, unknown commands and account commands (setpass, tryregister, removeuser,
+removeuser3, certauth) are answered no. Logs go to standard error; tokens are never logged.
+See docs/ejabberd.md.`;
+
+function choice<T extends string>(value: string | undefined, allowed: readonly T[], flag: string, fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(", ")}`);
+  return value as T;
+}
+
+export async function extauth(io: CliIO): Promise<number> {
+  const flags = parseFlags("extauth", io.argv, {
+    config: { type: "string" },
+    protocol: { type: "string" },
+    isuser: { type: "string" },
+    "max-request-bytes": { type: "string" },
+  });
+  if (flags.help) return println(io.stdout, EXTAUTH_HELP), EXIT_OK;
+  const protocol = choice<ExtauthProtocol>(flags.protocol, EXTAUTH_PROTOCOLS, "--protocol", "ejabberd");
+  const isUser = choice<IsUserPolicy>(flags.isuser, IS_USER_POLICIES, "--isuser", "hosted");
+  let maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES;
+  if (flags["max-request-bytes"] !== undefined) {
+    const value = flags["max-request-bytes"];
+    if (!/^\d{1,5}$/.test(value) || Number(value) < 64 || Number(value) > 65535) throw new UsageError("--max-request-bytes must be an integer from 64 to 65535");
+    maxRequestBytes = Number(value);
+  }
+  const config = loadConfig({ file: flags.config, env: io.env, role: "verifier" });
+  const log = oneLineLogger(stderrLogger(io.stderr));
+  const replay = new MemoryReplayStore({ maxEntries: config.replayMaxEntries });
+  const authority = new TokenAuthority({ domains: config.domains, replay });
+  log.info(`extauth (${protocol} protocol) for ${authority.domains.join(", ")}; replay store: memory of this process only`);
+  const summary = await serveExtauthStream({
+    input: io.stdin,
+    output: io.stdout,
+    protocol,
+    answer: createExtauthAnswerer({ authority, isUser, log }),
+    log,
+    maxRequestBytes,
+  });
+  log.info(`extauth: input closed after ${summary.requests} requests (${summary.accepted} accepted); exiting`);
+  return EXIT_OK;
+}
