@@ -1,14 +1,14 @@
 /**
  * What `x-token extauth` answers to each request of an XMPP server's external-auth protocol:
- * `auth` is a token check through the shared TokenAuthority (signature, time window, replay
- * store, disabled accounts), `isuser` says whether a user could hold tokens here, and every
+ * `auth` is the authority's one login check (hosted domain, enabled account, signature, time
+ * window, replay store), `isuser` says whether a user could hold tokens here, and every
  * account-management command is refused. Answers are yes/no; the log line says why.
  */
 import { InvalidJidError, nameprep, nodeprep } from "../core/jid/prep.js";
 import type { TokenAuthority } from "../auth/authority.js";
 import type { ExtauthRequest } from "./protocol.js";
 
-/** Who `isuser` says exists: any valid username at a hosted domain (not disabled), or nobody. */
+/** Who `isuser` says exists: any valid username at a hosted domain, or nobody. */
 export type IsUserPolicy = "hosted" | "none";
 export const IS_USER_POLICIES: readonly IsUserPolicy[] = ["hosted", "none"];
 
@@ -47,17 +47,15 @@ export function createExtauthAnswerer({ authority, isUser = "hosted", log }: Ext
       case "auth": {
         const who = prepare(request.user, request.server);
         if (!who) return log.warn(`auth refused for ${shown(request.user)}@${shown(request.server)}: invalid-jid`), false;
-        const jid = `${who.localpart}@${who.domain}`;
-        if (!authority.hosts(who.domain)) return log.warn(`auth refused for ${jid}: unknown-domain`), false;
-        if (authority.isDisabled(who.domain, who.localpart)) return log.warn(`auth refused for ${jid}: account-disabled`), false;
-        const result = await authority.verify(who.domain, who.localpart, request.password);
-        if (result.ok) return log.info(`auth accepted for ${result.jid}`), true;
-        return log.warn(`auth refused for ${jid}: ${result.reason}`), false;
+        const verdict = await authority.check(who.localpart, who.domain, request.password);
+        if (verdict.ok) return log.info(`auth accepted for ${verdict.jid}`), true;
+        return log.warn(`auth refused for ${who.localpart}@${who.domain}: ${verdict.reason}`), false;
       }
       case "isuser": {
+        // Whether the account exists (for offline storage, rosters): a disabled one still does.
         if (isUser === "none") return false;
         const who = prepare(request.user, request.server);
-        return who !== null && authority.hosts(who.domain) && !authority.isDisabled(who.domain, who.localpart);
+        return who !== null && authority.hosts(who.domain);
       }
       case "malformed":
         log.warn(`request refused: ${request.why}`);
