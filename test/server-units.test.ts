@@ -5,7 +5,8 @@ import { FramingError, XmlFramer, type FramerEvent } from "../src/server/transpo
 import { LoginLimiter } from "../src/auth/policy/login-limiter.js";
 import { WindowCounter } from "../src/auth/policy/window-counter.js";
 import { prepareAddress } from "../src/server/address.js";
-import { oneLine } from "../src/server/log.js";
+import { Writable } from "node:stream";
+import { oneLine, stderrLogger } from "../src/server/log.js";
 
 const STREAM =
   "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.test' version='1.0'>" +
@@ -176,5 +177,41 @@ describe("addresses and log lines", () => {
   test("oneLine turns control characters into visible escapes", () => {
     expect(oneLine("authentication failed for a\nwarn authenticated b\r")).toBe("authentication failed for a\\x0awarn authenticated b\\x0d");
     expect(oneLine("plain line")).toBe("plain line");
+  });
+});
+
+describe("stderrLogger", () => {
+  function capture(): { stream: NodeJS.WritableStream; writes: string[] } {
+    const writes: string[] = [];
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        writes.push(String(chunk));
+        done();
+      },
+    });
+    return { stream, writes };
+  }
+
+  test("the lines of one event-loop turn go out in one write, after the turn, in order", async () => {
+    const { stream, writes } = capture();
+    const log = stderrLogger(stream);
+    log.info("first");
+    log.warn("second");
+    expect(writes).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toHaveLength(1);
+    expect(writes[0]).toMatch(/^\S+ info x-token: first\n\S+ warn x-token: second\n$/);
+  });
+
+  test("a flood within one turn is written in bounded batches and nothing is lost", async () => {
+    const { stream, writes } = capture();
+    const log = stderrLogger(stream);
+    for (let i = 0; i < 1000; i++) log.warn(`line ${i}`);
+    expect(writes.length).toBeGreaterThanOrEqual(3); // batches were forced during the turn
+    await new Promise((r) => setImmediate(r));
+    const lines = writes.join("").trimEnd().split("\n");
+    expect(lines).toHaveLength(1000);
+    expect(lines.every((line, i) => line.endsWith(` warn x-token: line ${i}`))).toBe(true);
+    expect(Math.max(...writes.map((w) => w.split("\n").length - 1))).toBeLessThanOrEqual(256);
   });
 });

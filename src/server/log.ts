@@ -15,8 +15,43 @@ export function oneLine(message: string): string {
   return message.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
+/** Lines held before a write is forced; the batch is written at the end of the event-loop turn anyway. */
+const MAX_BATCHED_LINES = 256;
+/** Loggers with lines not yet written, flushed when the process exits. */
+const unflushed = new Set<() => void>();
+let exitHookInstalled = false;
+
+/**
+ * Timestamped lines to a stream (stderr by default), written once per event-loop turn: a storm of
+ * logins logs a line each, and one write per line is a system call (and a wake-up of whoever
+ * reads the pipe) per login. Nothing is dropped: at most MAX_BATCHED_LINES wait, and what waits
+ * is written at the end of the turn, or when the process exits.
+ */
 export function stderrLogger(stream: NodeJS.WritableStream = process.stderr): Logger {
-  const write = (level: string, message: string) => stream.write(`${new Date().toISOString()} ${level} x-token: ${message}\n`);
+  let pending = "";
+  let lines = 0;
+  const flush = () => {
+    unflushed.delete(flush);
+    if (lines === 0) return;
+    const text = pending;
+    pending = "";
+    lines = 0;
+    stream.write(text);
+  };
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once("exit", () => {
+      for (const f of [...unflushed]) f();
+    });
+  }
+  const write = (level: string, message: string) => {
+    pending += `${new Date().toISOString()} ${level} x-token: ${message}\n`;
+    if (++lines >= MAX_BATCHED_LINES) return flush();
+    if (lines === 1) {
+      unflushed.add(flush);
+      setImmediate(flush);
+    }
+  };
   return { info: (m) => write("info", m), warn: (m) => write("warn", m) };
 }
 
