@@ -57,6 +57,8 @@ export interface LimitsConfig {
    * `resource-constraint`).
    */
   maxOutboundBytes: number;
+  /** Failed-login log lines written per IP per minute; further ones are summed up in one line. */
+  maxFailureLinesPerIpPerMinute: number;
   /** Seconds of silence after which an authenticated stream is closed (0: never). */
   idleTimeoutSeconds: number;
 }

@@ -14,6 +14,7 @@ import { TrustedProxies, clientOrigin } from "../auth/policy/trusted-proxies.js"
 import { oneLineLogger, stderrLogger, type Logger } from "./log.js";
 import { defaultIqHandlers } from "./delivery.js";
 import { Router } from "./router.js";
+import { FailureLog } from "./failure-log.js";
 import { XmppSession, type SessionServices } from "./session.js";
 import { TcpTransport } from "./transport/tcp.js";
 import { TlsTickets } from "./transport/tls-tickets.js";
@@ -114,12 +115,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const sasl = createXTokenSasl({ authority, allowPlainWithoutTls: config.allowPlainWithoutTls });
   const router = new Router();
   const sessions = new Set<XmppSession>();
+  const failureLog = new FailureLog(log, { linesPerMinute: config.limits.maxFailureLinesPerIpPerMinute });
   const services: SessionServices = {
     config,
     sasl,
     router,
     log,
     policy: options.loginPolicy ?? new LoginLimiter({ limits: config.limits, now }),
+    failureLog,
     iqHandlers: defaultIqHandlers(),
     onEnd: (s) => sessions.delete(s),
   };
@@ -224,6 +227,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         wss?.close();
         tickets?.stop();
         await stopped;
+        failureLog.flush();
         log.info("stopped");
       })();
       return closing;

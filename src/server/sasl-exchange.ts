@@ -9,6 +9,7 @@ import type { LoginPolicy } from "../auth/policy/login-limiter.js";
 import { ABORTED, INVALID_MECHANISM, decodeSaslPayload, encodeSaslPayload, failure, type SaslRegistry, type ServerMechanism } from "../auth/sasl/index.js";
 import type { SaslContext, SaslOutcome } from "../auth/sasl/types.js";
 import type { Logger } from "./log.js";
+import type { FailureLog } from "./failure-log.js";
 import { NS } from "./namespaces.js";
 
 /** What the exchange needs of its stream. */
@@ -25,6 +26,8 @@ export interface SaslExchangeServices {
   sasl: SaslRegistry;
   policy: LoginPolicy;
   log: Logger;
+  /** Where failed-attempt lines go, bounded per address (failure-log.ts); by default `log.warn`. */
+  failureLog?: Pick<FailureLog, "failure">;
 }
 
 export type ExchangeStep =
@@ -113,7 +116,9 @@ export class SaslExchange {
       if (settled.jidOverLimit) overLimit = " (the JID is over its failure limit)";
       holdBackSeconds = settled.holdBackSeconds;
     }
-    services.log.warn(`authentication failed for ${outcome.jid ?? "(unknown)"} from ${ip}: ${outcome.reason}${overLimit}`);
+    const line = `authentication failed for ${outcome.jid ?? "(unknown)"} from ${ip}: ${outcome.reason}${overLimit}`;
+    if (services.failureLog) services.failureLog.failure(ip, line);
+    else services.log.warn(line);
     if (holdBackSeconds > 0) await sleep(holdBackSeconds);
     if (peer.closed) return CONTINUE;
     peer.send(xml("failure", { xmlns: NS.sasl }, xml(outcome.condition)));

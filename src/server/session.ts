@@ -17,6 +17,7 @@ import type { Logger } from "./log.js";
 import { NS } from "./namespaces.js";
 import type { Router } from "./router.js";
 import { SaslExchange } from "./sasl-exchange.js";
+import type { FailureLog } from "./failure-log.js";
 export type StreamErrorCondition =
   | "bad-format"
   | "connection-timeout"
@@ -63,6 +64,8 @@ export interface SessionServices {
   log: Logger;
   /** Login abuse policy, consulted by the SASL exchange. */
   policy: LoginPolicy;
+  /** Failed-login lines, bounded per address. */
+  failureLog?: FailureLog;
   /** IQs the server answers itself (ping, session, ...). */
   iqHandlers: IqHandlers;
   /** Called once the session has ended, for bookkeeping. */
@@ -105,7 +108,7 @@ export class XmppSession implements BoundSession {
         context: () => this.saslContext(),
         send: (element) => this.transport.send(element),
       },
-      { sasl: services.sasl, policy: services.policy, log: services.log },
+      { sasl: services.sasl, policy: services.policy, log: services.log, failureLog: services.failureLog },
     );
   }
 

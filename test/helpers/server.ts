@@ -36,6 +36,8 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   ...SHIPPED_LIMITS,
   maxAuthFailuresPerIpPerMinute: 1000,
   maxAuthFailuresPerJidPerMinute: 1000,
+  // Tests read failure lines one by one from one address.
+  maxFailureLinesPerIpPerMinute: 1000,
 };
 
 export interface TestServer {

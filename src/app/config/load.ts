@@ -32,6 +32,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxStanzaBytesBeforeAuth: 10 * 1024,
   maxStanzaBytes: 256 * 1024,
   maxOutboundBytes: 1024 * 1024,
+  maxFailureLinesPerIpPerMinute: 10,
   authTimeoutSeconds: 30,
   maxAuthFailuresPerConnection: 5,
   maxAuthFailuresPerIpPerMinute: 20,
