@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDemoApp, DemoAppOptionsError, type DemoAppOptions } from "../src/web/demo/app.js";
 import { hashPassword } from "../src/web/demo/password.js";
+import { SessionStore } from "../src/web/demo/session.js";
 import { checkToken } from "../src/core/token/verify.js";
 import type { DemoConfig } from "../src/app/config/types.js";
 import type { TokenKey } from "../src/core/token/keys.js";
@@ -97,13 +98,59 @@ describe("demo app", () => {
     expect((await get(base, "/api/token")).status).toBe(401);
   });
 
-  test("failed sign-ins are limited per client address -> 429", async () => {
-    const base = await start({ maxSignInFailuresPerMinute: 2 });
+  test("sign-ins are limited per client address -> 429, even with the right password next", async () => {
+    const base = await start({ maxSignInAttemptsPerMinute: 2 });
     await post(base, "/signin", { username: "alice", password: "x" });
     await post(base, "/signin", { username: "alice", password: "y" });
     const limited = await post(base, "/signin", { username: "alice", password: "alice-pw" });
     expect(limited.status).toBe(429);
+    expect(limited.headers.get("retry-after")).toBe("60");
     expect(limited.headers.get("set-cookie")).toBeNull();
+  });
+
+  test("40 concurrent wrong passwords against a limit of 10: exactly 10 reach the password hash", async () => {
+    const base = await start({ maxSignInAttemptsPerMinute: 10 });
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => post(base, "/signin", { username: "alice", password: `wrong-${i}` })));
+    const statuses = answers.map((res) => res.status);
+    // 303 "/?failed=1" is the answer after a scrypt; 429 comes before the form is even read.
+    expect(statuses.filter((status) => status === 303)).toHaveLength(10);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(30);
+  });
+
+  test("successful sign-ins count too: they cannot be repeated without limit", async () => {
+    const base = await start({ maxSignInAttemptsPerMinute: 3 });
+    for (let i = 0; i < 3; i++) await signIn(base);
+    expect((await post(base, "/signin", { username: "alice", password: "alice-pw" })).status).toBe(429);
+  });
+
+  test("behind a trusted proxy the limit keys on the forwarded client address", async () => {
+    const base = await start({ maxSignInAttemptsPerMinute: 2, trustedProxies: ["127.0.0.1"] });
+    const from = (address: string) => ({ origin: base, "x-forwarded-for": address });
+    await post(base, "/signin", { username: "alice", password: "x" }, from("192.0.2.1"));
+    await post(base, "/signin", { username: "alice", password: "y" }, from("192.0.2.1"));
+    expect((await post(base, "/signin", { username: "alice", password: "alice-pw" }, from("192.0.2.1"))).status).toBe(429);
+    // Another client behind the same proxy is not locked out by the first one's failures.
+    expect((await post(base, "/signin", { username: "bob", password: "bob-pw" }, from("192.0.2.2"))).status).toBe(303);
+  });
+
+  test("X-Forwarded-For from a peer that is not a trusted proxy is ignored: it cannot reset the limit", async () => {
+    const base = await start({ maxSignInAttemptsPerMinute: 2 });
+    for (const address of ["192.0.2.1", "192.0.2.2"]) {
+      await post(base, "/signin", { username: "alice", password: "x" }, { origin: base, "x-forwarded-for": address });
+    }
+    const fresh = await post(base, "/signin", { username: "alice", password: "alice-pw" }, { origin: base, "x-forwarded-for": "192.0.2.3" });
+    expect(fresh.status).toBe(429);
+  });
+
+  test("a user's repeated sign-ins end only that user's oldest sessions, never another user's", async () => {
+    const base = await start({ maxSignInAttemptsPerMinute: 100, maxSessionsPerUser: 3 });
+    const bob = await signIn(base, "bob");
+    const alice = [];
+    for (let i = 0; i < 5; i++) alice.push(await signIn(base, "alice"));
+    expect((await get(base, "/api/token", bob)).status).toBe(200);
+    expect((await get(base, "/api/token", alice[0])).status).toBe(401);
+    expect((await get(base, "/api/token", alice[1])).status).toBe(401);
+    expect((await get(base, "/api/token", alice[4])).status).toBe(200);
   });
 
   test("CSRF: sign-in and sign-out posts without our Origin are refused", async () => {
@@ -215,5 +262,21 @@ describe("demo app", () => {
     expect(() => createDemoApp({ demo: { ...demo, users: [] }, keys: KEYS })).toThrow(/at least one user/);
     expect(() => createDemoApp({ demo, keys: KEYS, websocketUrl: "http://x/ws" })).toThrow(/websocketUrl/);
     expect(() => createDemoApp({ demo: { ...demo, sessionSecret: "short" }, keys: KEYS })).toThrow(/at least 32 characters/);
+  });
+});
+
+describe("demo sessions", () => {
+  test("when the store is full, a user's new session ends their own oldest, not other users'", () => {
+    let now = 1_700_000_000;
+    const store = new SessionStore({ secret: SESSION_SECRET, maxSessions: 4, maxSessionsPerUser: 2, now: () => now });
+    const request = (setCookie: string) => ({ headers: { cookie: setCookie.split(";")[0] } }) as never;
+    const bob = store.create("bob");
+    const carol = store.create("carol");
+    const alice = Array.from({ length: 20 }, () => (now++, store.create("alice")));
+    expect(store.user(request(bob))).toBe("bob");
+    expect(store.user(request(carol))).toBe("carol");
+    expect(alice.map((cookie) => store.user(request(cookie)))).toEqual([...Array(18).fill(null), "alice", "alice"]);
+    expect(store.size).toBe(4);
+    expect(() => new SessionStore({ secret: SESSION_SECRET, maxSessionsPerUser: 0 })).toThrow(RangeError);
   });
 });

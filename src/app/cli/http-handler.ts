@@ -11,5 +11,6 @@ export function createHttpHandler(config: AppConfig): ((req: IncomingMessage, re
     keys: domain.keys,
     nonceDigits: domain.nonceDigits,
     websocketPath: config.listeners.websocketPath,
+    trustedProxies: config.trustedProxies,
   });
 }

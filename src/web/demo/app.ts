@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import type { TokenKey } from "../../core/token/keys.js";
 import { createTokenEndpoint, type MintFunction, type NodeHandler } from "../endpoint/token-endpoint.js";
 import { WindowCounter } from "../../auth/policy/window-counter.js";
+import { clientAddress, TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
 import { hashPassword, verifyPassword } from "./password.js";
 import { SessionStore } from "./session.js";
 import { chatPage, messagePage, signInPage, stropheCheckPage } from "./pages.js";
@@ -49,8 +50,18 @@ export interface DemoAppOptions {
   sessionSeconds?: number;
   /** The site is served over https (behind a TLS proxy): Secure `__Host-` cookie. */
   secureCookie?: boolean;
-  /** Failed sign-ins allowed per client address per minute; default 10. */
-  maxSignInFailuresPerMinute?: number;
+  /**
+   * Sign-in attempts (failed or not) per client address per minute; default 10. Each attempt
+   * is counted before its password is hashed, so concurrent requests cannot exceed it.
+   */
+  maxSignInAttemptsPerMinute?: number;
+  /** Sessions one user keeps at once; default 10 (a new one ends that user's oldest). */
+  maxSessionsPerUser?: number;
+  /**
+   * Reverse proxies whose X-Forwarded-For is believed for the sign-in limit's client address
+   * (the server's `trustedProxies`); default none: the socket's peer address is the client.
+   */
+  trustedProxies?: TrustedProxies | readonly string[];
   /** Tokens per user; default 30 per 60 seconds. */
   tokenRateLimit?: { max: number; perSeconds: number };
   /** Unix seconds. */
@@ -99,6 +110,17 @@ function readForm(req: IncomingMessage): Promise<URLSearchParams | "too-large" |
   });
 }
 
+function trustedProxiesOf(value: DemoAppOptions["trustedProxies"]): TrustedProxies {
+  if (value === undefined) return TrustedProxies.none;
+  if (value instanceof TrustedProxies) return value;
+  try {
+    return TrustedProxies.parse(value);
+  } catch (err) {
+    if (err instanceof TrustedProxiesError) throw new DemoAppOptionsError(`trustedProxies: ${err.message}`);
+    throw err;
+  }
+}
+
 function checkOptions(options: DemoAppOptions): void {
   const { demo } = options;
   if (!demo || !Array.isArray(demo.users) || demo.users.length === 0) throw new DemoAppOptionsError("demo.users must list at least one user");
@@ -112,9 +134,16 @@ function checkOptions(options: DemoAppOptions): void {
 export function createDemoApp(options: DemoAppOptions): DemoApp {
   checkOptions(options);
   const { demo, websocketPath = "/xmpp-websocket", websocketUrl, assetsDir = defaultAssetsDir(), now = systemClock } = options;
-  const sessions = new SessionStore({ secret: demo.sessionSecret, lifetimeSeconds: options.sessionSeconds, secure: options.secureCookie, now });
+  const sessions = new SessionStore({
+    secret: demo.sessionSecret,
+    lifetimeSeconds: options.sessionSeconds,
+    secure: options.secureCookie,
+    ...(options.maxSessionsPerUser === undefined ? {} : { maxSessionsPerUser: options.maxSessionsPerUser }),
+    now,
+  });
   const users = new Map(demo.users.map((u) => [u.username, u.passwordHash]));
-  const signInFailures = new WindowCounter({ limit: options.maxSignInFailuresPerMinute ?? 10, windowSeconds: 60, maxKeys: 10_000, now });
+  const signInAttempts = new WindowCounter({ limit: options.maxSignInAttemptsPerMinute ?? 10, windowSeconds: 60, maxKeys: 10_000, now });
+  const trustedProxies = trustedProxiesOf(options.trustedProxies);
   // Unknown usernames are checked against this, so they cost a scrypt too: timing does not tell which users exist.
   const decoyHash = hashPassword(randomBytes(16).toString("base64"));
   decoyHash.catch(() => {}); // a failure surfaces (as a 500) where it is awaited, not as an unhandled rejection
@@ -164,8 +193,11 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
   }
 
   async function signIn(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const client = req.socket.remoteAddress ?? "unknown";
-    if (signInFailures.isOver(client)) return html(req, res, 429, messagePage("Too many attempts", "Too many failed sign-ins: wait a minute."), { "Retry-After": "60" });
+    const client = clientAddress(req.socket.remoteAddress, req.headers, trustedProxies);
+    if (signInAttempts.isOver(client)) return html(req, res, 429, messagePage("Too many attempts", "Too many sign-ins from here: wait a minute."), { "Retry-After": "60" });
+    // Reserved now, before any await: requests that arrive together each see the ones before
+    // them, so no more than the limit ever reach the scrypt below. Successes count too.
+    signInAttempts.record(client);
     const form = await readForm(req);
     if (form === "too-large") return html(req, res, 413, messagePage("Too large", "That form is too large."));
     const username = form?.get("username") ?? "";
@@ -174,7 +206,6 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     const ok = await verifyPassword(password, hash ?? (await decoyHash));
     if (!hash || !ok) {
       // The reason stays here: the page says only that it failed, and nothing is logged.
-      signInFailures.record(client);
       return redirect(res, "/?failed=1");
     }
     // A fresh session id on every sign-in (no fixation); the old one, if any, ends.

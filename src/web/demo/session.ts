@@ -18,6 +18,11 @@ export interface SessionStoreOptions {
   lifetimeSeconds?: number;
   /** Most sessions kept; default 10,000. */
   maxSessions?: number;
+  /**
+   * Most sessions one user keeps; default 10. A user's new session ends that user's oldest, so
+   * signing in again and again only ever evicts one's own sessions, never other users'.
+   */
+  maxSessionsPerUser?: number;
   /** Mark the cookie Secure (the site is served over https, e.g. behind a TLS proxy). */
   secure?: boolean;
   /** Unix seconds. */
@@ -34,16 +39,19 @@ export class SessionStore {
   private readonly secret: string;
   private readonly lifetimeSeconds: number;
   private readonly maxSessions: number;
+  private readonly maxSessionsPerUser: number;
   private readonly now: Clock;
   private readonly cookieName: string;
   private readonly attributes: string;
 
-  constructor({ secret, lifetimeSeconds = 8 * 3600, maxSessions = 10_000, secure = false, now = systemClock }: SessionStoreOptions) {
+  constructor({ secret, lifetimeSeconds = 8 * 3600, maxSessions = 10_000, maxSessionsPerUser = 10, secure = false, now = systemClock }: SessionStoreOptions) {
     if (typeof secret !== "string" || secret.length < 32) throw new RangeError("the session secret must be at least 32 characters");
     if (!(Number.isInteger(lifetimeSeconds) && lifetimeSeconds > 0)) throw new RangeError("lifetimeSeconds must be a positive integer");
     this.secret = secret;
     this.lifetimeSeconds = lifetimeSeconds;
     this.maxSessions = maxSessions;
+    if (!(Number.isInteger(maxSessionsPerUser) && maxSessionsPerUser > 0)) throw new RangeError("maxSessionsPerUser must be a positive integer");
+    this.maxSessionsPerUser = maxSessionsPerUser;
     this.now = now;
     this.cookieName = secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
     this.attributes = `HttpOnly; SameSite=Strict; Path=/${secure ? "; Secure" : ""}`;
@@ -57,7 +65,17 @@ export class SessionStore {
   create(username: string): string {
     const id = randomBytes(18).toString("base64url");
     const now = this.now();
-    for (const [key, session] of this.sessions) if (session.expiresAt <= now) this.sessions.delete(key);
+    let mine = 0;
+    for (const [key, session] of this.sessions) {
+      if (session.expiresAt <= now) this.sessions.delete(key);
+      else if (session.username === username) mine++;
+    }
+    // Map order is creation order: the first of the user's sessions found is their oldest.
+    for (const [key, session] of this.sessions) {
+      if (mine < this.maxSessionsPerUser) break;
+      if (session.username === username) this.sessions.delete(key), mine--;
+    }
+    // Reached only with more than maxSessions / maxSessionsPerUser users signed in.
     if (this.sessions.size >= this.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
     this.sessions.set(id, { username, expiresAt: now + this.lifetimeSeconds });
     return `${this.cookieName}=${id}.${this.sign(id).toString("base64url")}; ${this.attributes}; Max-Age=${this.lifetimeSeconds}`;
