@@ -98,6 +98,7 @@ describe("configuration", () => {
     ["direct TLS without a certificate", { domains: { "a.b": { keys: [KEY] } }, listeners: { directTlsPort: 5223 }, ...NO_TLS }, {}, /directTlsPort needs a tls certificate/],
     ["negative limit", { domains: { "a.b": { keys: [KEY] } }, limits: { authTimeoutSeconds: 0 }, ...NO_TLS }, {}, /limits.authTimeoutSeconds must be an integer from 1/],
     ["replay store typo", { domains: { "a.b": { keys: [KEY] } }, replay: { max: 5 }, ...NO_TLS }, {}, /replay.max is not a known setting/],
+    ["demo.secureCookie not a boolean", { domains: { "a.b": { keys: [KEY] } }, demo: { domain: "a.b", sessionSecret: "s".repeat(32), users: [{ username: "a", passwordHash: "scrypt$16384$8$1$AAAA$AAAA" }], secureCookie: "yes" }, ...NO_TLS }, {}, /^config: demo.secureCookie must be true or false$/],
     ["demo for an unknown domain", { domains: { "a.b": { keys: [KEY] } }, demo: { domain: "c.d", sessionSecret: "s".repeat(32), users: [] }, ...NO_TLS }, {}, /demo.domain c.d is not one of the configured domains/],
     ["demo user with a bad name", { domains: { "a.b": { keys: [KEY] } }, demo: { domain: "a.b", sessionSecret: "s".repeat(32), users: [{ username: "a@b", passwordHash: "scrypt$16384$8$1$AAAA$AAAA" }] }, ...NO_TLS }, {}, /^config: demo.users\[0\].username is not a valid username/],
     ["one domain spelled twice", { domains: { "a.b": { keys: [KEY] }, "A.B": { keys: [KEY] } }, ...NO_TLS }, {}, /domains\["A.B"\] is the same domain as another entry \(a.b\)/],

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { checkToken } from "../src/index.js";
+import { hashPassword } from "../src/web/demo/password.js";
 import { loadConfig } from "../src/app/config/load.js";
 import { connectWithToken } from "../src/client/connect.js";
 import { cli, spawnCli } from "./helpers/cli.js";
@@ -106,6 +107,36 @@ describe("x-token serve", () => {
     child.kill("SIGINT");
     expect(await output.exited).toBe(0);
     expect(output.text()).toMatch(/SIGINT received, closing streams/);
+  });
+
+  test("demo.secureCookie in the configuration gives the demo a Secure __Host- session cookie", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-secure-cookie-"));
+    const file = join(cwd, "config.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        domains: { "example.com": { keys: [{ tokenSecret: "secure-cookie-test-secret", otpSeed: "XVGR73KMZH2M4XMY" }] } },
+        requireTls: false,
+        demo: { domain: "example.com", sessionSecret: "s".repeat(40), users: [{ username: "alice", passwordHash: await hashPassword("alice-pw") }], secureCookie: true },
+      }),
+    );
+    const child = spawnCli(["serve", "--config", file], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, cwd);
+    const output = watch(child);
+    try {
+      const [, port] = await output.waitFor(/ws:\/\/127\.0\.0\.1:(\d+)\/xmpp-websocket/);
+      const base = `http://127.0.0.1:${port}`;
+      const res = await fetch(`${base}/signin`, {
+        method: "POST",
+        redirect: "manual",
+        headers: { "content-type": "application/x-www-form-urlencoded", origin: base },
+        body: "username=alice&password=alice-pw",
+      });
+      expect(res.status).toBe(303);
+      expect(res.headers.get("set-cookie")).toMatch(/^__Host-xtoken_demo=[^;]+; HttpOnly; SameSite=Strict; Path=\/; Secure; Max-Age=\d+$/);
+    } finally {
+      child.kill("SIGTERM");
+      await output.exited;
+    }
   });
 
   test("the README's login.mjs, as written (STARTTLS, no allowInsecure), logs in against serve --dev", async () => {

@@ -166,7 +166,8 @@ function domain(value: unknown, path: string, env: NodeJS.ProcessEnv, readFile: 
 }
 
 function demo(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader, domains: Record<string, DomainConfig>): DemoConfig {
-  const raw = object(value, "demo", ["domain", "sessionSecret", "sessionSecretFile", "sessionSecretEnv", "users"]);
+  const raw = object(value, "demo", ["domain", "sessionSecret", "sessionSecretFile", "sessionSecretEnv", "users", "secureCookie"]);
+  if (raw.secureCookie !== undefined && typeof raw.secureCookie !== "boolean") throw new ConfigError("config: demo.secureCookie must be true or false");
   const name = domainName(string(raw.domain, "demo.domain"), "demo.domain");
   if (!Object.hasOwn(domains, name)) throw new ConfigError(`config: demo.domain ${name} is not one of the configured domains`);
   const sessionSecret = secret(raw, "sessionSecret", "demo", env, readFile);
@@ -183,7 +184,7 @@ function demo(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader, doma
       throw err;
     }
   });
-  return { domain: name, sessionSecret, users };
+  return { domain: name, sessionSecret, users, secureCookie: raw.secureCookie === true };
 }
 
 /** `trustedProxies`: a list of IP addresses / CIDR ranges (checked here, so a typo stops startup). */

@@ -27,6 +27,11 @@ export interface DemoConfig {
   sessionSecret: string;
   /** The XMPP domain the demo users belong to (one of `domains`). */
   domain: string;
+  /**
+   * The site is served over https (behind a TLS proxy): the session cookie is `__Host-` and
+   * `Secure`. The `secureCookie` option, when given, wins.
+   */
+  secureCookie?: boolean;
 }
 
 export interface DemoAppOptions {
@@ -137,7 +142,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
   const sessions = new SessionStore({
     secret: demo.sessionSecret,
     lifetimeSeconds: options.sessionSeconds,
-    secure: options.secureCookie,
+    secure: options.secureCookie ?? demo.secureCookie ?? false,
     ...(options.maxSessionsPerUser === undefined ? {} : { maxSessionsPerUser: options.maxSessionsPerUser }),
     now,
   });
