@@ -1,6 +1,4 @@
 /** xmpp-x-token: X-TOKEN tokens for XMPP, compatible with Prosody's mod_auth_token. */
-// The @xmpp/* packages ship no declarations: ours travel with the package (see package.json "files").
-/// <reference path="./types/xmpp.d.ts" preserve="true" />
 export * from "./core/otp/index.js";
 export * from "./core/token/index.js";
 export { systemClock, type Clock } from "./core/clock.js";

@@ -16,12 +16,15 @@ import ts from "typescript";
 const ROOT = new URL("..", import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
   name: string;
-  exports: Record<string, { types: string; default: string }>;
+  exports: Record<string, { types: string; default: string } | string>;
   bin: Record<string, string>;
   dependencies: Record<string, string>;
   peerDependencies?: Record<string, string>;
 };
-const ENTRIES = Object.keys(pkg.exports).map((key) => (key === "." ? pkg.name : `${pkg.name}/${key.slice(2)}`));
+/** The import specifier of an exports key: "." -> xmpp-x-token, "./client" -> xmpp-x-token/client. */
+const specifier = (key: string) => (key === "." ? pkg.name : `${pkg.name}/${key.slice(2)}`);
+/** Code entry points (those with types); plain files such as "./package.json" are only checked to be shipped. */
+const ENTRIES = Object.entries(pkg.exports).filter(([, target]) => typeof target === "object").map(([key]) => specifier(key));
 
 let work: string;
 let consumer: string;
@@ -53,7 +56,8 @@ afterAll(() => {
 
 describe("npm pack", () => {
   test("ships what users need: every exports target, the binary, the demo's assets, our @xmpp declarations, LICENSE", () => {
-    for (const target of Object.values(pkg.exports).flatMap((e) => [e.types, e.default])) expect(packed).toContain(target.replace(/^\.\//, ""));
+    const targets = Object.values(pkg.exports).flatMap((e) => (typeof e === "string" ? [e] : [e.types, e.default]));
+    for (const target of targets) expect(packed).toContain(target.replace(/^\.\//, ""));
     for (const bin of Object.values(pkg.bin)) expect(packed).toContain(bin);
     expect(packed).toEqual(expect.arrayContaining(["LICENSE", "README.md", "package.json", "dist/browser/demo.js", "dist/browser/demo.css", "src/types/xmpp.d.ts"]));
     expect(readFileSync(join(consumer, "node_modules", pkg.name, "LICENSE"), "utf8")).toMatch(/^MIT License/);

@@ -1,5 +1,3 @@
-// The @xmpp/* packages ship no declarations: ours travel with the package (see package.json "files").
-/// <reference path="../types/xmpp.d.ts" preserve="true" />
 export {
   XTokenMechanism,
   useXToken,
