@@ -13,7 +13,7 @@ import { startStrippingProxy, type StrippingProxy } from "./helpers/stripping-pr
 let t: TestServer;
 let proxy: StrippingProxy | null = null;
 beforeAll(async () => {
-  t = await startTestServer({ requireTls: false });
+  t = await startTestServer({ requireTls: false, directTls: true });
 });
 afterEach(async () => {
   await proxy?.close();
@@ -88,6 +88,24 @@ describe("the X-TOKEN client and a STARTTLS-stripping man-in-the-middle", () => 
     expectNotSent(proxy!.clientBytes(), token, "carol");
   });
 
+  test("a man-in-the-middle who appears later: the reconnect refuses too, and fetches no token", async () => {
+    const service = await through("pass");
+    const issued: string[] = [];
+    const xmpp = await connectWithToken({ service, domain: DOMAIN, username: "gina", token: () => (issued.push(t.mint("gina")), issued.at(-1)!) });
+    expect(issued).toHaveLength(1);
+    proxy!.setMode("strip");
+    const sentBefore = proxy!.clientBytes().length;
+    (xmpp.reconnect as unknown as { delay: number }).delay = 10;
+    const refused = new Promise<unknown>((resolve) => xmpp.on("error", resolve));
+    // Drop the connection as a network failure would; xmpp.js reconnects through the proxy.
+    (xmpp as unknown as { socket: { socket: { destroy(): void } } }).socket.socket.destroy();
+    expect(await refused).toBeInstanceOf(InsecureStreamError);
+    xmpp.reconnect.stop();
+    await xmpp.stop().catch(() => {});
+    expect(issued).toHaveLength(1);
+    expect(proxy!.clientBytes().slice(sentBefore)).not.toContain("<auth");
+  });
+
   test("stripped, with allowInsecure: true, it logs in, and the proxy reads the token (what the default prevents)", async () => {
     const service = await through("strip");
     const token = t.mint("dave");
@@ -96,6 +114,14 @@ describe("the X-TOKEN client and a STARTTLS-stripping man-in-the-middle", () => 
     await xmpp.send(xml("presence"));
     await xmpp.stop();
     expect(proxy!.clientBytes()).toContain(Buffer.from(`\0dave\0${token}`).toString("base64"));
+  });
+});
+
+describe("encrypted streams need nothing", () => {
+  test("direct TLS (xmpps://) logs in without allowInsecure", async () => {
+    const xmpp = await connectWithToken({ service: `xmpps://127.0.0.1:${t.server.ports.directTls}`, domain: DOMAIN, username: "frank", token: t.mint("frank") });
+    expect(xmpp.jid?.bare().toString()).toBe(`frank@${DOMAIN}`);
+    await xmpp.stop();
   });
 });
 

@@ -10,6 +10,8 @@ export interface StrippingProxy {
   port: number;
   /** Everything clients sent through the proxy, as latin1 text (TLS records stay unreadable). */
   clientBytes(): string;
+  /** Changes what the proxy does to connections made from now on. */
+  setMode(mode: "strip" | "pass"): void;
   close(): Promise<void>;
 }
 
@@ -21,6 +23,7 @@ const MAX_HELD_BYTES = 64 * 1024;
 export async function startStrippingProxy(targetPort: number, mode: "strip" | "pass"): Promise<StrippingProxy> {
   const sent: Buffer[] = [];
   const sockets = new Set<net.Socket>();
+  let current = mode;
   const server = net.createServer((client) => {
     const upstream = net.connect(targetPort, "127.0.0.1");
     sockets.add(client).add(upstream);
@@ -36,7 +39,7 @@ export async function startStrippingProxy(targetPort: number, mode: "strip" | "p
       sent.push(chunk);
       upstream.write(chunk);
     });
-    let held = mode === "strip" ? "" : null;
+    let held = current === "strip" ? "" : null;
     upstream.on("data", (chunk: Buffer) => {
       if (held === null) return void client.write(chunk);
       held += chunk.toString("latin1");
@@ -54,6 +57,7 @@ export async function startStrippingProxy(targetPort: number, mode: "strip" | "p
   return {
     port: (server.address() as AddressInfo).port,
     clientBytes: () => Buffer.concat(sent).toString("latin1"),
+    setMode: (next) => void (current = next),
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
