@@ -97,7 +97,7 @@ function printWelcome({ stdout }: CliIO, config: AppConfig, ports: RunningServer
   if (ports.http !== null && config.demo) rows.push(["Demo web app", url("http", host, ports.http, "/")]);
   const width = Math.max(0, ...rows.map(([label]) => label.length)) + 1;
   println(stdout, `x-token server for ${Object.keys(config.domains).join(", ")}`);
-  for (const [label, address] of rows) println(stdout, `  ${`${label}:`.padEnd(width + 1)} ${address}`);
+  for (const [label, address] of rows) println(stdout, `  ${`${label}:`.padEnd(width)} ${address}`);
   if (!dev) return;
 
   // The dev configuration is an ordinary file the user may have edited: take names from it.
