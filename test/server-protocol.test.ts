@@ -79,7 +79,7 @@ describe("stream negotiation", () => {
     await client.waitFor(/<iq [^>]*type="result" id="s1"/);
     client.write("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>");
     await client.waitFor(/<iq [^>]*type="result" id="p1"/);
-    client.write("<iq type='get' id='v1'><query xmlns='jabber:iq:version'/></iq>");
+    client.write("<iq type='get' id='v1'><query xmlns='jabber:iq:private'/></iq>");
     await client.waitFor(/<iq [^>]*type="error" id="v1"[^>]*><error type="cancel"><service-unavailable/);
     client.write("</stream:stream>");
     await client.waitFor("</stream:stream>");

@@ -144,7 +144,7 @@ describe("iq", () => {
 
   test("other iq get/set, to the server or a bare JID, gets service-unavailable; an iq without a type bad-request", async () => {
     const alice = await login("alice");
-    alice.client.write(`<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>`);
+    alice.client.write(`<iq type='get' id='r1'><query xmlns='jabber:iq:private'/></iq>`);
     alice.client.write(`<iq type='get' id='r2' to='bob@${DOMAIN}'><vCard xmlns='vcard-temp'/></iq>`);
     alice.client.write(`<iq id='r3'><ping xmlns='urn:xmpp:ping'/></iq>`);
     await alice.client.waitFor(/id="r1"[^>]*><error type="cancel"><service-unavailable/);

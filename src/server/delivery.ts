@@ -1,12 +1,15 @@
 /**
  * IM delivery rules for a bound session's stanzas (RFC 6120 8, RFC 6121 8 for a server without
- * rosters or offline storage): the server stamps `from`, answers IQs addressed to itself through
- * the IQ handlers, routes the rest through the Router, and bounces what cannot be delivered.
+ * offline storage): the server stamps `from`, answers IQs addressed to itself through the IQ
+ * handlers (src/server/iq/), hands subscription requests to the rosters (src/server/roster/),
+ * routes the rest through the Router, and bounces what cannot be delivered.
  */
 import { Element, xml } from "@xmpp/xml";
 import { prepareAddress, type Address } from "./address.js";
 import { NS } from "./namespaces.js";
 import type { RoutableSession, Router } from "./router.js";
+import type { IqHandlers, IqTarget, StanzaErrorType } from "./iq/handlers.js";
+import { SUBSCRIPTION_TYPES, type Rosters, type SubscriptionRequest } from "./roster/index.js";
 
 /** A bound session as the delivery rules see it: its presence state is theirs to keep. */
 export interface BoundSession extends RoutableSession {
@@ -15,55 +18,12 @@ export interface BoundSession extends RoutableSession {
   lastPresence: Element | null;
 }
 
-export type StanzaErrorType = "auth" | "cancel" | "continue" | "modify" | "wait";
-
-/** An IQ get/set addressed to the server or to an account's bare JID. */
-export interface IqRequest {
-  iq: Element;
-  type: "get" | "set";
-  /** The IQ's first child element, which names what is asked. */
-  payload: Element;
-  from: BoundSession;
-  /** Prepared `to`; null when absent. */
-  to: Address | null;
-  /** `to` is absent, the sender's domain, or the sender's own bare JID: the server itself answers. */
-  forServer: boolean;
-}
-
-/** A result (with an optional child) or a stanza error; null: not ours, try the next handler. */
-export type IqAnswer = { payload?: Element } | { error: { type: StanzaErrorType; condition: string } };
-export type IqHandler = (request: IqRequest) => IqAnswer | null;
-
-/** IQ handlers by payload namespace and element name; unanswered IQs get service-unavailable. */
-export class IqHandlers {
-  private readonly handlers = new Map<string, IqHandler[]>();
-
-  on(namespace: string, name: string, handler: IqHandler): this {
-    const key = `${namespace} ${name}`;
-    this.handlers.set(key, [...(this.handlers.get(key) ?? []), handler]);
-    return this;
-  }
-
-  answer(request: IqRequest): IqAnswer | null {
-    const ns = request.payload.attrs.xmlns ?? "";
-    for (const handler of this.handlers.get(`${ns} ${request.payload.name}`) ?? []) {
-      const answer = handler(request);
-      if (answer) return answer;
-    }
-    return null;
-  }
-}
-
-/** What this server answers itself: XEP-0199 ping and the RFC 3921 session no-op. */
-export function defaultIqHandlers(): IqHandlers {
-  return new IqHandlers()
-    .on(NS.ping, "ping", (r) => (r.forServer && r.type === "get" ? {} : null))
-    .on(NS.session, "session", (r) => (r.forServer && r.type === "set" ? {} : null));
-}
-
 export interface DeliveryServices {
   router: Router;
+  /** The IQs the server answers itself (disco, roster, ping, ...): src/server/iq/. */
   iqHandlers: IqHandlers;
+  /** Rosters and presence subscriptions: src/server/roster/. */
+  rosters: Rosters;
 }
 
 /** One stanza from a bound session. */
@@ -79,7 +39,7 @@ export function deliverFrom(sender: BoundSession, stanza: Element, services: Del
   // A domain served by someone else on this server (a component) gets everything addressed to it.
   const elsewhere = to && services.router.domainRoute(to.domain);
   if (elsewhere) return elsewhere.deliver(out);
-  if (stanza.name === "presence") return onPresence(sender, out, to, services.router);
+  if (stanza.name === "presence") return onPresence(sender, out, to, services);
   if (stanza.name === "iq") return onIq(sender, out, to, services);
   return onMessage(sender, out, to, services.router);
 }
@@ -91,9 +51,14 @@ export function leave(sender: BoundSession, router: Router): void {
   broadcastPresence(sender, xml("presence", { type: "unavailable" }), router);
 }
 
-/** No `to`, our domain, or the user's own bare JID: the server answers (RFC 6120 10.3.3, 10.5.4). */
-function isServerAddress(sender: BoundSession, to: Address | null): boolean {
-  return to === null || to.full === sender.domain || to.full === sender.bareJid;
+/**
+ * Who answers an iq get/set sent to a bare address: the server itself (no `to`, its domain), the
+ * server on behalf of an account (a bare JID: RFC 6121 8.5.1, 8.5.2.1.3), or nobody (another domain).
+ */
+function iqTarget(sender: BoundSession, to: Address | null): IqTarget | null {
+  if (to === null || to.full === sender.domain) return "server";
+  if (to.full === sender.bareJid) return "own-account";
+  return to.bare.includes("@") ? "other-account" : null;
 }
 
 function onIq(sender: BoundSession, iq: Element, to: Address | null, { router, iqHandlers }: DeliveryServices): void {
@@ -106,12 +71,11 @@ function onIq(sender: BoundSession, iq: Element, to: Address | null, { router, i
   }
   if (type !== "get" && type !== "set") return sendStanzaError(sender, iq, "modify", "bad-request");
   if (to === null || to.resource === null) {
-    // The server answers for itself and, for a bare JID, on the account's behalf
-    // (RFC 6121 8.5.2.1.3 / 8.5.3.2.3); what no handler answers is service-unavailable.
-    const payload = iq.children.find((c): c is Element => typeof c !== "string");
-    const answer = payload ? iqHandlers.answer({ iq, type, payload, from: sender, to, forServer: isServerAddress(sender, to) }) : null;
-    if (!answer) return sendStanzaError(sender, iq, "cancel", "service-unavailable");
-    if ("error" in answer) return sendStanzaError(sender, iq, answer.error.type, answer.error.condition);
+    // What no handler answers (or another domain) is service-unavailable.
+    const target = iqTarget(sender, to);
+    if (!target) return sendStanzaError(sender, iq, "cancel", "service-unavailable");
+    const answer = iqHandlers.answer({ from: sender, to, target, type }, iq);
+    if (answer.kind === "error") return sendStanzaError(sender, iq, answer.type, answer.condition, answer.text);
     sender.deliver(xml("iq", { xmlns: NS.client, type: "result", id: iq.attrs.id, to: sender.fullJid, from: to?.full ?? sender.domain }, answer.payload ?? null));
     return;
   }
@@ -136,26 +100,32 @@ function onMessage(sender: BoundSession, message: Element, to: Address | null, r
   for (const target of targets) deliverTo(sender, target, message);
 }
 
-function onPresence(sender: BoundSession, presence: Element, to: Address | null, router: Router): void {
+function onPresence(sender: BoundSession, presence: Element, to: Address | null, { router, rosters }: DeliveryServices): void {
+  const type = presence.attrs.type;
+  if (type !== undefined && SUBSCRIPTION_TYPES.includes(type)) {
+    // Subscription requests are between accounts: bare JIDs on both ends (RFC 6121 3.1.2).
+    if (to) rosters.subscriptions.outbound(sender.bareJid, to.bare, type as SubscriptionRequest, presence);
+    return;
+  }
   if (to) {
-    // Directed presence (and subscription requests, which this server keeps no roster for)
-    // goes to the named resource, or to every session of the account.
+    // Directed presence goes to the named resource, or to every session of the account.
     const exact = router.resource(to);
     for (const target of exact ? [exact] : router.sessionsOf(to.bare)) deliverTo(sender, target, presence);
     return;
   }
-  const type = presence.attrs.type;
   if (type !== undefined && type !== "unavailable") return;
   const initial = !sender.available && type === undefined;
   sender.available = type === undefined;
   sender.lastPresence = sender.available ? presence : null;
   sender.priority = sender.available ? parsePriority(presence) : 0;
-  // Everyone on the domain sees everyone (no rosters here); a newcomer also learns who is online.
+  // Everyone on the domain sees everyone (rosters do not limit it); a newcomer also learns who is online.
   broadcastPresence(sender, presence, router);
   if (initial) {
     for (const other of router.availableOn(sender.domain, sender)) {
       if (other.lastPresence) sender.deliver(withTo(other.lastPresence, sender.fullJid));
     }
+    // Subscription requests that arrived while the account was offline (RFC 6121 3.1.3).
+    for (const request of rosters.subscriptions.pendingFor(sender.bareJid)) sender.deliver(request);
   }
 }
 
@@ -179,12 +149,17 @@ function deliverTo(sender: BoundSession, target: RoutableSession, stanza: Elemen
 }
 
 /** Bounces a stanza with an error (never an error about an error, RFC 6120 8.3.1). */
-export function sendStanzaError(sender: RoutableSession, stanza: Element, type: StanzaErrorType, condition: string): void {
+export function sendStanzaError(sender: RoutableSession, stanza: Element, type: StanzaErrorType, condition: string, text?: string): void {
   if (stanza.attrs.type === "error") return;
   const reply = xml(
     stanza.name,
     { xmlns: NS.client, type: "error", id: stanza.attrs.id, from: stanza.attrs.to || sender.domain, to: sender.fullJid || undefined },
-    xml("error", { type }, xml(condition, { xmlns: NS.stanzaErrors })),
+    xml(
+      "error",
+      { type },
+      xml(condition, { xmlns: NS.stanzaErrors }),
+      text ? xml("text", { xmlns: NS.stanzaErrors, "xml:lang": "en" }, text) : null,
+    ),
   );
   sender.deliver(reply);
 }

@@ -12,7 +12,8 @@ import { createXTokenSasl } from "../auth/sasl/index.js";
 import { LoginLimiter, type LoginPolicy } from "../auth/policy/login-limiter.js";
 import { TrustedProxies, clientOrigin } from "../auth/policy/trusted-proxies.js";
 import { oneLineLogger, stderrLogger, type Logger } from "./log.js";
-import { defaultIqHandlers } from "./delivery.js";
+import { createServerIq, type DiscoItems } from "./iq/index.js";
+import { createRosters, type RosterStore } from "./roster/index.js";
 import { Router } from "./router.js";
 import { FailureLog } from "./failure-log.js";
 import { XmppSession, type SessionServices } from "./session.js";
@@ -58,6 +59,10 @@ export interface RunningServer {
   readonly sessionCount: number;
   /** Each open connection's outbound queue, and whether reading from it is paused for it (tests, metrics). */
   connections(): ConnectionStats[];
+  /** The server's disco#items (XEP-0030): hosted services add their entries here. */
+  readonly discoItems: DiscoItems;
+  /** Every account's roster (in memory, for the life of the process). */
+  readonly rosters: RosterStore;
   /** Stops listening, ends every stream with a system-shutdown error, and resolves when done. */
   close(): Promise<void>;
 }
@@ -116,6 +121,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const router = new Router();
   const sessions = new Set<XmppSession>();
   const failureLog = new FailureLog(log, { linesPerMinute: config.limits.maxFailureLinesPerIpPerMinute });
+  const rosters = createRosters(router, (domain) => Object.hasOwn(config.domains, domain));
+  const iq = createServerIq(rosters);
   const services: SessionServices = {
     config,
     sasl,
@@ -123,7 +130,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     log,
     policy: options.loginPolicy ?? new LoginLimiter({ limits: config.limits, now }),
     failureLog,
-    iqHandlers: defaultIqHandlers(),
+    iqHandlers: iq.handlers,
+    rosters,
     onEnd: (s) => sessions.delete(s),
   };
   const tickets = config.tls ? new TlsTickets({ cert: config.tls.cert, key: config.tls.key }) : null;
@@ -209,6 +217,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     config,
     authority,
     ports,
+    discoItems: iq.discoItems,
+    rosters: rosters.store,
     get sessionCount() {
       return sessions.size;
     },

@@ -12,7 +12,9 @@ import type { SaslContext } from "../auth/sasl/types.js";
 import type { LoginPolicy } from "../auth/policy/login-limiter.js";
 import type { ServerConfig } from "./config.js";
 import { bindResource, isBindRequest } from "./binding.js";
-import { deliverFrom, leave, sendStanzaError, type BoundSession, type IqHandlers } from "./delivery.js";
+import { deliverFrom, leave, sendStanzaError, type BoundSession } from "./delivery.js";
+import type { IqHandlers } from "./iq/handlers.js";
+import type { Rosters } from "./roster/index.js";
 import type { Logger } from "./log.js";
 import { NS } from "./namespaces.js";
 import type { Router } from "./router.js";
@@ -66,8 +68,10 @@ export interface SessionServices {
   policy: LoginPolicy;
   /** Failed-login lines, bounded per address. */
   failureLog?: FailureLog;
-  /** IQs the server answers itself (ping, session, ...). */
+  /** IQs the server answers itself (disco, roster, ping, ...): src/server/iq/. */
   iqHandlers: IqHandlers;
+  /** Rosters and presence subscriptions: src/server/roster/. */
+  rosters: Rosters;
   /** Called once the session has ended, for bookkeeping. */
   onEnd(session: XmppSession): void;
 }

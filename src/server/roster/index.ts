@@ -1,0 +1,19 @@
+/** Rosters and presence subscriptions, assembled: one per running server. */
+import type { Router } from "../router.js";
+import { DEFAULT_ROSTER_LIMITS, RosterPushes, RosterStore, type RosterLimits } from "./store.js";
+import { Subscriptions } from "./subscriptions.js";
+
+export { DEFAULT_ROSTER_LIMITS, RosterPushes, RosterStore, rosterItemElement, type RosterItem, type RosterLimits, type Subscription } from "./store.js";
+export { Subscriptions, SUBSCRIPTION_TYPES, type SubscriptionRequest } from "./subscriptions.js";
+
+export interface Rosters {
+  store: RosterStore;
+  pushes: RosterPushes;
+  subscriptions: Subscriptions;
+}
+
+export function createRosters(router: Router, isHosted: (domain: string) => boolean, limits: RosterLimits = DEFAULT_ROSTER_LIMITS): Rosters {
+  const store = new RosterStore(limits);
+  const pushes = new RosterPushes(router);
+  return { store, pushes, subscriptions: new Subscriptions(store, pushes, router, isHosted) };
+}

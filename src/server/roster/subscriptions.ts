@@ -1,0 +1,167 @@
+/**
+ * Presence subscriptions (RFC 6121 3) between accounts of this server: the four requests update
+ * both rosters (subscription and ask), push the changes, and reach the other account stamped
+ * with the sender's bare JID. A subscription request to someone offline waits in memory
+ * (bounded) and is shown at their next initial presence. Contacts on domains this server does
+ * not host only see the user's side change (there is no server-to-server link).
+ */
+import { xml, type Element } from "@xmpp/xml";
+import type { Router } from "../router.js";
+import { rosterItemElement, type RosterItem, type RosterPushes, type RosterStore, type Subscription } from "./store.js";
+
+export type SubscriptionRequest = "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed";
+
+export const SUBSCRIPTION_TYPES: readonly string[] = ["subscribe", "subscribed", "unsubscribe", "unsubscribed"];
+
+const hasTo = (s: Subscription) => s === "to" || s === "both";
+const hasFrom = (s: Subscription) => s === "from" || s === "both";
+const withTo = (s: Subscription, on: boolean): Subscription => {
+  const from = hasFrom(s);
+  return on ? (from ? "both" : "to") : from ? "from" : "none";
+};
+const withFrom = (s: Subscription, on: boolean): Subscription => {
+  const to = hasTo(s);
+  return on ? (to ? "both" : "from") : to ? "to" : "none";
+};
+
+export class Subscriptions {
+  /** owner -> bare JIDs that asked to see the owner's presence and wait for an answer. */
+  private readonly pendingIn = new Map<string, Set<string>>();
+  private pendingTotal = 0;
+
+  constructor(
+    private readonly store: RosterStore,
+    private readonly pushes: RosterPushes,
+    private readonly router: Router,
+    private readonly isHosted: (domain: string) => boolean,
+  ) {}
+
+  /** `user` (a bare JID) sent a subscription request of `type` to `contact` (a bare JID). */
+  outbound(user: string, contact: string, type: SubscriptionRequest, stanza: Element): void {
+    if (contact === user) return; // a subscription to oneself is implicit (RFC 6121 4.2.2)
+    const local = this.isLocalAccount(contact);
+    switch (type) {
+      case "subscribe": {
+        const mine = this.store.get(user, contact);
+        if (!mine || (!hasTo(mine.subscription) && !mine.ask)) this.update(user, contact, (item) => ({ ...item, ask: true }));
+        if (!local) return;
+        // Already approved: the contact's server answers for them (RFC 6121 3.1.3).
+        if (hasFrom(this.store.get(contact, user)?.subscription ?? "none")) return this.inbound(contact, user, "subscribed");
+        this.addPending(contact, user);
+        return this.deliver(user, contact, "subscribe", stanza, true);
+      }
+      case "subscribed": {
+        // Only an answer to a request waiting here counts (RFC 6121 3.1.5).
+        if (!this.takePending(user, contact)) return;
+        this.update(user, contact, (item) => ({ ...item, subscription: withFrom(item.subscription, true) }));
+        return this.inbound(user, contact, "subscribed", stanza);
+      }
+      case "unsubscribe": {
+        const mine = this.store.get(user, contact);
+        if (mine && (hasTo(mine.subscription) || mine.ask)) this.update(user, contact, (item) => ({ ...item, subscription: withTo(item.subscription, false), ask: false }));
+        if (!local) return;
+        this.takePending(contact, user);
+        const theirs = this.store.get(contact, user);
+        if (theirs && hasFrom(theirs.subscription)) this.update(contact, user, (item) => ({ ...item, subscription: withFrom(item.subscription, false) }));
+        return this.deliver(user, contact, "unsubscribe", stanza, false);
+      }
+      case "unsubscribed": {
+        const pending = this.takePending(user, contact);
+        const mine = this.store.get(user, contact);
+        if (mine && hasFrom(mine.subscription)) this.update(user, contact, (item) => ({ ...item, subscription: withFrom(item.subscription, false) }));
+        if (!local) return;
+        const theirs = this.store.get(contact, user);
+        if (!pending && !(theirs && (hasTo(theirs.subscription) || theirs.ask))) return;
+        if (theirs) this.update(contact, user, (item) => ({ ...item, subscription: withTo(item.subscription, false), ask: false }));
+        return this.deliver(user, contact, "unsubscribed", stanza, false);
+      }
+    }
+  }
+
+  /** The user removed `contact` from the roster: cancel the subscriptions both ways (RFC 6121 2.5.2). */
+  removed(user: string, item: RosterItem): void {
+    const empty = xml("presence");
+    if (hasTo(item.subscription) || item.ask) this.outboundAfterRemove(user, item.jid, "unsubscribe", empty);
+    if (hasFrom(item.subscription) || this.pendingIn.get(user)?.has(item.jid)) this.outboundAfterRemove(user, item.jid, "unsubscribed", empty);
+  }
+
+  /** Subscription requests waiting for `owner`, to show at initial presence. */
+  pendingFor(owner: string): Element[] {
+    return [...(this.pendingIn.get(owner) ?? [])].map((from) => xml("presence", { xmlns: "jabber:client", type: "subscribe", from, to: owner }));
+  }
+
+  /** Like `outbound` for an item already gone from the user's roster: only the contact's side. */
+  private outboundAfterRemove(user: string, contact: string, type: "unsubscribe" | "unsubscribed", stanza: Element): void {
+    if (type === "unsubscribed") this.takePending(user, contact);
+    if (!this.isLocalAccount(contact)) return;
+    const theirs = this.store.get(contact, user);
+    if (type === "unsubscribe") {
+      this.takePending(contact, user);
+      if (theirs && hasFrom(theirs.subscription)) this.update(contact, user, (item) => ({ ...item, subscription: withFrom(item.subscription, false) }));
+    } else if (theirs && (hasTo(theirs.subscription) || theirs.ask)) {
+      this.update(contact, user, (item) => ({ ...item, subscription: withTo(item.subscription, false), ask: false }));
+    }
+    this.deliver(user, contact, type, stanza, false);
+  }
+
+  /** `approver` approved `requester`'s request: the requester's item gets `to`, and they hear of it. */
+  private inbound(approver: string, requester: string, type: "subscribed", stanza: Element = xml("presence")): void {
+    if (!this.isLocalAccount(requester)) return;
+    // Only a request still pending hears the answer (RFC 6121 3.1.6): otherwise clients that
+    // acknowledge "subscribed" with "subscribe" (RFC 3921 did) and our auto-reply would loop.
+    if (!this.store.get(requester, approver)?.ask) return;
+    this.update(requester, approver, (item) => ({ ...item, subscription: withTo(item.subscription, true), ask: false }));
+    this.deliver(approver, requester, type, stanza, false);
+    // Then the approver's current presence, from each available resource (RFC 6121 3.1.5).
+    for (const source of this.router.sessionsOf(approver)) {
+      if (!source.available || !source.lastPresence) continue;
+      for (const target of this.router.sessionsOf(requester)) {
+        if (!target.available) continue;
+        const presence = xml("presence", { ...source.lastPresence.attrs, to: target.fullJid });
+        presence.children = source.lastPresence.children;
+        target.deliver(presence);
+      }
+    }
+  }
+
+  /** Changes (or creates) one roster item and pushes it; a full roster keeps its old state. */
+  private update(owner: string, jid: string, change: (item: RosterItem) => RosterItem): void {
+    const before = this.store.get(owner, jid) ?? { jid, subscription: "none" as Subscription, ask: false, groups: [] };
+    const after = change(before);
+    if (after.subscription === before.subscription && after.ask === before.ask && this.store.get(owner, jid)) return;
+    if (this.store.put(owner, after)) this.pushes.push(owner, rosterItemElement(after));
+  }
+
+  /** The request, stamped with the sender's bare JID, to the receiver's available resources. */
+  private deliver(from: string, to: string, type: SubscriptionRequest, stanza: Element, availableOnly: boolean): void {
+    const out = xml("presence", { xmlns: "jabber:client", type, from, to });
+    out.children = stanza.children;
+    for (const session of this.router.sessionsOf(to)) {
+      if (!availableOnly || session.available) session.deliver(out);
+    }
+  }
+
+  /** An account (`local@domain`) on a domain this server hosts. */
+  private isLocalAccount(bareJid: string): boolean {
+    const at = bareJid.indexOf("@");
+    return at > 0 && this.isHosted(bareJid.slice(at + 1));
+  }
+
+  private addPending(owner: string, from: string): void {
+    let set = this.pendingIn.get(owner);
+    if (set?.has(from)) return;
+    // Bounded like rosters: past the limits the request is still delivered to who is online now.
+    if ((set?.size ?? 0) >= this.store.limits.maxItems || this.pendingTotal >= this.store.limits.maxTotalItems) return;
+    if (!set) this.pendingIn.set(owner, (set = new Set()));
+    set.add(from);
+    this.pendingTotal++;
+  }
+
+  private takePending(owner: string, from: string): boolean {
+    const set = this.pendingIn.get(owner);
+    if (!set?.delete(from)) return false;
+    this.pendingTotal--;
+    if (set.size === 0) this.pendingIn.delete(owner);
+    return true;
+  }
+}
