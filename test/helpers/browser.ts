@@ -11,6 +11,7 @@ import { createDemoApp, type DemoApp } from "../../src/web/demo/app.js";
 import { hashPassword } from "../../src/web/demo/password.js";
 import type { DemoConfig, AppConfig } from "../../src/app/config/types.js";
 import type { TokenKey } from "../../src/core/token/keys.js";
+import type { Logger } from "../../src/server/log.js";
 import { DEFAULT_LIMITS, freshKey } from "./server.js";
 
 export const CHROMIUM = "/usr/bin/chromium";
@@ -87,9 +88,9 @@ export async function demoConfig(): Promise<DemoConfig> {
 /**
  * The server with the demo app on its HTTP port (no TCP listeners). `again` starts a new server
  * on the same port with the same keys and the same demo app (so its sign-in sessions survive),
- * as after a restart.
+ * as after a restart. The server logs to `log` (nowhere by default).
  */
-export async function startDemoServer(again?: DemoServer): Promise<DemoServer> {
+export async function startDemoServer(again?: DemoServer, log: Logger = { info() {}, warn() {} }): Promise<DemoServer> {
   const keys = again?.keys ?? [freshKey()];
   const demo = again?.config.demo ?? (await demoConfig());
   const config: AppConfig = {
@@ -104,7 +105,7 @@ export async function startDemoServer(again?: DemoServer): Promise<DemoServer> {
     demo,
   };
   const demoApp = again?.demoApp ?? createDemoApp({ demo, keys, websocketPath: "/xmpp-websocket" });
-  const server = await startServer(config, { log: { info() {}, warn() {} }, httpHandler: demoApp });
+  const server = await startServer(config, { log, httpHandler: demoApp });
   return {
     server,
     demoApp,
