@@ -47,7 +47,8 @@ describeRedis("Redis replay store (real redis-server)", () => {
   const opened: OpenedRedisReplayStore[] = [];
 
   async function open(config: { keyPrefix?: string; timeoutMs?: number } = {}, log?: ReturnType<typeof recordingLog>["log"]) {
-    const store = await openRedisReplayStore({ url: redis.url, ...config }, log);
+    // Generous by default: a test machine under load must not turn a slow answer into a failure.
+    const store = await openRedisReplayStore({ url: redis.url, timeoutMs: 5000, ...config }, log);
     opened.push(store);
     return store;
   }
@@ -121,7 +122,7 @@ describeRedis("Redis replay store (real redis-server)", () => {
     client.on("error", () => {});
     await client.connect();
     try {
-      const store = new RedisReplayStore({ client, keyPrefix: "injected:" });
+      const store = new RedisReplayStore({ client, keyPrefix: "injected:", timeoutMs: 5000 });
       expect(await store.claim("id-1", 1000, 990)).toBe("claimed");
       expect(await store.claim("id-1", 1000, 991)).toBe("replayed");
       expect(await inspect.exists(store.keyFor("id-1"))).toBe(1);
@@ -132,25 +133,23 @@ describeRedis("Redis replay store (real redis-server)", () => {
 
   test("a hung Redis (frozen) fails closed within the timeout, once logged; it recovers when it answers", async () => {
     const { lines, log } = recordingLog();
-    const { store } = await open({ keyPrefix: "hung:", timeoutMs: 100 }, log);
+    const { store } = await open({ keyPrefix: "hung:", timeoutMs: 1000 }, log);
     const now = Date.now() / 1000;
     expect(await verifyToken(mint(now), { jid: JID, keys: KEY, now, replay: store })).toMatchObject({ ok: true });
     redis.freeze();
     try {
-      const started = Date.now();
+      // Redis answers nothing until thawed, so these settle only because each claim gives up on its own timer.
       const results = await Promise.all(
         Array.from({ length: 10 }, () => verifyToken(mint(now), { jid: JID, keys: KEY, now, replay: store })),
       );
       for (const r of results) expect(r).toEqual({ ok: false, reason: "replay-store-error" });
-      // Bounded: every claim gave up on its own timer rather than waiting for Redis.
-      expect(Date.now() - started).toBeLessThan(5000);
       expect(await verifyToken(mint(now), { jid: JID, keys: KEY, now, replay: store })).toEqual({ ok: false, reason: "replay-store-error" });
     } finally {
       redis.thaw();
     }
     const warnings = lines.filter((l) => l.startsWith("warn"));
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain("no answer within 100 ms");
+    expect(warnings[0]).toContain("no answer within 1000 ms");
     expect(warnings[0]).toContain("temporary-auth-failure");
     const token = mint(now);
     expect(await verifyToken(token, { jid: JID, keys: KEY, now, replay: store })).toMatchObject({ ok: true });
@@ -189,7 +188,7 @@ describeRedis("Redis replay store with a password", () => {
     const password = "s3cret-redis-password";
     const redis = await startRedis({ password });
     const { lines, log } = recordingLog();
-    const opened = await openRedisReplayStore({ url: redis.url, timeoutMs: 200 }, log);
+    const opened = await openRedisReplayStore({ url: redis.url, timeoutMs: 2000 }, log);
     try {
       expect(opened.where).toBe(`redis://127.0.0.1:${redis.port}`);
       await waitFor(async () => (await opened.store.claim(`id ${Math.random()}`, 2e9, 1e9).catch(() => "error")) === "claimed", "a claim");

@@ -17,7 +17,6 @@ function setup(limits: { ip: number; jid: number }) {
   const authority = new TokenAuthority({ domains: { [DOMAIN]: { keys: [KEY] } }, now });
   const policy = new LoginLimiter({
     limits: { maxAuthFailuresPerConnection: 100, maxAuthFailuresPerIpPerMinute: limits.ip, maxAuthFailuresPerJidPerMinute: limits.jid },
-    now,
     holdBackSeconds: 0,
   });
   const lines: string[] = [];

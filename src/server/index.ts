@@ -128,7 +128,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     sasl,
     router,
     log,
-    policy: options.loginPolicy ?? new LoginLimiter({ limits: config.limits, now }),
+    policy: options.loginPolicy ?? new LoginLimiter({ limits: config.limits }),
     failureLog,
     iqHandlers: iq.handlers,
     rosters,

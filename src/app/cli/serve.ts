@@ -1,7 +1,10 @@
 import { relative } from "node:path";
 import { loadConfig } from "../config/load.js";
 import type { AppConfig } from "../config/types.js";
-import { ListenError, startServer, type RunningServer } from "../../server/index.js";
+import { ListenError, startServer, type RunningServer, type StartOptions } from "../../server/index.js";
+import { TokenAuthority } from "../../auth/authority.js";
+import { LoginLimiter } from "../../auth/policy/login-limiter.js";
+import { openStores } from "../stores.js";
 import { stderrLogger } from "../../server/log.js";
 import { mintToken } from "../../core/token/mint.js";
 import { parseFlags } from "./args.js";
@@ -14,7 +17,9 @@ export const SERVE_HELP = `Usage: x-token serve [--config FILE | --dev]
 Runs the XMPP server: TCP c2s with STARTTLS, WebSocket on the HTTP port, X-TOKEN and
 PLAIN-with-a-token authentication. Configuration from --config FILE (or XTOKEN_CONFIG) and
 the environment (XTOKEN_DOMAIN, XTOKEN_SECRET, XTOKEN_OTP_SEED, XMPP_HOST, XMPP_C2S_PORT,
-XMPP_HTTP_PORT, XMPP_REQUIRE_TLS). SIGTERM or SIGINT closes every stream and exits 0.
+XMPP_HTTP_PORT, XMPP_REQUIRE_TLS, XTOKEN_REDIS_URL). Used tokens are remembered in memory, or in
+a Redis shared with other processes (store.redis / XTOKEN_REDIS_URL). SIGTERM or SIGINT closes
+every stream and exits 0.
 
 --dev  development defaults (what \`npm start\` runs): domain localhost on 127.0.0.1, keys,
        a self-signed certificate and demo users generated once into ./${DEV_DIR}/, whose
@@ -33,14 +38,24 @@ export async function serve(io: CliIO): Promise<number> {
   const dev = flags.dev ? await ensureDevSetup(cwd) : null;
   if (dev && env.XTOKEN_CONFIG) println(io.stderr, `x-token: --dev: XTOKEN_CONFIG is ignored, the configuration is ${relative(cwd, dev.configFile)}`);
   const config: AppConfig = loadConfig({ file: flags.config ?? dev?.configFile, env: dev ? { ...env, XTOKEN_CONFIG: undefined } : env });
-  const server = await listenOrExplain(config, io);
-  // From here on the ports are open: whatever happens, they are closed before serve returns or throws.
+  const log = stderrLogger(io.stderr);
+  // Memory, or a Redis shared with other processes (docs/scaling.md); closed whatever happens.
+  const stores = await openStores(config, log);
   try {
-    printWelcome(io, config, server.ports, dev, cwd);
-    const signal = await (io.stopSignal?.() ?? new Promise<string>(() => {}));
-    println(io.stderr, `x-token: ${signal} received, closing streams`);
+    const authority = new TokenAuthority({ domains: config.domains, replay: stores.replay });
+    const counters = stores.loginCounters(config.limits);
+    const loginPolicy = new LoginLimiter({ limits: config.limits, ...(counters ? { counters } : {}) });
+    const server = await listenOrExplain(config, { log, authority, loginPolicy });
+    // From here on the ports are open: whatever happens, they are closed before serve returns or throws.
+    try {
+      printWelcome(io, config, server.ports, stores.where, dev, cwd);
+      const signal = await (io.stopSignal?.() ?? new Promise<string>(() => {}));
+      println(io.stderr, `x-token: ${signal} received, closing streams`);
+    } finally {
+      await server.close();
+    }
   } finally {
-    await server.close();
+    await stores.close();
   }
   return EXIT_OK;
 }
@@ -54,9 +69,9 @@ const PORT_SETTINGS = {
 const HOST_SETTING = "XMPP_HOST (or listeners.host in the configuration file)";
 
 /** Starts the server; a listener that cannot start is a usage error naming the setting that changes it. */
-async function listenOrExplain(config: AppConfig, io: CliIO): Promise<RunningServer> {
+async function listenOrExplain(config: AppConfig, options: StartOptions): Promise<RunningServer> {
   try {
-    return await startServer(config, { log: stderrLogger(io.stderr), httpHandler: createHttpHandler(config) });
+    return await startServer(config, { ...options, httpHandler: createHttpHandler(config) });
   } catch (err) {
     if (!(err instanceof ListenError)) throw err;
     const where = `${err.host}:${err.port}`;
@@ -88,13 +103,21 @@ function c2sLabel(config: AppConfig): string {
   return `XMPP c2s (STARTTLS${config.requireTls ? " required" : " optional"})`;
 }
 
-function printWelcome({ stdout }: CliIO, config: AppConfig, ports: RunningServer["ports"], dev: DevSetup | null, cwd: string): void {
+function printWelcome(
+  { stdout }: CliIO,
+  config: AppConfig,
+  ports: RunningServer["ports"],
+  replayWhere: string,
+  dev: DevSetup | null,
+  cwd: string,
+): void {
   const host = config.listeners.host;
   const rows: [string, string][] = [];
   if (ports.c2s !== null) rows.push([c2sLabel(config), url("xmpp", host, ports.c2s)]);
   if (ports.directTls !== null) rows.push(["XMPP direct TLS", url("xmpps", host, ports.directTls)]);
   if (ports.http !== null) rows.push(["WebSocket", url("ws", host, ports.http, config.listeners.websocketPath)]);
   if (ports.http !== null && config.demo) rows.push(["Demo web app", url("http", host, ports.http, "/")]);
+  rows.push(["Used tokens remembered", replayWhere]);
   const width = Math.max(0, ...rows.map(([label]) => label.length)) + 1;
   println(stdout, `x-token server for ${Object.keys(config.domains).join(", ")}`);
   for (const [label, address] of rows) println(stdout, `  ${`${label}:`.padEnd(width)} ${address}`);

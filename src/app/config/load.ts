@@ -13,6 +13,7 @@ import { TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-p
 import type { DemoConfig, DomainConfig, LimitsConfig, ListenerConfig, AppConfig } from "./types.js";
 import { DEFAULT_COMPONENT_PORT, parseComponents, parseTokenComponent } from "./component.js";
 import { DEFAULT_WINDOW, MAX_WINDOW } from "../../core/token/window.js";
+import { parseStore } from "./store.js";
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -222,12 +223,12 @@ function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
   throw new ConfigError(`config: ${name} must be true or false`);
 }
 
-const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "replay", "demo", "components", "tokenComponent"] as const;
+const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "replay", "store", "demo", "components", "tokenComponent"] as const;
 
 /**
  * Validates a parsed configuration file (or `{}` when there is none) and applies the
  * environment: XTOKEN_DOMAIN + XTOKEN_SECRET + XTOKEN_OTP_SEED add (or replace) one domain;
- * XMPP_HOST, XMPP_C2S_PORT, XMPP_HTTP_PORT and XMPP_REQUIRE_TLS override the file.
+ * XMPP_HOST, XMPP_C2S_PORT, XMPP_HTTP_PORT, XMPP_REQUIRE_TLS and XTOKEN_REDIS_URL override the file.
  */
 export function parseConfig(
   rawValue: unknown,
@@ -323,6 +324,7 @@ export function parseConfig(
     limits,
     trustedProxies,
     replayMaxEntries,
+    store: parseStore(raw.store, env, readFile),
     demo: raw.demo === undefined || raw.demo === null ? null : demo(raw.demo, env, readFile, domains),
     components,
     tokenComponent: parseTokenComponent(raw.tokenComponent, env, readFile, Object.keys(domains)),

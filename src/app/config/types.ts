@@ -17,4 +17,17 @@ export interface AppConfig extends ServerConfig {
   components?: Record<string, HostedComponentConfig>;
   /** `x-token component`'s settings; null when not configured. */
   tokenComponent?: TokenComponentConfig | null;
+  /** Where used tokens and login failure counts live: memory (absent, or redis null) or a shared Redis. */
+  store?: StoreConfig;
+}
+
+export interface StoreConfig {
+  redis: RedisStoreSettings | null;
+}
+
+/** `store.redis`, with defaults applied. The URL may hold a password: never log it whole. */
+export interface RedisStoreSettings {
+  url: string;
+  keyPrefix: string;
+  timeoutMs: number;
 }

@@ -1,5 +1,5 @@
 /**
- * Abuse policy for logins, pure but for the injected clock. The SASL exchange asks it before a
+ * Abuse policy for logins: what counts, and what follows from the counts. The SASL exchange asks it before a
  * token is checked (`admit`: may this address try now?) and tells it every result afterwards
  * (`settle`). The rules:
  * - an address that used up its failures for the minute is refused before any check
@@ -10,8 +10,7 @@
  *   answered more slowly (and logged for fail2ban), never a token that verifies;
  * - one connection has a fixed budget of failed attempts (aborts included), then it is closed.
  */
-import { WindowCounter } from "./window-counter.js";
-import type { Clock } from "../../core/clock.js";
+import { memoryFailureCounter } from "./rate-limiter-counter.js";
 
 export interface LoginLimits {
   maxAuthFailuresPerConnection: number;
@@ -20,8 +19,9 @@ export interface LoginLimits {
 }
 
 /**
- * Failures per key over a sliding minute. WindowCounter is the in-memory one; a shared store
- * (Redis) can stand in, hence the optional promises.
+ * Failures per key over a minute. Ours are rate-limiter-flexible counters
+ * (rate-limiter-counter.ts): in memory by default, on Redis when shared (src/stores/redis);
+ * hence the optional promises.
  */
 export interface FailureCounter {
   record(key: string): void | Promise<void>;
@@ -64,15 +64,16 @@ export interface LoginPolicy {
 
 export interface LoginLimiterOptions {
   limits: LoginLimits;
-  /** Unix seconds. */
-  now?: Clock;
-  /** Most IPs and JIDs remembered each (oldest forgotten first), so memory stays bounded. */
+  /** Most IPs and JIDs the in-memory counters remember each (oldest forgotten first), so memory stays bounded. */
   maxKeys?: number;
-  /** Other counters (a shared store); by default in-memory WindowCounters over 60 s. */
+  /** Other counters (a shared store, see loginFailureCounters in src/stores/redis); by default in memory, over 60 s. */
   counters?: { byIp: FailureCounter; byJid: FailureCounter };
   /** How long a failure for a JID over its limit waits before it is answered; 1 s by default. */
   holdBackSeconds?: number;
 }
+
+/** The window the per-address and per-JID limits count over ("per minute"). */
+export const LOGIN_WINDOW_SECONDS = 60;
 
 const ANSWER_NOW: Settlement = { jidOverLimit: false, holdBackSeconds: 0 };
 
@@ -82,10 +83,10 @@ export class LoginLimiter implements LoginPolicy {
   private readonly holdBackSeconds: number;
   readonly maxFailuresPerConnection: number;
 
-  constructor({ limits, now, maxKeys, counters, holdBackSeconds = 1 }: LoginLimiterOptions) {
-    const common = { windowSeconds: 60, ...(now ? { now } : {}), ...(maxKeys ? { maxKeys } : {}) };
-    this.byIp = counters?.byIp ?? new WindowCounter({ limit: limits.maxAuthFailuresPerIpPerMinute, ...common });
-    this.byJid = counters?.byJid ?? new WindowCounter({ limit: limits.maxAuthFailuresPerJidPerMinute, ...common });
+  constructor({ limits, maxKeys, counters, holdBackSeconds = 1 }: LoginLimiterOptions) {
+    const common = { windowSeconds: LOGIN_WINDOW_SECONDS, ...(maxKeys ? { maxKeys } : {}) };
+    this.byIp = counters?.byIp ?? memoryFailureCounter({ limit: limits.maxAuthFailuresPerIpPerMinute, ...common });
+    this.byJid = counters?.byJid ?? memoryFailureCounter({ limit: limits.maxAuthFailuresPerJidPerMinute, ...common });
     this.maxFailuresPerConnection = limits.maxAuthFailuresPerConnection;
     this.holdBackSeconds = holdBackSeconds;
   }

@@ -5,7 +5,7 @@
  * Commands are never queued while disconnected and the queue of unanswered commands is bounded,
  * so an outage costs no memory per login.
  */
-import type { RedisCommandClient } from "./replay-store.js";
+import type { RedisClientType } from "redis";
 import { OutageReporter, type StoreLog } from "./outage.js";
 
 export interface RedisConnectionOptions {
@@ -22,7 +22,8 @@ export interface RedisConnectionOptions {
 }
 
 export interface RedisConnection {
-  client: RedisCommandClient;
+  /** The node-redis client (also usable as a RedisCommandClient). */
+  client: RedisClientType;
   /** The URL without its user and password, for log lines. */
   readonly where: string;
   /** Reports the connection's own errors (lost, refused) once per outage. */
@@ -58,7 +59,7 @@ export async function connectRedis(options: RedisConnectionOptions): Promise<Red
   const log = options.log ?? { info() {}, warn() {} };
   // Loaded only when a Redis URL is configured: the library does not need it otherwise.
   const { createClient } = await import("redis");
-  const client = createClient({
+  const client: RedisClientType = createClient({
     url: options.url,
     disableOfflineQueue: true,
     commandsQueueMaxLength: options.maxPendingCommands ?? 10_000,

@@ -1,6 +1,7 @@
 /** Redis adapters: the shared replay store (and the connection the project opens from a URL). */
 export {
   RedisReplayStore,
+  checkKeyPrefix,
   RedisReplayStoreOptionsError,
   ReplayStoreUnavailableError,
   DEFAULT_REDIS_KEY_PREFIX,
@@ -11,4 +12,5 @@ export {
 } from "./replay-store.js";
 export { connectRedis, redactRedisUrl, RedisUrlError, type RedisConnection, type RedisConnectionOptions } from "./connection.js";
 export { OutageReporter, type StoreLog } from "./outage.js";
+export { RedisFailureCounter, loginFailureCounters, type RedisFailureCounterOptions } from "./failure-counter.js";
 export { openRedisReplayStore, type RedisStoreConfig, type OpenedRedisReplayStore } from "./open.js";

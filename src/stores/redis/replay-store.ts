@@ -7,6 +7,9 @@
 import { createHash } from "node:crypto";
 import type { ClaimResult, ReplayStore } from "../../core/replay/store.js";
 import { OutageReporter, type StoreLog } from "./outage.js";
+import { ReplayStoreUnavailableError, withinTime } from "./within-time.js";
+
+export { ReplayStoreUnavailableError };
 
 /**
  * The one method the store needs from a Redis client. node-redis clients (`createClient()` from
@@ -46,11 +49,6 @@ export class RedisReplayStoreOptionsError extends Error {
   override readonly name = "RedisReplayStoreOptionsError";
 }
 
-/** Why a claim was not answered; the verifier maps any rejection to `replay-store-error`. */
-export class ReplayStoreUnavailableError extends Error {
-  override readonly name = "ReplayStoreUnavailableError";
-}
-
 const silent: StoreLog = { info() {}, warn() {} };
 
 function checkTimeout(timeoutMs: number): number {
@@ -60,29 +58,12 @@ function checkTimeout(timeoutMs: number): number {
   return timeoutMs;
 }
 
-function checkKeyPrefix(keyPrefix: string): string {
+/** Throws RedisReplayStoreOptionsError unless `keyPrefix` is a usable key prefix (the message names no value). */
+export function checkKeyPrefix(keyPrefix: string): string {
   if (typeof keyPrefix !== "string" || keyPrefix.length > MAX_KEY_PREFIX_CHARS || /[\u0000-\u0020\u007f]/.test(keyPrefix)) {
     throw new RedisReplayStoreOptionsError(`keyPrefix must be at most ${MAX_KEY_PREFIX_CHARS} characters without spaces or control characters`);
   }
   return keyPrefix;
-}
-
-/** Rejects with ReplayStoreUnavailableError when `promise` has not settled within `ms`. */
-function withinTime<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new ReplayStoreUnavailableError(`no answer within ${ms} ms`)), ms);
-    timer.unref();
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
 }
 
 export class RedisReplayStore implements ReplayStore {
