@@ -7,8 +7,22 @@
 import { LOGIN_WINDOW_SECONDS, type FailureCounter, type LoginLimits } from "../auth/policy/login-limiter.js";
 import { MemoryReplayStore } from "../core/replay/memory.js";
 import type { ReplayStore } from "../core/replay/store.js";
-import { connectRedis, loginFailureCounters, RedisReplayStore, type RedisConnection, type StoreLog } from "../stores/redis/index.js";
-import type { AppConfig } from "./config/types.js";
+import {
+  connectRedis,
+  loginFailureCounters,
+  RedisReplayStore,
+  type RedisConnection,
+  type StoreLog,
+} from "../stores/redis/index.js";
+
+/**
+ * What openStores reads of the configuration (AppConfig has it; spelled out here so this module
+ * does not sit on top of the whole configuration).
+ */
+export interface StoresConfig {
+  store?: { redis: { url: string; keyPrefix: string; timeoutMs: number } | null };
+  replayMaxEntries: number;
+}
 
 export interface OpenedStores {
   replay: ReplayStore;
@@ -21,7 +35,7 @@ export interface OpenedStores {
   close(): Promise<void>;
 }
 
-export async function openStores(config: Pick<AppConfig, "store" | "replayMaxEntries">, log: StoreLog): Promise<OpenedStores> {
+export async function openStores(config: StoresConfig, log: StoreLog): Promise<OpenedStores> {
   const settings = config.store?.redis;
   if (!settings) {
     return {

@@ -28,6 +28,7 @@ export interface StoreConfig {
 /** `store.redis`, with defaults applied. The URL may hold a password: never log it whole. */
 export interface RedisStoreSettings {
   url: string;
+  /** The deployment's prefix (`x-token:`); keys are `<prefix>replay:…`, `<prefix>fail-ip:…`, `<prefix>fail-jid:…`. */
   keyPrefix: string;
   timeoutMs: number;
 }

@@ -91,7 +91,7 @@ export class RedisReplayStore implements ReplayStore {
 
   /**
    * The Redis key for a replay id: a hash, so the store holds no JIDs and keys have one length.
-   * The id (bare JID, OTP and nonce) is unique per token, so its hash is too.
+   * The id (the token's signature, an HMAC over OTP, nonce and JID) is unique per token, so its hash is too.
    */
   keyFor(id: string): string {
     return this.keyPrefix + createHash("sha256").update(id).digest("base64url");
