@@ -15,17 +15,18 @@ export function oneLine(message: string): string {
   return message.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
-/** Lines held before a write is forced; the batch is written at the end of the event-loop turn anyway. */
+/** Lines held before a write is forced; a batch waits at most FLUSH_MS anyway. */
 const MAX_BATCHED_LINES = 256;
+const FLUSH_MS = 100;
 /** Loggers with lines not yet written, flushed when the process exits. */
 const unflushed = new Set<() => void>();
 let exitHookInstalled = false;
 
 /**
- * Timestamped lines to a stream (stderr by default), written once per event-loop turn: a storm of
- * logins logs a line each, and one write per line is a system call (and a wake-up of whoever
- * reads the pipe) per login. Nothing is dropped: at most MAX_BATCHED_LINES wait, and what waits
- * is written at the end of the turn, or when the process exits.
+ * Timestamped lines to a stream (stderr by default), written in batches: a storm of logins logs
+ * a line each, and one write per line is a system call (and a wake-up of whoever reads the pipe)
+ * per login. Nothing is dropped: at most MAX_BATCHED_LINES wait, for at most FLUSH_MS, and what
+ * waits is written when the process exits (a SIGKILL loses at most those 100 ms of lines).
  */
 export function stderrLogger(stream: NodeJS.WritableStream = process.stderr): Logger {
   let pending = "";
@@ -49,7 +50,7 @@ export function stderrLogger(stream: NodeJS.WritableStream = process.stderr): Lo
     if (++lines >= MAX_BATCHED_LINES) return flush();
     if (lines === 1) {
       unflushed.add(flush);
-      setImmediate(flush);
+      setTimeout(flush, FLUSH_MS).unref();
     }
   };
   return { info: (m) => write("info", m), warn: (m) => write("warn", m) };

@@ -115,8 +115,25 @@ export class TcpTransport implements Transport {
     return this.gate.holds("output");
   }
 
+  /**
+   * What one turn of the event loop writes goes out in one system call: the socket is corked at
+   * the turn's first write and uncorked after it (a stream header and its features, for one, are
+   * two writes). writableLength counts corked bytes, so the bound below holds all the same.
+   */
+  private corked: Socket | null = null;
+  private readonly uncork = () => {
+    this.corked?.uncork();
+    this.corked = null;
+  };
+
   private write(text: string): void {
     if (this.ended || !this.socket.writable) return;
+    if (this.corked === null) {
+      // The socket itself is remembered: STARTTLS replaces this.socket before the turn ends.
+      this.corked = this.socket;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     // As bytes, so that writableLength counts bytes, not UTF-16 units.
     this.socket.write(Buffer.from(text));
     if (this.socket.writableLength > this.maxOutboundBytes) this.gate.hold("output");
