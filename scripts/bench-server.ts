@@ -1,11 +1,20 @@
 /**
  * The server's costs per byte and per connection, each against a baseline measured in the same run:
+ * - memory: the real server (its own process, scripts/lib/measured-server.ts) holds 200 connections of each kind
+ *   in their worst state (before authentication: an unterminated element of
+ *   maxStanzaBytesBeforeAuth on TCP, a WebSocket message as big as ws may buffer; after: bound
+ *   and idle); its growth after a full GC over the baseline just before, per connection;
  * - framing: CPU to frame one maxStanzaBytes element fed in 1-byte chunks vs in one chunk (the
  *   ratio stays flat as the element grows when framing is linear in the bytes received);
  * - strict parsing: CPU per stanza of the strict parser vs ltx (what @xmpp/xml uses).
  * Usage: npm run bench (runs after the verification benchmark)
  */
+import net from "node:net";
 import parse from "@xmpp/xml/lib/parse.js";
+import { mintToken } from "../src/core/token/mint.js";
+import { WEBSOCKET_PAYLOAD_SLACK } from "../src/server/transport/websocket.js";
+import { fork } from "node:child_process";
+import { rawLogin, streamHeader } from "./lib/raw-login.js";
 import { DEFAULT_LIMITS } from "../src/app/config/load.js";
 import { XmlFramer } from "../src/server/transport/xml-framer.js";
 import { StrictXmlParser } from "../src/server/transport/strict-xml.js";
@@ -87,5 +96,113 @@ function parsing(): void {
   console.log(`  strict/ltx CPU ratio: ${(saxes / ltx).toFixed(1)}`);
 }
 
+const CONNECTIONS = 200;
+const DOMAIN = "bench.test";
+const KEY = { tokenSecret: "bench-token-secret-of-enough-length", otpSeed: "XVGR73KMZH2M4XMY" };
+const settle = () => new Promise((r) => setTimeout(r, 1500));
+
+/** A masked client WebSocket frame header (mask key 0: the payload goes as it is). */
+function wsFrameHeader(length: number): Buffer {
+  const header = Buffer.alloc(14);
+  header[0] = 0x81;
+  header[1] = 0x80 | 127;
+  header.writeBigUInt64BE(BigInt(length), 2);
+  return header; // bytes 10..13: the zero mask key
+}
+
+function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1", () => resolve(socket));
+    socket.once("error", reject);
+    socket.on("data", () => {}); // read what the server says
+  });
+}
+
+/** Before auth on TCP: header, then an element one byte short of ending, maxStanzaBytesBeforeAuth long. */
+async function preAuthTcp(port: number): Promise<net.Socket> {
+  const socket = await connect(port);
+  const open = "<message to='x@bench.test'><body>";
+  socket.write(streamHeader(DOMAIN) + open + "x".repeat(DEFAULT_LIMITS.maxStanzaBytesBeforeAuth - open.length - 1));
+  return socket;
+}
+
+/** Before auth on WebSocket: upgrade, then a message as big as ws takes before auth, all but its last byte. */
+async function preAuthWebSocket(port: number): Promise<net.Socket> {
+  const socket = await connect(port);
+  const upgraded = new Promise<void>((resolve, reject) => {
+    let head = "";
+    const onData = (d: Buffer) => {
+      head += d.toString("latin1");
+      if (!head.includes("\r\n\r\n")) return;
+      socket.off("data", onData);
+      if (head.startsWith("HTTP/1.1 101")) resolve();
+      else reject(new Error(head.split("\r\n")[0]));
+    };
+    socket.on("data", onData);
+  });
+  socket.write(
+    "GET /xmpp-websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: xmpp\r\n\r\n",
+  );
+  await upgraded;
+  const length = DEFAULT_LIMITS.maxStanzaBytesBeforeAuth + WEBSOCKET_PAYLOAD_SLACK;
+  socket.write(Buffer.concat([wsFrameHeader(length), Buffer.alloc(length - 1, 0x78)]));
+  return socket;
+}
+
+async function authenticatedIdle(port: number, i: number): Promise<net.Socket> {
+  const user = `idle${i}`;
+  const { socket } = await rawLogin({ port, domain: DOMAIN, user, token: mintToken({ jid: `${user}@${DOMAIN}`, key: KEY }), keepOpen: true });
+  return socket!;
+}
+
+interface Memory {
+  heapUsed: number;
+  external: number;
+  rss: number;
+}
+
+async function memory(): Promise<void> {
+  const config = { domains: { [DOMAIN]: { keys: [KEY] } }, requireTls: false, listeners: { c2sPort: 0, httpPort: 0 }, limits: { maxAuthFailuresPerIpPerMinute: 1_000_000 } };
+  const child = fork(new URL("./lib/measured-server.js", import.meta.url).pathname, [JSON.stringify(config)], { execArgv: ["--expose-gc"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const next = <T>(type: string) => new Promise<T>((resolve, reject) => {
+    const onMessage = (m: { type: string }) => m.type === type && (child.off("message", onMessage), resolve(m as T));
+    child.on("message", onMessage);
+    child.once("exit", () => reject(new Error("the measured server exited")));
+  });
+  const measure = () => {
+    const answer = next<Memory>("memory");
+    child.send({ type: "measure" });
+    return answer;
+  };
+  const { c2s, http } = await next<{ c2s: number; http: number }>("ready");
+  const kinds: [string, (i: number) => Promise<net.Socket>][] = [
+    [`pre-auth TCP (an unterminated ${DEFAULT_LIMITS.maxStanzaBytesBeforeAuth}-byte element each)`, () => preAuthTcp(c2s)],
+    [`pre-auth WebSocket (a ${DEFAULT_LIMITS.maxStanzaBytesBeforeAuth + WEBSOCKET_PAYLOAD_SLACK}-byte message, all but 1 byte)`, () => preAuthWebSocket(http)],
+    ["authenticated idle TCP (bound, plain)", (i) => authenticatedIdle(c2s, i)],
+  ];
+  console.log(`Memory per connection: the server's growth with ${CONNECTIONS} connections held, after a full GC, over the baseline just before`);
+  console.log("  (heap + external = what the server's objects and buffers hold; RSS includes allocator slack)");
+  try {
+    // Warm-up: every kind once, so code and pools are in place before the baseline.
+    for (const [, open] of kinds) (await Promise.all(Array.from({ length: 10 }, (_, i) => open(1000 + i)))).forEach((s) => s.destroy());
+    await settle();
+    for (const [name, open] of kinds) {
+      const before = await measure();
+      const sockets: net.Socket[] = [];
+      for (let i = 0; i < CONNECTIONS; i += 20) sockets.push(...(await Promise.all(Array.from({ length: 20 }, (_, k) => open(i + k)))));
+      await settle();
+      const after = await measure();
+      const kib = (bytes: number) => (bytes / CONNECTIONS / 1024).toFixed(1);
+      console.log(`  ${name}: ${kib(after.heapUsed + after.external - before.heapUsed - before.external)} KiB per connection (RSS ${kib(after.rss - before.rss)} KiB)`);
+      for (const s of sockets) s.destroy();
+      await settle();
+    }
+  } finally {
+    child.send({ type: "stop" });
+  }
+}
+
 framing();
 parsing();
+await memory();

@@ -7,9 +7,10 @@
  * answer with the stream error `not-well-formed`. So what the server relays to other clients
  * always parses under a strict parser (ltx, which @xmpp/xml uses, checks none of this).
  *
- * One parser per stream: on TCP it reads the stream header first, so stanzas inherit the
- * header's namespaces; a prefix a stanza uses but that only the header declares is declared on
- * the stanza itself, so it stays namespace-well-formed when relayed into another stream.
+ * A fresh saxes parser per header or element, dropped right after: a stream keeps only the
+ * namespaces its TCP header declared (stanzas inherit them), so an idle connection holds no parser
+ * state. A prefix a stanza uses but that only the header declares is declared on the stanza
+ * itself, so it stays namespace-well-formed when relayed into another stream.
  */
 import { SaxesParser, type SaxesTagNS } from "saxes";
 import { Element } from "@xmpp/xml";
@@ -18,12 +19,13 @@ export class NotWellFormedError extends Error {
   override readonly name = "NotWellFormedError";
 }
 
-const OPTIONS = { xmlns: true, position: false, forceXMLVersion: true, defaultXMLVersion: "1.0" } as const;
+const OPTIONS = { xmlns: true, fragment: true, position: false, forceXMLVersion: true, defaultXMLVersion: "1.0" } as const;
 
 export class StrictXmlParser {
-  private readonly parser: SaxesParser<typeof OPTIONS & { fragment: boolean }>;
   /** The TCP stream header, once parsed; WebSocket messages have none. */
   private header: Element | null = null;
+  /** Namespace bindings the header declared, by prefix ("" for the default one). */
+  private inherited: Record<string, string> = {};
   /** The elements of the stanza being parsed, outermost first. */
   private readonly open: Element[] = [];
   private readonly complete: Element[] = [];
@@ -32,42 +34,57 @@ export class StrictXmlParser {
    * `stream`: a TCP stream, header first, then its top-level elements;
    * `messages`: WebSocket messages (RFC 7395), each one element standing alone.
    */
-  constructor(private readonly mode: "stream" | "messages") {
-    this.parser = new SaxesParser({ ...OPTIONS, fragment: mode === "messages" });
-    this.parser.on("opentag", (tag) => this.onOpen(tag));
-    this.parser.on("closetag", () => this.onClose());
-    this.parser.on("text", (text) => this.open.at(-1)?.children.push(text));
-    this.parser.on("error", (err) => {
-      // saxes would go on after an error; stop at the first.
-      throw new NotWellFormedError(err.message);
-    });
-  }
+  constructor(private readonly mode: "stream" | "messages") {}
 
   /** Parses the stream header's start tag (TCP): an Element without children. */
   parseHeader(text: string): Element {
     if (this.mode !== "stream" || this.header) throw new NotWellFormedError("unexpected stream header");
-    this.parser.write(text);
-    if (!this.header) throw new NotWellFormedError("the stream header is incomplete");
-    return this.header;
+    let header: Element | null = null;
+    this.run(text, {}, (tag) => {
+      header = this.element(tag);
+      // `xmlns=""` undeclares; nothing to inherit then.
+      this.inherited = Object.fromEntries(Object.entries(tag.ns).filter(([, uri]) => uri !== ""));
+    });
+    if (!header) throw new NotWellFormedError("the stream header is incomplete");
+    this.header = header;
+    return header;
   }
 
   /** Parses one complete top-level element (a stanza, a nonza, or `<open/>` on WebSocket). */
   parseElement(text: string): Element {
     if (this.mode === "stream" && !this.header) throw new NotWellFormedError("no stream header");
+    this.open.length = 0;
     this.complete.length = 0;
-    this.parser.write(text);
-    if (this.complete.length !== 1 || this.open.length !== 0) throw new NotWellFormedError("expected exactly one complete element");
-    return this.complete[0]!;
+    try {
+      this.run(text, this.inherited, (tag) => this.onOpen(tag));
+      if (this.complete.length !== 1 || this.open.length !== 0) throw new NotWellFormedError("expected exactly one complete element");
+      return this.complete[0]!;
+    } finally {
+      this.open.length = 0;
+      this.complete.length = 0;
+    }
+  }
+
+  private run(text: string, namespaces: Record<string, string>, onOpen: (tag: SaxesTagNS) => void): void {
+    const parser = new SaxesParser({ ...OPTIONS, additionalNamespaces: namespaces });
+    parser.on("opentag", onOpen);
+    parser.on("closetag", () => this.onClose());
+    parser.on("text", (t) => this.open.at(-1)?.children.push(t));
+    parser.on("error", (err) => {
+      // saxes would go on after an error; stop at the first.
+      throw new NotWellFormedError(err.message);
+    });
+    parser.write(text);
+  }
+
+  private element(tag: SaxesTagNS): Element {
+    const attrs: Record<string, string> = {};
+    for (const attr of Object.values(tag.attributes)) attrs[attr.name] = attr.value;
+    return new Element(tag.name, attrs);
   }
 
   private onOpen(tag: SaxesTagNS): void {
-    const attrs: Record<string, string> = {};
-    for (const attr of Object.values(tag.attributes)) attrs[attr.name] = attr.value;
-    const element = new Element(tag.name, attrs);
-    if (this.mode === "stream" && !this.header) {
-      this.header = element;
-      return;
-    }
+    const element = this.element(tag);
     this.open.at(-1)?.append(element);
     this.open.push(element);
     this.declareInheritedPrefixes(tag);
