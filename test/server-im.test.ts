@@ -273,6 +273,23 @@ describe("presence subscriptions (RFC 6121 3)", () => {
     expect(t.server.rosters.items(`${a}@${DOMAIN}`)).toEqual([{ jid: `${b}@${DOMAIN}`, subscription: "none", ask: false, groups: [] }]);
   });
 
+  test("requests waiting for offline accounts are bounded by the sender's roster: a full roster leaves none waiting", async () => {
+    const m = user("mallory");
+    const v = user("victim");
+    const mallory = await login(m);
+    const max = DEFAULT_ROSTER_LIMITS.maxItems;
+    let batch = "";
+    for (let i = 0; i < max; i++) batch += `<iq type='set' id='fill${i}'><query xmlns='jabber:iq:roster'><item jid='c${i}@${DOMAIN}'/></query></iq>`;
+    mallory.client.write(batch);
+    await mallory.client.waitFor(`id="fill${max - 1}"`, 20_000);
+    mallory.client.write(`<presence to='${v}@${DOMAIN}' type='subscribe'/>`);
+    await ask(mallory.client, (id) => `<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    const victim = await login(v);
+    victim.client.write("<presence/>");
+    await ask(victim.client, (id) => `<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    expect(victim.client.received).not.toContain(`type="subscribe"`);
+  }, 30_000);
+
   test("an approval nobody asked for changes nothing: mallory cannot make herself seen", async () => {
     const a = user("alice");
     const m = user("mallory");

@@ -47,7 +47,9 @@ export class Subscriptions {
         if (!local) return;
         // Already approved: the contact's server answers for them (RFC 6121 3.1.3).
         if (hasFrom(this.store.get(contact, user)?.subscription ?? "none")) return this.inbound(contact, user, "subscribed");
-        this.addPending(contact, user);
+        // A request waits for an offline contact only while the sender's roster holds it (ask),
+        // so one account keeps at most maxItems requests waiting, and removing the item ends it.
+        if (this.store.get(user, contact)?.ask) this.addPending(contact, user);
         return this.deliver(user, contact, "subscribe", stanza, true);
       }
       case "subscribed": {
