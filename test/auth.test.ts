@@ -1,6 +1,7 @@
 /** TokenAuthority: one keyring per hosted domain, one shared replay store, the JID bound by the signature. */
 import { describe, expect, test } from "@jest/globals";
-import { KeyError, MemoryReplayStore, TokenAuthority, mintToken } from "../src/index.js";
+import { KeyError, MemoryReplayStore, mintToken } from "../src/index.js";
+import { TokenAuthority } from "../src/auth/index.js";
 
 const KEY_A = { tokenSecret: "auth-test-a", otpSeed: "XVGR73KMZH2M4XMY" };
 const KEY_B = { tokenSecret: "auth-test-b", otpSeed: "GEZDGNBVGY3TQOJQ" };

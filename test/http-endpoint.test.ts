@@ -3,7 +3,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
 import Fastify from "fastify";
-import { checkToken, createTokenEndpoint, mintToken, TokenEndpointOptionsError, type TokenKey } from "../src/index.js";
+import { checkToken, mintToken, type TokenKey } from "../src/index.js";
+import { createTokenEndpoint, TokenEndpointOptionsError } from "../src/web/index.js";
 
 const KEYS: TokenKey[] = [{ tokenSecret: "endpoint-secret", otpSeed: "XVGR73KMZH2M4XMY" }];
 /** The "app's session": a header stands in for a cookie here; the demo uses a real signed cookie. */

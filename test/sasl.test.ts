@@ -1,19 +1,18 @@
 /** The SASL server side as pure functions: every input gets an outcome, with the right condition. */
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
+import { mintToken, MemoryReplayStore } from "../src/index.js";
 import {
   TokenAuthority,
   createXTokenSasl,
   authenticateXToken,
   decodeSaslPayload,
-  mintToken,
-  MemoryReplayStore,
   SaslRegistry,
   ABORTED,
   INVALID_MECHANISM,
   type SaslContext,
   type SaslOutcome,
-} from "../src/index.js";
+} from "../src/auth/index.js";
 import { checkedToken, vectors } from "./helpers/vectors.js";
 
 const KEY = { tokenSecret: "sasl-test-secret", otpSeed: "XVGR73KMZH2M4XMY" };

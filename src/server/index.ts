@@ -1,3 +1,5 @@
+// The @xmpp/* packages ship no declarations: ours travel with the package (see package.json "files").
+/// <reference path="../types/xmpp.d.ts" preserve="true" />
 /** startServer: listeners (TCP c2s, direct TLS, HTTP + WebSocket) around XmppSession, and the services sessions share. */
 import http from "node:http";
 import net from "node:net";
@@ -25,6 +27,8 @@ import { ListenError, type ListenerName } from "./listen-error.js";
 export { stderrLogger, silentLogger, oneLine, type Logger } from "./log.js";
 export { XmlFramer, FramingError } from "./transport/xml-framer.js";
 export { ListenError, type ListenerName } from "./listen-error.js";
+export type { ServerConfig, DomainConfig, ListenerConfig, LimitsConfig, TlsConfig } from "./config.js";
+export type { LoginPolicy } from "../auth/policy/login-limiter.js";
 
 export interface StartOptions {
   log?: Logger;
