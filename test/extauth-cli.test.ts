@@ -72,7 +72,7 @@ describe("x-token extauth, the binary over pipes", () => {
     expect(stderr).toContain(`auth accepted for alice@${DOMAIN}`);
     expect(stderr).toContain(`auth refused for alice@${DOMAIN}: replayed`);
     expect(stderr).toContain("request refused: oversized");
-    expect(stderr).toContain("input closed after 8 requests (2 accepted)");
+    expect(stderr).toContain("extauth input closed after 8 requests (2 accepted)");
     expect(stderr).not.toContain(token.split(" ")[1]!);
     expect(stderr).not.toContain(token.split(" ")[0]!);
     expect(stderr).not.toContain("newpassword");

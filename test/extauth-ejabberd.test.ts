@@ -60,3 +60,27 @@ describeWithEjabberd("ejabberd with x-token extauth (one worker, the in-memory r
     expect(await loginWithPassword(ej, "alice", mintToken({ jid: `alice@${DOMAIN}`, key: freshKey() }))).toBe("not-authorized");
   });
 });
+
+describeWithEjabberd("ejabberd with auth_use_cache left on (why docs/ejabberd.md requires false)", () => {
+  const key: TokenKey = freshKey();
+  let ej: RunningEjabberd;
+  let remove = () => {};
+  beforeAll(async () => {
+    const file = ejabberdPrivateFile("x-token.json", JSON.stringify({ domains: { [DOMAIN]: { keys: [key] } } }));
+    remove = file.remove;
+    ej = await startEjabberd({ domains: [DOMAIN], auth: { method: "external", program: [process.execPath, BINARY, "extauth", "--config", file.path], poolSize: 1, useCache: true } });
+  }, 60_000);
+  afterAll(async () => {
+    await ej?.stop();
+    remove();
+  }, 30_000);
+
+  test("a used token logs in again from ejabberd's cache, and the program is never asked", async () => {
+    const token = mintToken({ jid: `alice@${DOMAIN}`, key });
+    expect(await loginWithPassword(ej, "alice", token)).toBe(`online alice@${DOMAIN}/test`);
+    expect(await loginWithPassword(ej, "alice", token)).toBe(`online alice@${DOMAIN}/test`);
+    const log = readFileSync(ej.extauthLog, "utf8");
+    expect(log.match(/auth accepted for alice@/g)).toHaveLength(1);
+    expect(log).not.toContain("replayed");
+  });
+});

@@ -20,6 +20,9 @@ export interface LoginJob {
   /** Resume the TLS session kept from this user's previous login. */
   resume?: boolean;
   keepOpen?: boolean;
+  mechanism?: "X-TOKEN" | "PLAIN";
+  /** Log in with this password (a server's own accounts) instead of a fresh token. */
+  password?: string;
 }
 
 export interface PingJob {
@@ -49,9 +52,9 @@ async function logins(job: LoginJob): Promise<JobResult> {
       while (next < job.users.length) {
         const user = job.users[next++]!;
         try {
-          const token = mintToken({ jid: `${user}@${job.domain}`, key: job.key });
+          const token = job.password ?? mintToken({ jid: `${user}@${job.domain}`, key: job.key });
           const tls = job.ca ? { ca: job.ca, session: job.resume ? sessions.get(user) : undefined } : undefined;
-          const result = await rawLogin({ port: job.port, domain: job.domain, user, token, tls, keepOpen: job.keepOpen });
+          const result = await rawLogin({ port: job.port, domain: job.domain, user, token, tls, keepOpen: job.keepOpen, mechanism: job.mechanism });
           latencies.push(result.ms);
           if (result.resumed) resumed++;
           if (result.session) sessions.set(user, result.session);

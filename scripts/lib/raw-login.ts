@@ -11,8 +11,10 @@ export interface RawLoginOptions {
   port: number;
   domain: string;
   user: string;
-  /** The X-TOKEN token for user@domain. */
+  /** The X-TOKEN token for user@domain (or, with PLAIN against another server, a password). */
   token: string;
+  /** X-TOKEN by default; PLAIN carries the same message (the token as the password). */
+  mechanism?: "X-TOKEN" | "PLAIN";
   /** STARTTLS with this CA; `session` resumes an earlier TLS session (ticket). */
   tls?: { ca: string; session?: Buffer };
   /** Keep the bound stream open (for idle-connection figures) instead of closing it. */
@@ -86,7 +88,7 @@ export async function rawLogin(options: RawLoginOptions): Promise<RawLoginResult
       await until("</stream:features>");
     }
     const initial = Buffer.from(`\0${options.user}\0${options.token}`).toString("base64");
-    socket.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-TOKEN'>${initial}</auth>`);
+    socket.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${options.mechanism ?? "X-TOKEN"}'>${initial}</auth>`);
     await until("<success");
     socket.write(header);
     await until("</stream:features>");

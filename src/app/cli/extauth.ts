@@ -67,6 +67,6 @@ export async function extauth(io: CliIO): Promise<number> {
     log,
     maxRequestBytes,
   });
-  log.info(`extauth: input closed after ${summary.requests} requests (${summary.accepted} accepted); exiting`);
+  log.info(`extauth input closed after ${summary.requests} requests (${summary.accepted} accepted); exiting`);
   return EXIT_OK;
 }
