@@ -89,7 +89,13 @@ describe("x-token serve (in-process)", () => {
     const plain = await serveOnce(["serve"], { ...ENV, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" });
     expect(plain.code).toBe(0);
     expect(plain.stdout).not.toMatch(/STARTTLS/);
-    expect(plain.stdout).toMatch(/^ {2}XMPP c2s \(no TLS\): xmpp:\/\/127\.0\.0\.1:\d+$/m); // the longest label: one space
+    expect(plain.stdout).toMatch(/^ {2}XMPP c2s \(no TLS\): +xmpp:\/\/127\.0\.0\.1:\d+$/m);
+    // The banner's rows (after its title, up to the first blank line): values in one column, one space after the longest label.
+    const bannerRows = (out: string) => out.split("\n\n")[0]!.split("\n").slice(1).filter((line) => line !== "");
+    const valueColumns = bannerRows(plain.stdout).map((line) => line.match(/^ {2}[^ ].*?: +/)?.[0].length);
+    expect(valueColumns.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(valueColumns).size).toBe(1);
+    expect(bannerRows(plain.stdout).some((line) => /^ {2}[^ ].*?: [^ ]/.test(line))).toBe(true);
 
     const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-banner-"));
     const dev = await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, cwd);

@@ -26,14 +26,17 @@ export interface ConnectWithTokenOptions {
    * InsecureStreamError before the token is fetched or sent. Loopback is no exception.
    */
   allowInsecure?: boolean;
+  /** Milliseconds each step (connect, stream open, each reply) may take; xmpp.js's default is 2000. */
+  timeout?: number;
 }
 
 /** Builds a client that authenticates with X-TOKEN only, fetching a token for every attempt. */
-export function xTokenClient({ service, domain, username, token, resource, authzid, allowInsecure = false }: ConnectWithTokenOptions): Client {
+export function xTokenClient({ service, domain, username, token, resource, authzid, allowInsecure = false, timeout }: ConnectWithTokenOptions): Client {
   const xmpp: Client = createClient({
     service,
     domain,
     resource,
+    ...(timeout === undefined ? {} : { timeout }),
     credentials: async (authenticate: (credentials: object, mechanism: string) => Promise<void>, mechanisms: string[]) => {
       // Before the token function runs: on a stream without TLS no token is even fetched.
       assertTokenMaySend(xmpp, { allowInsecure });
