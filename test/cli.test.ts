@@ -90,6 +90,15 @@ describe("x-token mint and verify", () => {
     const other = await cli(["mint", "--config", file, "--jid", "alice@example.org"]);
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/^x-token: domain example\.org is not configured/);
+    // Only the domains are read: TLS files the server would need (here missing) are not (issue 11 #4),
+    // and XTOKEN_DOMAIN from the environment adds nothing.
+    const withTls = join(dir, "with-tls.json");
+    writeFileSync(withTls, JSON.stringify({ domains: { "example.com": { keys: [{ tokenSecretFile: "secret", otpSeed: SEED }] } }, tls: { certFile: "missing-cert.pem", keyFile: "missing-key.pem" }, requireTls: true }));
+    const minted = await cli(["mint", "--config", withTls, "--jid", "alice@example.com", "--at", AT], { XTOKEN_DOMAIN: "example.org", XTOKEN_SECRET: SECRET, XTOKEN_OTP_SEED: SEED });
+    expect([minted.code, minted.stderr]).toEqual([0, ""]);
+    expect(checkToken(minted.stdout.trim(), { jid: "alice@example.com", keys: { tokenSecret: SECRET, otpSeed: SEED }, now: Number(AT) }).ok).toBe(true);
+    const viaEnvDomain = await cli(["mint", "--config", withTls, "--jid", "alice@example.org"], { XTOKEN_DOMAIN: "example.org", XTOKEN_SECRET: SECRET, XTOKEN_OTP_SEED: SEED });
+    expect(viaEnvDomain.stderr).toMatch(/^x-token: domain example\.org is not configured/);
     // Inherited object keys are no configured domains (issue 7 #10).
     for (const inherited of ["constructor", "__proto__", "tostring"]) {
       const result = await cli(["mint", "--config", file, "--jid", `alice@${inherited}`]);

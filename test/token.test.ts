@@ -58,6 +58,15 @@ describe("minting", () => {
   test("bad keys are typed errors naming the key, not its value", () => {
     expect(() => mintToken({ jid: JID, key: { otpSeed: "NOT-BASE32!", tokenSecret: "s3cr3t" }, now: NOW })).toThrow(KeyError);
     expect(() => new Keyring([])).toThrow(KeyError);
+    // Structured fields, so callers name the setting without reading the message.
+    try {
+      new Keyring([{ tokenSecret: "s", otpSeed: "OK" }, { tokenSecret: "s", otpSeed: "NOT-BASE32!" }]);
+      throw new Error("accepted");
+    } catch (err) {
+      expect(err).toBeInstanceOf(KeyError);
+      expect(err).toMatchObject({ keyNumber: 2, field: "otpSeed", problem: expect.stringMatching(/^is not valid base32/) });
+      expect((err as Error).message).toBe(`key 2: otpSeed ${(err as KeyError).problem}`);
+    }
     try {
       new Keyring([{ otpSeed: "ABCDEFGH1", tokenSecret: "x" }]);
     } catch (err) {

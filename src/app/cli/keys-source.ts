@@ -1,7 +1,8 @@
 /** Where mint and verify get a domain's keys: the environment, or a configuration file. */
-import { checkKey, loadConfig, ConfigError } from "../config/load.js";
+import { checkKey, loadDomains, ConfigError } from "../config/load.js";
 import { KeyError, Keyring } from "../../core/token/keys.js";
 import { DEFAULT_NONCE_DIGITS } from "../../core/token/format.js";
+import { DEFAULT_WINDOW } from "../../core/token/window.js";
 import { InvalidJidError, prepareBareJid } from "../../core/jid/prep.js";
 import { UsageError } from "./io.js";
 
@@ -39,14 +40,14 @@ export function resolveKeys(jid: string | undefined, flags: KeySourceFlags, env:
       const key = { tokenSecret: flags["token-secret"] ?? "", otpSeed: flags["otp-seed"] ?? "" };
       checkKey(key, (field) => (field === "tokenSecret" ? "--token-secret" : "--otp-seed"));
       warn("warning: secrets given on the command line can be seen by other users of this machine");
-      return { jid: prepared, keyring: new Keyring([key]), window: 1, nonceDigits: DEFAULT_NONCE_DIGITS };
+      return { jid: prepared, keyring: new Keyring([key]), window: DEFAULT_WINDOW, nonceDigits: DEFAULT_NONCE_DIGITS };
     }
-    if (flags.config || env.XTOKEN_CONFIG) {
-      // Only the key lists matter here: the env's own domain is not added, and the server-only
-      // check "requireTls needs a certificate" is switched off, so a keys-only file is enough.
-      const config = loadConfig({ file: flags.config, env: { ...env, XTOKEN_DOMAIN: undefined, XMPP_REQUIRE_TLS: "false" } });
-      const domain = Object.hasOwn(config.domains, bare.domain) ? config.domains[bare.domain] : undefined;
-      if (!domain) throw new UsageError(`domain ${bare.domain} is not configured in ${flags.config ?? env.XTOKEN_CONFIG}`);
+    const file = flags.config ?? env.XTOKEN_CONFIG;
+    if (file) {
+      // Only the domains' keys matter here: the file's TLS, listeners and demo are not read.
+      const domains = loadDomains(file, env);
+      const domain = Object.hasOwn(domains, bare.domain) ? domains[bare.domain] : undefined;
+      if (!domain) throw new UsageError(`domain ${bare.domain} is not configured in ${file}`);
       return { jid: prepared, keyring: new Keyring(domain.keys), window: domain.window, nonceDigits: domain.nonceDigits };
     }
     if (!env.XTOKEN_SECRET || !env.XTOKEN_OTP_SEED) {
@@ -54,7 +55,7 @@ export function resolveKeys(jid: string | undefined, flags: KeySourceFlags, env:
     }
     const key = { tokenSecret: env.XTOKEN_SECRET, otpSeed: env.XTOKEN_OTP_SEED };
     checkKey(key, (field) => (field === "tokenSecret" ? "XTOKEN_SECRET" : "XTOKEN_OTP_SEED"));
-    return { jid: prepared, keyring: new Keyring([key]), window: 1, nonceDigits: DEFAULT_NONCE_DIGITS };
+    return { jid: prepared, keyring: new Keyring([key]), window: DEFAULT_WINDOW, nonceDigits: DEFAULT_NONCE_DIGITS };
   } catch (err) {
     if (err instanceof KeyError) throw new UsageError(`bad key: ${err.message}`);
     // Key problems from the environment or argv read "x-token: XTOKEN_OTP_SEED is not valid ...".

@@ -58,10 +58,40 @@ function isObject(value: unknown): value is Raw {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** The allowed name closest to a mistyped `key` (case aside, or at most two edits away), or null. */
+export function nearest(key: string, allowed: readonly string[]): string | null {
+  const lower = key.toLowerCase();
+  let best: string | null = null;
+  let bestDistance = 3;
+  for (const name of allowed) {
+    const distance = name.toLowerCase() === lower ? 0 : editDistance(lower, name.toLowerCase());
+    if (distance < bestDistance) [best, bestDistance] = [name, distance];
+  }
+  return best;
+}
+
+/** Levenshtein distance; names are short (bounded by the JSON file the operator wrote). */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2 || a.length > 64 || b.length > 64) return Infinity;
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
 export function object(value: unknown, path: string, allowed: readonly string[]): Raw {
   if (!isObject(value)) throw new ConfigError(`config: ${path} must be an object`);
   for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) throw new ConfigError(`config: ${path}.${key} is not a known setting (known: ${allowed.join(", ")})`);
+    if (!allowed.includes(key)) {
+      const near = nearest(key, allowed);
+      const hint = near === null ? "" : `; did you mean "${near}"?`;
+      throw new ConfigError(`config: ${path}.${key} is not a known setting${hint} (known: ${allowed.join(", ")})`);
+    }
   }
   return value;
 }
@@ -123,17 +153,16 @@ function keys(value: unknown, path: string, env: NodeJS.ProcessEnv, readFile: Fi
 }
 
 /**
- * Validates one key with the token core's own rules (Keyring), reporting the setting by name.
- * KeyError messages read "key N: <field> <problem>" and never include the value.
+ * Validates one key with the token core's own rules (Keyring), reporting the setting by name:
+ * the KeyError's `field` and `problem` (never the value) after `name(field)`.
  */
 export function checkKey(key: TokenKey, name: (field: "tokenSecret" | "otpSeed") => string): void {
   try {
     new Keyring([key]);
   } catch (err) {
     if (!(err instanceof KeyError)) throw err;
-    const match = /^key \d+: (tokenSecret|otpSeed) (.*)$/.exec(err.message);
-    if (!match) throw new ConfigError(`config: ${name("otpSeed").replace(/\.otpSeed$/, "")}: ${err.message}`);
-    throw new ConfigError(`config: ${name(match[1] as "tokenSecret" | "otpSeed")} ${match[2]}`);
+    if (err.field === undefined || err.problem === undefined) throw new ConfigError(`config: ${name("otpSeed").replace(/\.otpSeed$/, "")}: ${err.message}`);
+    throw new ConfigError(`config: ${name(err.field)} ${err.problem}`);
   }
 }
 
@@ -225,6 +254,32 @@ function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
 
 const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "replay", "store", "demo", "components", "tokenComponent"] as const;
 
+/** The `domains` section: each domain's keys, window, nonce length and disabled users. */
+function parseDomains(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader): Record<string, DomainConfig> {
+  const domains: Record<string, DomainConfig> = {};
+  if (value === undefined) return domains;
+  const rawDomains = object(value, "domains", Object.keys(isObject(value) ? value : {}));
+  for (const [name, entry] of Object.entries(rawDomains)) {
+    const path = `domains[${JSON.stringify(name)}]`;
+    const prepared = domainName(name, path);
+    if (Object.hasOwn(domains, prepared)) throw new ConfigError(`config: ${path} is the same domain as another entry (${prepared})`);
+    setOwn(domains, prepared, domain(entry, path, env, readFile));
+  }
+  return domains;
+}
+
+/**
+ * Only the domains of a configuration file, for commands that need nothing else (mint, verify):
+ * no TLS files read, no listeners or demo checked, no domain added from XTOKEN_DOMAIN. Secrets
+ * that the file names (`tokenSecretFile`, `tokenSecretEnv`) are still read. Top-level names are
+ * still checked, so a typo is not ignored.
+ */
+export function loadDomains(file: string, env: NodeJS.ProcessEnv = process.env): Record<string, DomainConfig> {
+  const { raw, readFile } = readConfigFile(file);
+  const top = object(raw, "the configuration", TOP_LEVEL);
+  return parseDomains(top.domains, env, readFile);
+}
+
 /**
  * Validates a parsed configuration file (or `{}` when there is none) and applies the
  * environment: XTOKEN_DOMAIN + XTOKEN_SECRET + XTOKEN_OTP_SEED add (or replace) one domain;
@@ -237,16 +292,7 @@ export function parseConfig(
   { role = "server" }: { role?: ConfigRole } = {},
 ): AppConfig {
   const raw = object(rawValue, "the configuration", TOP_LEVEL);
-  const domains: Record<string, DomainConfig> = {};
-  if (raw.domains !== undefined) {
-    const rawDomains = object(raw.domains, "domains", Object.keys(isObject(raw.domains) ? raw.domains : {}));
-    for (const [name, value] of Object.entries(rawDomains)) {
-      const path = `domains[${JSON.stringify(name)}]`;
-      const prepared = domainName(name, path);
-      if (Object.hasOwn(domains, prepared)) throw new ConfigError(`config: ${path} is the same domain as another entry (${prepared})`);
-      setOwn(domains, prepared, domain(value, path, env, readFile));
-    }
-  }
+  const domains = parseDomains(raw.domains, env, readFile);
   const envDomain = env.XTOKEN_DOMAIN;
   if (envDomain) {
     if (!env.XTOKEN_SECRET || !env.XTOKEN_OTP_SEED) {

@@ -18,8 +18,28 @@ export interface TokenKey {
   otpSeed: string;
 }
 
+/**
+ * A key that cannot be used. `field` and `problem` say what is wrong without the value, so a
+ * caller can name the setting its own way (a config path, an environment variable, a flag).
+ */
 export class KeyError extends Error {
   override readonly name = "KeyError";
+  constructor(
+    message: string,
+    /** Which key of the list (1-based), when the problem is in one key. */
+    readonly keyNumber?: number,
+    /** Which field of that key. */
+    readonly field?: "tokenSecret" | "otpSeed",
+    /** The problem, in words that fit after the field's name ("is missing or empty"). */
+    readonly problem?: string,
+  ) {
+    super(message);
+  }
+
+  /** A problem with one field of key number `keyNumber`. */
+  static inField(keyNumber: number, field: "tokenSecret" | "otpSeed", problem: string): KeyError {
+    return new KeyError(`key ${keyNumber}: ${field} ${problem}`, keyNumber, field, problem);
+  }
 }
 
 /** How many recent time steps' OTPs each key keeps; a verifier looks at three at a time. */
@@ -35,20 +55,20 @@ export class PreparedKey {
 
   constructor(key: TokenKey, index = 0) {
     if (!key || typeof key.tokenSecret !== "string" || key.tokenSecret.length === 0) {
-      throw new KeyError(`key ${index + 1}: tokenSecret is missing or empty`);
+      throw KeyError.inField(index + 1, "tokenSecret", "is missing or empty");
     }
     if (typeof key.otpSeed !== "string" || key.otpSeed.trim().length === 0) {
-      throw new KeyError(`key ${index + 1}: otpSeed is missing or empty`);
+      throw KeyError.inField(index + 1, "otpSeed", "is missing or empty");
     }
     this.tokenSecret = Buffer.from(key.tokenSecret, "utf8");
     this.hmacKey = createSecretKey(this.tokenSecret);
     try {
       this.seed = base32Decode(key.otpSeed);
     } catch (err) {
-      if (err instanceof Base32Error) throw new KeyError(`key ${index + 1}: otpSeed is not valid ${err.message}`);
+      if (err instanceof Base32Error) throw KeyError.inField(index + 1, "otpSeed", `is not valid ${err.message}`);
       throw err;
     }
-    if (this.seed.length === 0) throw new KeyError(`key ${index + 1}: otpSeed decodes to no bytes`);
+    if (this.seed.length === 0) throw KeyError.inField(index + 1, "otpSeed", "decodes to no bytes");
   }
 
   sign(message: string): Buffer {
