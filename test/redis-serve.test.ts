@@ -6,15 +6,16 @@
  * Each test logs in from its own loopback address (127.0.0.N), so their failures do not add up.
  */
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
-import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mintToken } from "../src/core/token/mint.js";
-import { spawnCli } from "./helpers/cli.js";
 import { describeRedis, startRedis, type PrivateRedis } from "./helpers/redis.js";
-import { saslAuth, streamHeader } from "./helpers/server.js";
+import { login as loginTo, startServe, type ServeProcess } from "./helpers/serve-process.js";
+
+function login(port: number, localpart: string, token: string, from: string): Promise<string> {
+  return loginTo(port, DOMAIN, localpart, token, from);
+}
 
 const DOMAIN = "example.test";
 const KEY = { tokenSecret: "two-servers-one-redis-secret", otpSeed: "XVGR73KMZH2M4XMY" };
@@ -27,73 +28,7 @@ const ENV = {
   XMPP_HTTP_PORT: "0",
 };
 
-interface ServeProcess {
-  child: ChildProcessWithoutNullStreams;
-  c2s: number;
-  stdout: () => string;
-  stderr: () => string;
-  stop(): Promise<void>;
-}
-
-async function startServe(env: NodeJS.ProcessEnv): Promise<ServeProcess> {
-  const child = spawnCli(["serve"], { ...ENV, ...env });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  const deadline = Date.now() + 15_000;
-  let c2s = 0;
-  while (!c2s) {
-    if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${stderr}`);
-    if (Date.now() > deadline) throw new Error(`serve did not start: ${stdout} ${stderr}`);
-    c2s = Number(/Used tokens remembered/.test(stdout) ? stdout.match(/xmpp:\/\/127\.0\.0\.1:(\d+)/)?.[1] ?? 0 : 0);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return {
-    child,
-    c2s,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
-}
-
 const PER_IP_LIMIT = 4;
-
-/**
- * One SASL exchange over a fresh plain-TCP stream from `from` (a 127.0.0.0/8 address);
- * returns "success" or the failure condition.
- */
-function login(port: number, localpart: string, token: string, from: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: "127.0.0.1", localAddress: from });
-    let received = "";
-    let authSent = false;
-    const timer = setTimeout(() => finish(new Error(`no SASL answer within 10 s: ${received}`)), 10_000);
-    const finish = (result: string | Error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      if (result instanceof Error) reject(result);
-      else resolve(result);
-    };
-    socket.on("error", finish);
-    socket.on("connect", () => socket.write(streamHeader(DOMAIN)));
-    socket.on("data", (chunk) => {
-      received += chunk.toString("utf8");
-      if (!authSent && received.includes("</stream:features>")) {
-        authSent = true;
-        received = "";
-        socket.write(saslAuth(localpart, token));
-      } else if (authSent && received.includes("<success")) finish("success");
-      else if (authSent && received.includes("</failure>")) finish(/<failure[^>]*><([a-z-]+)/.exec(received)?.[1] ?? received);
-    });
-  });
-}
 
 function mint(localpart: string): string {
   return mintToken({ jid: `${localpart}@${DOMAIN}`, key: KEY });
@@ -112,7 +47,7 @@ describeRedis("two x-token serve processes, one Redis", () => {
     const config = join(dir, "config.json");
     writeFileSync(config, JSON.stringify({ limits: { maxAuthFailuresPerIpPerMinute: PER_IP_LIMIT }, store: { redis: { timeoutMs: 5000 } } }));
     const env = { XTOKEN_REDIS_URL: redis.url, XTOKEN_CONFIG: config };
-    [one, two] = await Promise.all([startServe(env), startServe(env)]);
+    [one, two] = await Promise.all([startServe({ ...ENV, ...env }), startServe({ ...ENV, ...env })]);
   });
 
   afterAll(async () => {

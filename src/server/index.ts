@@ -19,6 +19,7 @@ import { createRosters, type RosterStore } from "./roster/index.js";
 import { Router } from "./router.js";
 import { FailureLog } from "./failure-log.js";
 import { XmppSession, type SessionServices } from "./session.js";
+import type { LoginMetrics } from "./sasl-exchange.js";
 import { TcpTransport } from "./transport/tcp.js";
 import { TlsTickets } from "./transport/tls-tickets.js";
 import { WEBSOCKET_PAYLOAD_SLACK, WebSocketTransport } from "./transport/websocket.js";
@@ -29,6 +30,7 @@ export { XmlFramer, FramingError } from "./transport/xml-framer.js";
 export { ListenError, type ListenerName } from "./listen-error.js";
 export type { ServerConfig, DomainConfig, ListenerConfig, LimitsConfig, TlsConfig } from "./config.js";
 export type { LoginPolicy } from "../auth/policy/login-limiter.js";
+export type { LoginMetrics } from "./sasl-exchange.js";
 
 export interface StartOptions {
   log?: Logger;
@@ -43,6 +45,8 @@ export interface StartOptions {
    * counters with `config.limits` (give one with shared counters, or wrap it for metrics).
    */
   loginPolicy?: LoginPolicy;
+  /** Where login figures go (src/metrics' Prometheus adapter); none by default. */
+  metrics?: LoginMetrics;
 }
 
 export interface ConnectionStats {
@@ -63,6 +67,8 @@ export interface RunningServer {
   readonly sessionCount: number;
   /** Each open connection's outbound queue, and whether reading from it is paused for it (tests, metrics). */
   connections(): ConnectionStats[];
+  /** Open streams by state: unauthenticated, authenticated, bound (metrics). */
+  streamsByState(): Record<"unauthenticated" | "authenticated" | "bound", number>;
   /** The server's disco#items (XEP-0030): hosted services add their entries here. */
   readonly discoItems: DiscoItems;
   /** Every account's roster (in memory, for the life of the process). */
@@ -137,6 +143,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     iqHandlers: iq.handlers,
     rosters,
     onEnd: (s) => sessions.delete(s),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   };
   const tickets = config.tls ? new TlsTickets({ cert: config.tls.cert, key: config.tls.key }) : null;
   const { host } = config.listeners;
@@ -225,6 +232,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     rosters: rosters.store,
     get sessionCount() {
       return sessions.size;
+    },
+    streamsByState() {
+      const counts = { unauthenticated: 0, authenticated: 0, bound: 0 };
+      for (const session of sessions) counts[session.state]++;
+      return counts;
     },
     connections() {
       return [...sessions].map((s) => ({ kind: s.transportKind, remoteAddress: s.remoteAddress, outboundBytes: s.outboundBytes, outboundPaused: s.outboundPaused }));

@@ -22,10 +22,20 @@ export interface SaslPeer {
   send(element: Element): void;
 }
 
+/**
+ * Where login figures go (the Prometheus adapter in src/metrics, or nothing). Called once per
+ * finished attempt, aborts included; `mechanism` is one the registry knows or "unknown", and
+ * `reason` one of ours (never client text), so labels stay few.
+ */
+export interface LoginMetrics {
+  loginFinished(event: { mechanism: string; result: "success" | "failure"; reason: string; seconds: number }): void;
+}
+
 export interface SaslExchangeServices {
   sasl: SaslRegistry;
   policy: LoginPolicy;
   log: Logger;
+  metrics?: LoginMetrics;
   /** Where failed-attempt lines go, bounded per address (failure-log.ts); by default `log.warn`. */
   failureLog?: Pick<FailureLog, "failure">;
 }
@@ -50,6 +60,8 @@ function sleep(seconds: number): Promise<void> {
 export class SaslExchange {
   private mechanism: ServerMechanism | null = null;
   private mechanismName = "";
+  /** The mechanism's name for metrics: one the registry knows, else "unknown" (never client text). */
+  private mechanismLabel = "unknown";
   /** Failed attempts on this connection, aborted and abandoned ones included. */
   private failures = 0;
 
@@ -60,6 +72,7 @@ export class SaslExchange {
 
   /** One element in the SASL namespace; `null` for an element SASL does not have. */
   async handle(element: Element): Promise<ExchangeStep | null> {
+    const started = process.hrtime.bigint();
     let outcome: SaslOutcome;
     if (element.name === "abort") {
       this.mechanism = null;
@@ -71,10 +84,21 @@ export class SaslExchange {
         if (this.mechanism && this.countFailure()) return { kind: "exhausted" };
         this.mechanismName = element.attrs.mechanism ?? "";
         this.mechanism = this.services.sasl.start(this.mechanismName, this.peer.context());
+        this.mechanismLabel = this.mechanism ? this.mechanismName : "unknown";
       }
       outcome = await this.step(element);
     } else {
       return null;
+    }
+    if (this.services.metrics && outcome.kind !== "challenge") {
+      // The time to a verdict: the address check and the mechanism's (token check, replay claim).
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const mechanism = this.mechanismLabel;
+      this.services.metrics.loginFinished(
+        outcome.kind === "success"
+          ? { mechanism, result: "success", reason: "ok", seconds }
+          : { mechanism, result: "failure", reason: outcome.reason, seconds },
+      );
     }
     if (this.peer.closed) return CONTINUE;
     return this.answer(outcome);

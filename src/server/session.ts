@@ -18,7 +18,7 @@ import type { Rosters } from "./roster/index.js";
 import type { Logger } from "./log.js";
 import { NS } from "./namespaces.js";
 import type { Router } from "./router.js";
-import { SaslExchange } from "./sasl-exchange.js";
+import { SaslExchange, type LoginMetrics } from "./sasl-exchange.js";
 import type { FailureLog } from "./failure-log.js";
 export type StreamErrorCondition =
   | "bad-format"
@@ -68,6 +68,8 @@ export interface SessionServices {
   policy: LoginPolicy;
   /** Failed-login lines, bounded per address. */
   failureLog?: FailureLog;
+  /** Login figures (src/metrics), when metrics are on. */
+  metrics?: LoginMetrics;
   /** IQs the server answers itself (disco, roster, ping, ...): src/server/iq/. */
   iqHandlers: IqHandlers;
   /** Rosters and presence subscriptions: src/server/roster/. */
@@ -94,6 +96,12 @@ export class XmppSession implements BoundSession {
   private authTimer: NodeJS.Timeout | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
 
+  /** For metrics: before SASL success, after it, and once a resource is bound. */
+  get state(): "unauthenticated" | "authenticated" | "bound" {
+    if (this.resource !== null) return "bound";
+    return this.authenticated ? "authenticated" : "unauthenticated";
+  }
+
   constructor(
     private readonly transport: Transport,
     private readonly services: SessionServices,
@@ -112,7 +120,7 @@ export class XmppSession implements BoundSession {
         context: () => this.saslContext(),
         send: (element) => this.transport.send(element),
       },
-      { sasl: services.sasl, policy: services.policy, log: services.log, failureLog: services.failureLog },
+      { sasl: services.sasl, policy: services.policy, log: services.log, failureLog: services.failureLog, metrics: services.metrics },
     );
   }
 

@@ -5,6 +5,7 @@ import { ListenError, startServer, type RunningServer, type StartOptions } from 
 import { TokenAuthority } from "../../auth/authority.js";
 import { LoginLimiter } from "../../auth/policy/login-limiter.js";
 import { openStores } from "../stores.js";
+import { PrometheusMetrics } from "../../metrics/prometheus.js";
 import { stderrLogger } from "../../server/log.js";
 import { mintToken } from "../../core/token/mint.js";
 import { parseFlags } from "./args.js";
@@ -45,7 +46,13 @@ export async function serve(io: CliIO): Promise<number> {
     const authority = new TokenAuthority({ domains: config.domains, replay: stores.replay });
     const counters = stores.loginCounters(config.limits);
     const loginPolicy = new LoginLimiter({ limits: config.limits, ...(counters ? { counters } : {}) });
-    const server = await listenOrExplain(config, { log, authority, loginPolicy });
+    // Metrics read the server's streams when scraped; the server is there by then.
+    let running: RunningServer | null = null;
+    const metrics = config.metrics
+      ? new PrometheusMetrics({ allowFrom: config.metrics.allowFrom, streams: () => running?.streamsByState() ?? {} })
+      : null;
+    const server = await listenOrExplain(config, { log, authority, loginPolicy, ...(metrics ? { metrics } : {}) }, metrics);
+    running = server;
     // From here on the ports are open: whatever happens, they are closed before serve returns or throws.
     try {
       printWelcome(io, config, server.ports, stores.where, dev, cwd);
@@ -69,9 +76,9 @@ const PORT_SETTINGS = {
 const HOST_SETTING = "XMPP_HOST (or listeners.host in the configuration file)";
 
 /** Starts the server; a listener that cannot start is a usage error naming the setting that changes it. */
-async function listenOrExplain(config: AppConfig, options: StartOptions): Promise<RunningServer> {
+async function listenOrExplain(config: AppConfig, options: StartOptions, metrics: PrometheusMetrics | null): Promise<RunningServer> {
   try {
-    return await startServer(config, { ...options, httpHandler: createHttpHandler(config) });
+    return await startServer(config, { ...options, httpHandler: createHttpHandler(config, metrics ?? undefined) });
   } catch (err) {
     if (!(err instanceof ListenError)) throw err;
     const where = `${err.host}:${err.port}`;
@@ -117,6 +124,7 @@ function printWelcome(
   if (ports.directTls !== null) rows.push(["XMPP direct TLS", url("xmpps", host, ports.directTls)]);
   if (ports.http !== null) rows.push(["WebSocket", url("ws", host, ports.http, config.listeners.websocketPath)]);
   if (ports.http !== null && config.demo) rows.push(["Demo web app", url("http", host, ports.http, "/")]);
+  if (ports.http !== null && config.metrics) rows.push(["Metrics", url("http", host, ports.http, "/metrics")]);
   rows.push(["Used tokens remembered", replayWhere]);
   const width = Math.max(0, ...rows.map(([label]) => label.length)) + 1;
   println(stdout, `x-token server for ${Object.keys(config.domains).join(", ")}`);

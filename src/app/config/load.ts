@@ -14,6 +14,7 @@ import type { DemoConfig, DomainConfig, LimitsConfig, ListenerConfig, AppConfig 
 import { DEFAULT_COMPONENT_PORT, parseComponents, parseTokenComponent } from "./component.js";
 import { DEFAULT_WINDOW, MAX_WINDOW } from "../../core/token/window.js";
 import { parseStore } from "./store.js";
+import { parseMetrics } from "./metrics.js";
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -112,7 +113,7 @@ export function string(value: unknown, path: string): string {
   return value;
 }
 
-function boolean(value: unknown, path: string): boolean {
+export function boolean(value: unknown, path: string): boolean {
   if (typeof value !== "boolean") throw new ConfigError(`config: ${path} must be true or false`);
   return value;
 }
@@ -252,7 +253,7 @@ function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
   throw new ConfigError(`config: ${name} must be true or false`);
 }
 
-const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "replay", "store", "demo", "components", "tokenComponent"] as const;
+const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "replay", "store", "metrics", "demo", "components", "tokenComponent"] as const;
 
 /** The `domains` section: each domain's keys, window, nonce length and disabled users. */
 function parseDomains(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader): Record<string, DomainConfig> {
@@ -371,6 +372,7 @@ export function parseConfig(
     trustedProxies,
     replayMaxEntries,
     store: parseStore(raw.store, env, readFile),
+    metrics: parseMetrics(raw.metrics),
     demo: raw.demo === undefined || raw.demo === null ? null : demo(raw.demo, env, readFile, domains),
     components,
     tokenComponent: parseTokenComponent(raw.tokenComponent, env, readFile, Object.keys(domains)),

@@ -6,6 +6,7 @@
 import type { ServerConfig } from "../../server/config.js";
 import type { DemoConfig } from "../../web/demo/app.js";
 import type { HostedComponentConfig, TokenComponentConfig } from "./component.js";
+import type { MetricsConfig } from "./metrics.js";
 
 export type { DomainConfig, ListenerConfig, TlsConfig, LimitsConfig, ServerConfig } from "../../server/config.js";
 export type { DemoConfig } from "../../web/demo/app.js";
@@ -19,6 +20,8 @@ export interface AppConfig extends ServerConfig {
   tokenComponent?: TokenComponentConfig | null;
   /** Where used tokens and login failure counts live: memory (absent, or redis null) or a shared Redis. */
   store?: StoreConfig;
+  /** Prometheus metrics at /metrics on the HTTP listener; null (absent) when off. */
+  metrics?: MetricsConfig | null;
 }
 
 export interface StoreConfig {
