@@ -125,7 +125,7 @@ function printWelcome(
   if (ports.http !== null) rows.push(["WebSocket", url("ws", host, ports.http, config.listeners.websocketPath)]);
   if (ports.http !== null && config.demo) rows.push(["Demo web app", url("http", host, ports.http, "/")]);
   if (ports.http !== null && config.metrics) rows.push(["Metrics", url("http", host, ports.http, "/metrics")]);
-  rows.push(["Used tokens remembered", replayWhere]);
+  rows.push(["Replay store", replayWhere]);
   const width = Math.max(0, ...rows.map(([label]) => label.length)) + 1;
   println(stdout, `x-token server for ${Object.keys(config.domains).join(", ")}`);
   for (const [label, address] of rows) println(stdout, `  ${`${label}:`.padEnd(width)} ${address}`);
