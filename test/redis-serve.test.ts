@@ -116,6 +116,9 @@ describeRedis("two x-token serve processes, one Redis", () => {
       }
       expect(result).toBe("success");
     }
+    // Log lines are written in batches once per event-loop turn: the last may follow the login's answer.
+    const lineDeadline = Date.now() + 10_000;
+    while (!/answers again after/.test(one.stderr()) && Date.now() < lineDeadline) await new Promise((resolve) => setTimeout(resolve, 50));
     const newLines = one.stderr().split("\n").slice(linesBefore - 1);
     const outageLines = newLines.filter((l) => /Redis at redis:\/\/127\.0\.0\.1:\d+ unavailable/.test(l));
     expect(outageLines).toHaveLength(1);
