@@ -22,7 +22,7 @@ function serveOnce(argv: string[], env: NodeJS.ProcessEnv, cwd?: string) {
 
 describe("x-token serve (in-process)", () => {
   test("prints the ports the system really picked for port 0", async () => {
-    const result = await serveOnce(["serve"], { ...ENV, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" });
+    const result = await serveOnce(["serve"], { ...ENV, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" });
     expect(result.code).toBe(0);
     const c2s = Number(result.stdout.match(/xmpp:\/\/127\.0\.0\.1:(\d+)/)?.[1]);
     const http = Number(result.stdout.match(/ws:\/\/127\.0\.0\.1:(\d+)\/xmpp-websocket/)?.[1]);
@@ -52,14 +52,14 @@ describe("x-token serve (in-process)", () => {
   });
 
   test.each([["999.1.1.1"], ["no-such-host.invalid"]])("XMPP_HOST=%s is a usage error naming XMPP_HOST (exit 2, not an internal error)", async (host) => {
-    const result = await cli(["serve"], { ...ENV, XMPP_HOST: host, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" });
+    const result = await cli(["serve"], { ...ENV, XMPP_HOST: host, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" });
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(`x-token: cannot listen: "${host}" is not an IP address or a host name this machine knows; change XMPP_HOST (or listeners.host in the configuration file)\n`);
   });
 
   test("--dev with --config is refused before anything listens: one line, exit 2", async () => {
     const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-config-"));
-    const result = await serveOnce(["serve", "--dev", "--config", join(cwd, "other.json")], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, cwd);
+    const result = await serveOnce(["serve", "--dev", "--config", join(cwd, "other.json")], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);
     expect(result).toMatchObject({ code: 2, stdout: "" });
     expect(result.stderr).toBe("x-token: serve: --dev runs on its own configuration (.x-token-dev/config.json); give either --dev or --config FILE\n");
     expect(existsSync(join(cwd, ".x-token-dev"))).toBe(false);
@@ -67,7 +67,7 @@ describe("x-token serve (in-process)", () => {
 
   test("--dev says that it ignores XTOKEN_CONFIG", async () => {
     const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-env-config-"));
-    const result = await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XTOKEN_CONFIG: "/nonexistent.json" }, cwd);
+    const result = await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0", XTOKEN_CONFIG: "/nonexistent.json" }, cwd);
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/^x-token: --dev: XTOKEN_CONFIG is ignored, the configuration is \.x-token-dev\/config\.json$/m);
   });
@@ -79,14 +79,14 @@ describe("x-token serve (in-process)", () => {
       cwd = mkdtempSync(join(tmpdir(), "x-token-dev-readonly-"));
       chmodSync(cwd, 0o555);
     }
-    const result = await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, cwd);
+    const result = await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);
     expect(result).toMatchObject({ code: 2, stdout: "" });
     expect(result.stderr).toMatch(new RegExp(`^x-token: --dev keeps its keys in ${cwd}/\\.x-token-dev/ and cannot create them there \\(.+\\); start it from a folder you can write to\n$`));
     expect(result.stderr).not.toMatch(/listen/);
   });
 
   test("the banner tells the truth: no STARTTLS without a certificate, aligned columns", async () => {
-    const plain = await serveOnce(["serve"], { ...ENV, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" });
+    const plain = await serveOnce(["serve"], { ...ENV, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" });
     expect(plain.code).toBe(0);
     expect(plain.stdout).not.toMatch(/STARTTLS/);
     expect(plain.stdout).toMatch(/^ {2}XMPP c2s \(no TLS\): +xmpp:\/\/127\.0\.0\.1:\d+$/m);
@@ -98,7 +98,7 @@ describe("x-token serve (in-process)", () => {
     expect(bannerRows(plain.stdout).some((line) => /^ {2}[^ ].*?: [^ ]/.test(line))).toBe(true);
 
     const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-banner-"));
-    const dev = await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, cwd);
+    const dev = await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);
     expect(dev.stdout).toMatch(/^ {2}XMPP c2s \(STARTTLS required\): xmpp:\/\//m);
     for (const out of [plain.stdout, dev.stdout]) {
       const rows = out.split("\n").filter((line) => /^ {2}[^ ].*: +[a-z]+:\/\//.test(line));
@@ -111,12 +111,14 @@ describe("x-token serve (in-process)", () => {
 
   test("--dev's welcome text takes the domain and user from its (edited) configuration", async () => {
     const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-domain-"));
-    const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" };
+    const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" };
     await serveOnce(["serve", "--dev"], env, cwd);
     const file = join(cwd, ".x-token-dev", "config.json");
     const config = JSON.parse(readFileSync(file, "utf8"));
     config.domains = { "chat.example": config.domains.localhost };
     config.demo.domain = "chat.example";
+    config.components = { "tokens.chat.example": config.components["tokens.localhost"] };
+    config.tokenComponent.domain = "tokens.chat.example";
     config.demo.users = config.demo.users.filter((u: { username: string }) => u.username === "bob");
     writeFileSync(file, JSON.stringify(config));
     const result = await serveOnce(["serve", "--dev"], env, cwd);
@@ -141,7 +143,7 @@ describe("x-token serve (in-process)", () => {
       },
     });
     const stderr = new PassThrough().resume();
-    const running = run({ argv: ["serve"], env: { ...ENV, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, stdout, stderr, stdin: Readable.from([]), stopSignal: () => new Promise(() => {}) });
+    const running = run({ argv: ["serve"], env: { ...ENV, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, stdout, stderr, stdin: Readable.from([]), stopSignal: () => new Promise(() => {}) });
     await expect(running).rejects.toThrow("stdout broke");
     expect(port).toBeGreaterThan(0);
     // The port is free again: the server really closed, nothing keeps it.
@@ -152,7 +154,7 @@ describe("x-token serve (in-process)", () => {
 
   test("--dev reuses its setup on later starts: same keys, same passwords, tokens from either run verify", async () => {
     const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-reuse-"));
-    const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" };
+    const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" };
     const first = await serveOnce(["serve", "--dev"], env, cwd);
     const secret = readFileSync(join(cwd, ".x-token-dev", "token-secret"), "utf8");
     const second = await serveOnce(["serve", "--dev"], env, cwd);
@@ -175,7 +177,7 @@ describe("x-token serve (in-process)", () => {
 
   test("mint --config on the dev folder's config.json gives tokens the dev keys accept", async () => {
     const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-mint-"));
-    await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, cwd);
+    await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);
     const file = join(cwd, ".x-token-dev", "config.json");
     const minted = await cli(["mint", "--config", file, "--jid", "bob@localhost", "--at", "1700000000"]);
     expect(minted.code).toBe(0);
@@ -189,7 +191,7 @@ describe("--dev folder problems and hash-password", () => {
     const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-broken-"));
     mkdirSync(join(cwd, ".x-token-dev"));
     writeFileSync(join(cwd, ".x-token-dev", "token-secret"), "half-written-secret");
-    const result = await cli(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, "", { cwd, stopSignal: Promise.resolve("SIGTERM") });
+    const result = await cli(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, "", { cwd, stopSignal: Promise.resolve("SIGTERM") });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^x-token: \.x-token-dev\/ has no config\.json/);
     expect(readFileSync(join(cwd, ".x-token-dev", "token-secret"), "utf8")).toBe("half-written-secret");

@@ -68,7 +68,7 @@ describe("x-token serve", () => {
     const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-"));
     let stop!: (signal: string) => void;
     const stopSignal = new Promise<string>((resolve) => (stop = resolve));
-    const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" };
+    const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" };
     const running = cli(["serve", "--dev"], env, "", { cwd, stopSignal });
     const dir = join(cwd, ".x-token-dev");
     // Wait until the welcome text with the token is out (the in-process run writes it at once).
@@ -96,7 +96,7 @@ describe("x-token serve", () => {
 
   test("a token printed by serve --dev logs a real client in", async () => {
     const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-"));
-    const child = spawnCli(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, cwd);
+    const child = spawnCli(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);
     const output = watch(child);
     const [, port] = await output.waitFor(/ws:\/\/127\.0\.0\.1:(\d+)\/xmpp-websocket/);
     const [, token] = await output.waitFor(/^ {4}(\d{40} \S{44})$/m);

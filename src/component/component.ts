@@ -79,18 +79,21 @@ export function startTokenComponent(options: TokenComponentOptions): TokenCompon
     // Already reported through "error"; @xmpp/reconnect keeps trying.
   });
 
-  return Object.assign(events, {
-    get status() {
-      return xmpp.status;
+  // defineProperties, not Object.assign: assign would copy the getter's value once, not the getter.
+  return Object.defineProperties(events, {
+    status: { get: () => xmpp.status, enumerable: true },
+    online: {
+      value: (): Promise<void> => {
+        if (xmpp.status === "online") return Promise.resolve();
+        return new Promise<void>((resolve) => events.once("online", () => resolve()));
+      },
     },
-    online(): Promise<void> {
-      if (xmpp.status === "online") return Promise.resolve();
-      return new Promise<void>((resolve) => events.once("online", () => resolve()));
+    stop: {
+      value: async (): Promise<void> => {
+        stopped = true;
+        xmpp.reconnect.stop();
+        await xmpp.stop().catch(() => {});
+      },
     },
-    async stop(): Promise<void> {
-      stopped = true;
-      xmpp.reconnect.stop();
-      await xmpp.stop().catch(() => {});
-    },
-  });
+  }) as TokenComponent;
 }

@@ -81,4 +81,11 @@ export interface ServerConfig {
   trustedProxies: string[];
   /** Capacity of the in-memory replay store. */
   replayMaxEntries: number;
+  /** XEP-0114 components this server hosts, by domain (see component-stream.ts); none when absent. */
+  components?: Record<string, HostedComponentConfig>;
+}
+
+export interface HostedComponentConfig {
+  /** The XEP-0114 handshake secret. */
+  secret: string;
 }

@@ -7,7 +7,7 @@
 import { Element, xml } from "@xmpp/xml";
 import { prepareAddress, type Address } from "./address.js";
 import { NS } from "./namespaces.js";
-import type { RoutableSession, Router } from "./router.js";
+import type { RoutableSession, Router, StanzaTarget } from "./router.js";
 import type { IqHandlers, IqTarget, StanzaErrorType } from "./iq/handlers.js";
 import { SUBSCRIPTION_TYPES, type Rosters, type SubscriptionRequest } from "./roster/index.js";
 
@@ -38,7 +38,7 @@ export function deliverFrom(sender: BoundSession, stanza: Element, services: Del
   }
   // A domain served by someone else on this server (a component) gets everything addressed to it.
   const elsewhere = to && services.router.domainRoute(to.domain);
-  if (elsewhere) return elsewhere.deliver(out);
+  if (elsewhere) return deliverTo(sender, elsewhere, out);
   if (stanza.name === "presence") return onPresence(sender, out, to, services);
   if (stanza.name === "iq") return onIq(sender, out, to, services);
   return onMessage(sender, out, to, services.router);
@@ -141,11 +141,15 @@ function broadcastPresence(sender: BoundSession, presence: Element, router: Rout
  * presence, IQ results and errors are dropped silently. The slow session is not closed, so
  * nobody can get a user disconnected by sending them more than they read.
  */
-function deliverTo(sender: BoundSession, target: RoutableSession, stanza: Element): void {
+function deliverTo(sender: BoundSession, target: StanzaTarget, stanza: Element): void {
   if (!target.outboundFull) return target.deliver(stanza);
+  if (bouncesWhenDropped(stanza)) sendStanzaError(sender, stanza, "wait", "resource-constraint");
+}
+
+/** A message or an IQ request dropped for a full queue bounces; presence and IQ results/errors just go. */
+export function bouncesWhenDropped(stanza: Element): boolean {
   const type = stanza.attrs.type;
-  const request = stanza.name === "message" || (stanza.name === "iq" && (type === "get" || type === "set"));
-  if (request) sendStanzaError(sender, stanza, "wait", "resource-constraint");
+  return stanza.name === "message" || (stanza.name === "iq" && (type === "get" || type === "set"));
 }
 
 /** Bounces a stanza with an error (never an error about an error, RFC 6120 8.3.1). */
@@ -173,7 +177,7 @@ function parsePriority(presence: Element): number {
 }
 
 /** A copy of the element with some attributes changed; children are shared, never mutated. */
-function withAttrs(stanza: Element, attrs: Record<string, string>): Element {
+export function withAttrs(stanza: Element, attrs: Record<string, string>): Element {
   const copy = new Element(stanza.name, { ...stanza.attrs, ...attrs });
   copy.children = stanza.children;
   return copy;

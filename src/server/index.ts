@@ -18,6 +18,7 @@ import { createServerIq, type DiscoItems } from "./iq/index.js";
 import { createRosters, type RosterStore } from "./roster/index.js";
 import { Router } from "./router.js";
 import { FailureLog } from "./failure-log.js";
+import { createComponentListener, listComponentsInDisco, type ComponentListener } from "./components.js";
 import { XmppSession, type SessionServices } from "./session.js";
 import type { LoginMetrics } from "./sasl-exchange.js";
 import { TcpTransport } from "./transport/tcp.js";
@@ -62,7 +63,7 @@ export interface RunningServer {
   readonly config: ServerConfig;
   readonly authority: TokenAuthority;
   /** Ports actually bound (useful with port 0). */
-  readonly ports: { c2s: number | null; directTls: number | null; http: number | null };
+  readonly ports: { c2s: number | null; directTls: number | null; http: number | null; component: number | null };
   /** Sessions open right now. */
   readonly sessionCount: number;
   /** Each open connection's outbound queue, and whether reading from it is paused for it (tests, metrics). */
@@ -160,7 +161,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     if (closing) session.streamError("system-shutdown", "the server is shutting down");
   };
 
-  const ports: RunningServer["ports"] = { c2s: null, directTls: null, http: null };
+  const ports: RunningServer["ports"] = { c2s: null, directTls: null, http: null, component: null };
+  let components: ComponentListener | null = null;
   let wss: WebSocketServer | null = null;
   try {
     if (config.listeners.c2sPort !== null) {
@@ -211,6 +213,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       servers.push(server);
       ports.http = await listen(server, config.listeners.httpPort, host, "http");
     }
+    if (config.listeners.componentPort != null && Object.keys(config.components ?? {}).length > 0) {
+      components = createComponentListener(config, router, log, () => closing !== null);
+      listComponentsInDisco(iq.discoItems, components);
+      servers.push(components.server);
+      ports.component = await listen(components.server, config.listeners.componentPort, config.listeners.componentHost ?? "127.0.0.1", "component");
+    }
   } catch (err) {
     tickets?.stop();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -219,7 +227,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
   log.info(
     `listening on ${host}: ` +
-      [ports.c2s !== null && `c2s ${ports.c2s}`, ports.directTls !== null && `direct-tls ${ports.directTls}`, ports.http !== null && `http ${ports.http}`]
+      [ports.c2s !== null && `c2s ${ports.c2s}`, ports.directTls !== null && `direct-tls ${ports.directTls}`, ports.http !== null && `http ${ports.http}`, ports.component !== null && `component ${config.listeners.componentHost}:${ports.component}`]
         .filter(Boolean)
         .join(", "),
   );
@@ -250,6 +258,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           })),
         );
         for (const session of [...sessions]) session.streamError("system-shutdown", "the server is shutting down");
+        components?.closeAll();
         wss?.close();
         tickets?.stop();
         await stopped;

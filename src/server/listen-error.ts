@@ -1,5 +1,5 @@
 /** A listener that could not start: which one, on what address, and the system's error code. */
-export type ListenerName = "c2s" | "directTls" | "http";
+export type ListenerName = "c2s" | "directTls" | "http" | "component";
 
 export class ListenError extends Error {
   override readonly name = "ListenError";

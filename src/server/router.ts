@@ -23,6 +23,8 @@ export interface RoutableSession {
 
 /** Something that takes stanzas for a whole domain (an external component, for instance). */
 export interface StanzaTarget {
+  /** Its outbound queue is at `maxOutboundBytes` (it is not reading): stanzas for it are dropped. */
+  readonly outboundFull: boolean;
   deliver(stanza: Element): void;
 }
 

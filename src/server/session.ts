@@ -22,6 +22,9 @@ import { SaslExchange, type LoginMetrics } from "./sasl-exchange.js";
 import type { FailureLog } from "./failure-log.js";
 export type StreamErrorCondition =
   | "bad-format"
+  | "conflict"
+  | "improper-addressing"
+  | "invalid-from"
   | "connection-timeout"
   | "host-unknown"
   | "invalid-namespace"
@@ -33,6 +36,17 @@ export type StreamErrorCondition =
   | "unsupported-stanza-type"
   | "unsupported-version"
   | "internal-server-error";
+
+/** What a transport feeds, in order: a client session, or a component's stream (component-stream.ts). */
+export interface StreamHandler {
+  readonly isClosed: boolean;
+  onHeader(header: Element): void;
+  onElement(element: Element): void | Promise<void>;
+  onStreamClose(): void;
+  onDisconnect(): void;
+  streamError(condition: StreamErrorCondition, text?: string): void;
+  internalError(err: unknown): void;
+}
 
 /** What a session needs of its connection. */
 export interface Transport {

@@ -66,18 +66,31 @@ export interface TestServerOptions {
   loginPolicy?: LoginPolicy;
   /** Reverse proxies whose forwarded headers are believed (default none). */
   trustedProxies?: string[];
+  /** XEP-0114 components to host (domain -> secret); the component listener then gets a free port. */
+  components?: Record<string, string>;
+  /** Bind to these ports instead of free ones, and reuse these keys (a restart of the same server). */
+  ports?: { c2s?: number; component?: number };
+  keys?: Record<string, TokenKey[]>;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const pem = await testCertificate();
   const mainKeys = [freshKey()];
-  const keys: Record<string, TokenKey[]> = { [DOMAIN]: mainKeys, [OTHER_DOMAIN]: options.sharedKeys ? mainKeys : [freshKey()] };
+  const keys: Record<string, TokenKey[]> = options.keys ?? { [DOMAIN]: mainKeys, [OTHER_DOMAIN]: options.sharedKeys ? mainKeys : [freshKey()] };
   const config: AppConfig = {
     domains: {
       [DOMAIN]: { keys: keys[DOMAIN]!, window: 1, nonceDigits: 32, disabledUsers: options.disabledUsers ?? [] },
       [OTHER_DOMAIN]: { keys: keys[OTHER_DOMAIN]!, window: 1, nonceDigits: 32, disabledUsers: [] },
     },
-    listeners: { host: "127.0.0.1", c2sPort: 0, directTlsPort: options.directTls ? 0 : null, httpPort: 0, websocketPath: "/xmpp-websocket" },
+    listeners: {
+      host: "127.0.0.1",
+      c2sPort: options.ports?.c2s ?? 0,
+      directTlsPort: options.directTls ? 0 : null,
+      httpPort: 0,
+      websocketPath: "/xmpp-websocket",
+      componentHost: "127.0.0.1",
+      componentPort: options.components ? (options.ports?.component ?? 0) : null,
+    },
     tls: options.tls === false ? null : { cert: pem.cert, key: pem.key },
     requireTls: options.requireTls ?? true,
     allowPlainWithoutTls: options.allowPlainWithoutTls ?? false,
@@ -85,6 +98,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     trustedProxies: options.trustedProxies ?? [],
     replayMaxEntries: 100_000,
     demo: null,
+    components: Object.fromEntries(Object.entries(options.components ?? {}).map(([domain, secret]) => [domain, { secret }])),
   };
   const logLines: string[] = [];
   const log: Logger = { info: (m) => logLines.push(`info ${m}`), warn: (m) => logLines.push(`warn ${m}`) };

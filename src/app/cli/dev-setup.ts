@@ -14,6 +14,8 @@ import { UsageError } from "./io.js";
 export const DEV_DIR = ".x-token-dev";
 export const DEV_DOMAIN = "localhost";
 export const DEV_USERS = ["alice", "bob"] as const;
+/** The login-token component's domain, hosted by `serve --dev` and joined by `component --dev`. */
+export const DEV_COMPONENT_DOMAIN = `tokens.${DEV_DOMAIN}`;
 
 export interface DevSetup {
   dir: string;
@@ -48,6 +50,7 @@ async function devSetup(cwd: string): Promise<DevSetup> {
   const passwordsFile = join(dir, "demo-passwords.json");
   const setup = { dir, configFile, certFile: join(dir, "cert.pem") };
   if (existsSync(configFile)) {
+    addDevComponent(dir, configFile);
     // The passwords file is a convenience for printing; the hashes in config.json are what count.
     let passwords: Record<string, string> = {};
     try {
@@ -76,8 +79,34 @@ async function devSetup(cwd: string): Promise<DevSetup> {
     domains: { [DEV_DOMAIN]: { keys: [{ tokenSecretFile: "token-secret", otpSeedFile: "otp-seed" }] } },
     tls: { certFile: "cert.pem", keyFile: "key.pem" },
     demo: { domain: DEV_DOMAIN, sessionSecretFile: "session-secret", users },
+    ...devComponentSections(dir),
   };
   // The config file is written last: its presence means the setup is complete.
   writeSecret(configFile, `${JSON.stringify(config, null, 2)}\n`);
   return { ...setup, passwords };
+}
+
+/**
+ * The login-token component's sections (see docs/component.md): the server hosts
+ * tokens.localhost, `x-token component --dev` joins it; one secret file for both.
+ */
+function devComponentSections(dir: string): Record<string, unknown> {
+  const secretFile = join(dir, "component-secret");
+  if (!existsSync(secretFile)) writeSecret(secretFile, randomBytes(24).toString("base64url"));
+  return {
+    components: { [DEV_COMPONENT_DOMAIN]: { secretFile: "component-secret" } },
+    tokenComponent: {
+      service: "xmpp://127.0.0.1:5347",
+      domain: DEV_COMPONENT_DOMAIN,
+      secretFile: "component-secret",
+      websocketUrl: "ws://127.0.0.1:5280/xmpp-websocket",
+    },
+  };
+}
+
+/** A setup made before the component existed gets its sections once (the file is ours: generated here). */
+function addDevComponent(dir: string, configFile: string): void {
+  const config = JSON.parse(readFileSync(configFile, "utf8")) as Record<string, unknown>;
+  if ("components" in config || "tokenComponent" in config) return;
+  writeFileSync(configFile, `${JSON.stringify({ ...config, ...devComponentSections(dir) }, null, 2)}\n`, { mode: 0o600 });
 }

@@ -72,6 +72,7 @@ const PORT_SETTINGS = {
   c2s: "XMPP_C2S_PORT (or listeners.c2sPort in the configuration file)",
   http: "XMPP_HTTP_PORT (or listeners.httpPort in the configuration file)",
   directTls: "listeners.directTlsPort in the configuration file",
+  component: "XMPP_COMPONENT_PORT (or listeners.componentPort in the configuration file)",
 } as const;
 const HOST_SETTING = "XMPP_HOST (or listeners.host in the configuration file)";
 
@@ -126,6 +127,10 @@ function printWelcome(
   if (ports.http !== null && config.demo) rows.push(["Demo web app", url("http", host, ports.http, "/")]);
   if (ports.http !== null && config.metrics) rows.push(["Metrics", url("http", host, ports.http, "/metrics")]);
   rows.push(["Replay store", replayWhere]);
+  if (ports.component !== null) {
+    const components = Object.keys(config.components ?? {}).join(", ");
+    rows.push(["Components (XEP-0114)", `${url("xmpp", config.listeners.componentHost ?? "127.0.0.1", ports.component)} for ${components}`]);
+  }
   const width = Math.max(0, ...rows.map(([label]) => label.length)) + 1;
   println(stdout, `x-token server for ${Object.keys(config.domains).join(", ")}`);
   for (const [label, address] of rows) println(stdout, `  ${`${label}:`.padEnd(width)} ${address}`);
@@ -147,5 +152,8 @@ function printWelcome(
   println(stdout, `  A token for ${jid}, valid for about a minute, usable once:`);
   println(stdout, `    ${token}`);
   println(stdout, `  Mint another: npx x-token mint --config ${configPath} --jid ${jid}`);
+  if (ports.component !== null && config.tokenComponent) {
+    println(stdout, `  Login tokens over XMPP: npx x-token component --dev, then run "Get a login token" on ${config.tokenComponent.domain}`);
+  }
   if (config.tls) println(stdout, `  Node clients trust the self-signed certificate with NODE_EXTRA_CA_CERTS=${relative(cwd, dev.certFile)}`);
 }

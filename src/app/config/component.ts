@@ -7,11 +7,7 @@
  */
 import { ConfigError, domainName, object, secret, setOwn, string, integer, type FileReader } from "./load.js";
 import { InvalidJidError, normaliseBareJid } from "../../core/jid/prep.js";
-
-export interface HostedComponentConfig {
-  /** The XEP-0114 handshake secret. */
-  secret: string;
-}
+import type { HostedComponentConfig } from "../../server/config.js";
 
 export interface TokenComponentConfig {
   /** The XMPP server's component listener, `xmpp://host:port`. */

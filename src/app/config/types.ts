@@ -5,17 +5,15 @@
  */
 import type { ServerConfig } from "../../server/config.js";
 import type { DemoConfig } from "../../web/demo/app.js";
-import type { HostedComponentConfig, TokenComponentConfig } from "./component.js";
+import type { TokenComponentConfig } from "./component.js";
 import type { MetricsConfig } from "./metrics.js";
 
-export type { DomainConfig, ListenerConfig, TlsConfig, LimitsConfig, ServerConfig } from "../../server/config.js";
+export type { DomainConfig, ListenerConfig, TlsConfig, LimitsConfig, ServerConfig, HostedComponentConfig } from "../../server/config.js";
 export type { DemoConfig } from "../../web/demo/app.js";
 
 export interface AppConfig extends ServerConfig {
   /** The demo web app on the HTTP port; null when not configured. */
   demo: DemoConfig | null;
-  /** XEP-0114 components this server hosts, by domain; none when absent. */
-  components?: Record<string, HostedComponentConfig>;
   /** `x-token component`'s settings; null when not configured. */
   tokenComponent?: TokenComponentConfig | null;
   /** Where used tokens and login failure counts live: memory (absent, or redis null) or a shared Redis. */

@@ -4,7 +4,7 @@ import { TLSSocket, type SecureContext } from "node:tls";
 import { type Element } from "@xmpp/xml";
 import { FramingError, XmlFramer, type FramerEvent } from "./xml-framer.js";
 import { NotWellFormedError, StrictXmlParser } from "./strict-xml.js";
-import type { Transport, XmppSession } from "../session.js";
+import type { StreamHandler, Transport } from "../session.js";
 import { NS } from "../namespaces.js";
 import { InOrderQueue } from "./in-order-queue.js";
 import { ReadGate } from "./read-gate.js";
@@ -13,7 +13,8 @@ export class TcpTransport implements Transport {
   readonly kind = "tcp";
   readonly remoteAddress: string;
   secure: boolean;
-  session!: XmppSession;
+  /** A client session, or a component's stream on the component listener. */
+  session!: StreamHandler;
   private socket: Socket;
   private readonly framer: XmlFramer;
   /** A new one per stream (restart): stanzas inherit the current header's namespaces. */
@@ -95,9 +96,11 @@ export class TcpTransport implements Transport {
     return this.session.onElement(element);
   }
 
-  openStream({ id, from }: { id: string; from: string }): void {
+  /** Our stream header: jabber:client with version 1.0, or (XEP-0114) jabber:component:accept without a version. */
+  openStream({ id, from, namespace = NS.client, version = "1.0" }: { id: string; from: string; namespace?: string; version?: string | null }): void {
+    const versionAttr = version === null ? "" : ` version='${version}'`;
     this.write(
-      `<?xml version='1.0'?><stream:stream xmlns='${NS.client}' xmlns:stream='${NS.stream}' id='${id}' from='${escapeAttr(from)}' version='1.0' xml:lang='en'>`,
+      `<?xml version='1.0'?><stream:stream xmlns='${namespace}' xmlns:stream='${NS.stream}' id='${id}' from='${escapeAttr(from)}'${versionAttr} xml:lang='en'>`,
     );
   }
 

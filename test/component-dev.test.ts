@@ -1,0 +1,93 @@
+/** README's way to try the component: `npm start` (serve --dev) hosts tokens.localhost, `x-token component --dev` joins it. */
+import { describe, expect, test } from "@jest/globals";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { xml } from "@xmpp/xml";
+import { connectWithToken } from "../src/client/connect.js";
+import { ensureDevSetup, DEV_COMPONENT_DOMAIN } from "../src/app/cli/dev-setup.js";
+import { loadConfig } from "../src/app/config/load.js";
+import { LOGIN_TOKEN_NODE, NS_COMMANDS } from "../src/component/login-token-command.js";
+import { spawnCli } from "./helpers/cli.js";
+
+function watch(child: ChildProcess) {
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    exited,
+    text: () => out,
+    async waitFor(pattern: RegExp, ms = 15_000): Promise<RegExpMatchArray> {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const match = out.match(pattern);
+        if (match) return match;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}: ${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+  };
+}
+
+describe("the dev server hosts the component out of the box", () => {
+  test("serve --dev + component --dev: alice runs the command and logs in with the token", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-component-"));
+    const server = spawnCli(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);
+    const serverOut = watch(server);
+    const children = [server];
+    try {
+      const [, componentPort] = await serverOut.waitFor(/Components \(XEP-0114\): +xmpp:\/\/127\.0\.0\.1:(\d+) for tokens\.localhost/, 30_000);
+      const [, wsPort] = await serverOut.waitFor(/ws:\/\/127\.0\.0\.1:(\d+)\/xmpp-websocket/);
+      const [, printed] = await serverOut.waitFor(/^ {4}(\d{40} \S{44})$/m);
+      expect(serverOut.text()).toContain('npx x-token component --dev, then run "Get a login token" on tokens.localhost');
+      // The only difference from README's command: the port the test server really got.
+      const component = spawnCli(["component", "--dev"], { XTOKEN_COMPONENT_SERVICE: `xmpp://127.0.0.1:${componentPort}` }, cwd);
+      children.push(component);
+      const componentOut = watch(component);
+      await componentOut.waitFor(/online as tokens\.localhost/, 30_000);
+
+      const service = `ws://127.0.0.1:${wsPort}/xmpp-websocket`;
+      // ws:// on loopback: the development setup (a real deployment uses wss://).
+      const alice = await connectWithToken({ service, domain: "localhost", username: "alice", token: printed!, allowInsecure: true });
+      const reply = await alice.iqCaller.request(
+        xml("iq", { type: "set", to: DEV_COMPONENT_DOMAIN }, xml("command", { xmlns: NS_COMMANDS, node: LOGIN_TOKEN_NODE, action: "execute" })),
+        15_000,
+      );
+      const fields = reply.getChild("command", NS_COMMANDS)!.getChild("x", "jabber:x:data")!.getChildren("field");
+      const value = (name: string) => fields.find((f) => f.attrs.var === name)?.getChildText("value");
+      expect(value("websocket-url")).toBe("ws://127.0.0.1:5280/xmpp-websocket");
+      const second = await connectWithToken({ service, domain: "localhost", username: "alice", token: value("token")!, allowInsecure: true });
+      expect(second.jid?.bare().toString()).toBe("alice@localhost");
+      await second.stop();
+      await alice.stop();
+    } finally {
+      for (const child of children) child.kill("SIGTERM");
+    }
+    expect(await serverOut.exited).toBe(0);
+  }, 90_000);
+
+  test("a dev folder made before the component existed gets its sections once, secrets untouched", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-upgrade-"));
+    const setup = await ensureDevSetup(cwd);
+    const old = JSON.parse(readFileSync(setup.configFile, "utf8")) as Record<string, unknown>;
+    delete old.components;
+    delete old.tokenComponent;
+    writeFileSync(setup.configFile, JSON.stringify(old));
+    rmSync(join(setup.dir, "component-secret"));
+    const tokenSecret = readFileSync(join(setup.dir, "token-secret"), "utf8");
+
+    await ensureDevSetup(cwd);
+    const config = loadConfig({ file: setup.configFile, env: {} });
+    expect(Object.keys(config.components!)).toEqual([DEV_COMPONENT_DOMAIN]);
+    expect(config.tokenComponent?.secret).toBe(config.components![DEV_COMPONENT_DOMAIN]!.secret);
+    expect(statSync(join(setup.dir, "component-secret")).mode & 0o777).toBe(0o600);
+    expect(statSync(setup.configFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(setup.dir, "token-secret"), "utf8")).toBe(tokenSecret);
+    // A second start changes nothing.
+    const text = readFileSync(setup.configFile, "utf8");
+    await ensureDevSetup(cwd);
+    expect(readFileSync(setup.configFile, "utf8")).toBe(text);
+  });
+});
