@@ -9,6 +9,9 @@ import { LoginLimiter } from "../src/auth/policy/login-limiter.js";
 import { memoryFailureCounter } from "../src/auth/policy/rate-limiter-counter.js";
 import { connectRedis, loginFailureCounters, RedisFailureCounter, type RedisConnection } from "../src/stores/redis/index.js";
 import { describeRedis, startRedis, type PrivateRedis } from "./helpers/redis.js";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { createTokenEndpoint } from "../src/web/endpoint/index.js";
 
 const LIMITS = { maxAuthFailuresPerConnection: 100, maxAuthFailuresPerIpPerMinute: 3, maxAuthFailuresPerJidPerMinute: 2 };
 
@@ -147,6 +150,36 @@ describeRedis("login failure counters on Redis (real redis-server)", () => {
     expect(await limiter.admit("192.0.2.50")).toBe(true);
     expect(lines.filter((l) => l.startsWith("warn"))).toHaveLength(1);
     expect(lines.filter((l) => l.startsWith("info"))).toHaveLength(1);
+  });
+
+  test("the token endpoint's per-user limit holds across two endpoints sharing a Redis counter", async () => {
+    const key = { tokenSecret: "endpoint-limit-secret", otpSeed: "XVGR73KMZH2M4XMY" };
+    const servers: http.Server[] = [];
+    const ports: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const connection = await connect();
+      const issuedCounter = new RedisFailureCounter({ client: connection.client, keyPrefix: "endpoint:", limit: 2, windowSeconds: 60, timeoutMs: 5000, outage: connection.outage });
+      const endpoint = createTokenEndpoint({ authenticate: () => "frank@example.com", keys: [key], issuedCounter });
+      const server = http.createServer(endpoint);
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      servers.push(server);
+      ports.push((server.address() as AddressInfo).port);
+    }
+    const status = (port: number) =>
+      new Promise<number>((resolve, reject) => {
+        http.get({ host: "127.0.0.1", port, path: "/" }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on("error", reject);
+      });
+    try {
+      expect(await status(ports[0]!)).toBe(200);
+      expect(await status(ports[1]!)).toBe(200);
+      expect(await status(ports[0]!)).toBe(429);
+      expect(await status(ports[1]!)).toBe(429);
+    } finally {
+      for (const server of servers) await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   test("a hung Redis (frozen): a count not given in time is 'over' (fail closed)", async () => {

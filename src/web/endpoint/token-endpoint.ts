@@ -13,6 +13,7 @@ import { Keyring, type TokenKey } from "../../core/token/keys.js";
 import { DEFAULT_NONCE_DIGITS, nonceDigitsProblem } from "../../core/token/format.js";
 import { normaliseBareJid } from "../../core/jid/prep.js";
 import { WindowCounter } from "../../auth/policy/window-counter.js";
+import type { FailureCounter } from "../../auth/policy/login-limiter.js";
 
 /** Mints the token for a prepared bare JID at unix time `now` (seconds): the app's own minting. */
 export type MintFunction = (jid: string, now: number) => string | Promise<string>;
@@ -31,6 +32,12 @@ export type TokenEndpointOptions = TokenEndpointSource & {
   authenticate: (req: IncomingMessage) => string | null | undefined | Promise<string | null | undefined>;
   /** Tokens per user per window; default 30 per 60 seconds. Memory is bounded (`maxUsers`). */
   rateLimit?: { max: number; perSeconds: number; maxUsers?: number };
+  /**
+   * Counts issued tokens per user somewhere shared instead of this process's memory, so the limit
+   * holds across every node (a RedisFailureCounter from src/stores/redis, with its own limit and
+   * window; `rateLimit.perSeconds` still gives Retry-After).
+   */
+  issuedCounter?: FailureCounter;
   /** Browser origins (scheme://host[:port]) allowed to call the endpoint from another origin. */
   cors?: { origins: readonly string[]; credentials?: boolean; headers?: readonly string[] };
   /**
@@ -101,7 +108,8 @@ export function createTokenEndpoint(options: TokenEndpointOptions): NodeHandler 
   checkOptions(options);
   const { authenticate, rateLimit = { max: 30, perSeconds: 60 }, cors, window = DEFAULT_WINDOW, nonceDigits = DEFAULT_NONCE_DIGITS, now = systemClock } = options;
   const keyring = options.mint ? null : Keyring.from((options.keys ?? options.key)!);
-  const issued = new WindowCounter({ limit: rateLimit.max, windowSeconds: rateLimit.perSeconds, maxKeys: rateLimit.maxUsers ?? 100_000, now });
+  const issued: FailureCounter =
+    options.issuedCounter ?? new WindowCounter({ limit: rateLimit.max, windowSeconds: rateLimit.perSeconds, maxKeys: rateLimit.maxUsers ?? 100_000, now });
   const allowedOrigins = new Set(cors?.origins ?? []);
   const allowMethods = cors ? `${METHODS}, OPTIONS` : METHODS;
 
@@ -159,11 +167,11 @@ export function createTokenEndpoint(options: TokenEndpointOptions): NodeHandler 
       // The app's session code failed, or gave something that is not a JID: no details out.
       return send(res, 500, { error: "internal-error" }, headers);
     }
-    if (issued.isOver(jid)) {
+    if (await issued.isOver(jid)) {
       // Retry-After is an upper bound: the oldest token in the window may leave it sooner.
       return send(res, 429, { error: "rate-limited" }, { ...headers, "Retry-After": String(Math.ceil(rateLimit.perSeconds)) });
     }
-    issued.record(jid);
+    await issued.record(jid);
     send(res, 200, await mint(jid, now()), headers);
   }
 
