@@ -6,10 +6,11 @@
  *    ejabberd worker sends them, and pipelined; against the same check in this process
  *    (TokenAuthority.check, no framing, no pipe). Also the program's CPU per request.
  * 2. End to end: PLAIN logins (stream, auth, restart, bind) from the same raw load client
- *    against a private Debian ejabberd with x-token extauth (pool of 2, a fresh token per login)
+ *    against a private Debian ejabberd with x-token extauth (pool of 2 sharing a private Redis as
+ *    the replay store when redis-server is installed, a fresh token per login)
  *    and against the same ejabberd with its internal accounts (the same user, a stored password),
  *    in alternating rounds. Logins/s, and the server's CPU per login (ejabberd's VM plus its
- *    extauth programs, from /proc), with the ratios extauth/internal.
+ *    extauth programs, and Redis when used, from /proc), with the ratios extauth/internal.
  *
  * Both servers run without TLS so the figures show the cost of authentication, not of handshakes.
  * Usage: npm run bench:extauth [-- --requests 5000 --n 1000 --c 20 --rounds 3 --procs 2]
@@ -22,6 +23,7 @@ import { MemoryReplayStore } from "../src/core/replay/memory.js";
 import { mintToken } from "../src/core/token/mint.js";
 import { ejabberdPrivateFile, ejabberdUnavailable, startEjabberd, type RunningEjabberd } from "../test/helpers/ejabberd.js";
 import { cpuSeconds, LoadClients, numberFlag, percentile, SERVER_BINARY, spread } from "./lib/harness.js";
+import { REDIS_SERVER, startRedis, type PrivateRedis } from "./lib/private-redis.js";
 
 const REQUESTS = numberFlag("requests", 5000);
 const N = numberFlag("n", 1000);
@@ -142,6 +144,20 @@ function processTree(pid: number): number[] {
   return tree;
 }
 
+/** The redis-server process serving `port` (its title names the address), or null. */
+function redisPid(port: number): number | null {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const title = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (title.includes("redis-server") && title.includes(`:${port}`)) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return null;
+}
+
 function treeCpuSeconds(pids: number[]): { total: number; byPid: Map<number, number> } {
   const byPid = new Map<number, number>();
   for (const pid of pids) {
@@ -156,8 +172,9 @@ function treeCpuSeconds(pids: number[]): { total: number; byPid: Map<number, num
 
 interface Batch {
   cpuMs: number;
-  /** The VM's share (the rest is the extauth programs). */
+  /** The VM's share (the rest is the extauth programs and Redis). */
   vmCpuMs: number;
+  redisCpuMs: number;
   rate: number;
   p50: number;
   p99: number;
@@ -170,7 +187,10 @@ async function ejabberdBenchmark(): Promise<void> {
     console.log(`ejabberd end to end: skipped (${unavailable})`);
     return;
   }
-  const config = ejabberdPrivateFile("x-token.json", JSON.stringify({ domains: { [DOMAIN]: { keys: [KEY] } }, replay: { maxEntries: 1_000_000 } }));
+  // The recommended set-up for two workers: a shared Redis (the in-memory store otherwise).
+  const redis: PrivateRedis | null = REDIS_SERVER ? await startRedis() : null;
+  const store = redis ? { store: { redis: { url: redis.url } } } : {};
+  const config = ejabberdPrivateFile("x-token.json", JSON.stringify({ domains: { [DOMAIN]: { keys: [KEY] } }, replay: { maxEntries: 1_000_000 }, ...store }));
   let external: RunningEjabberd | undefined;
   let internal: RunningEjabberd | undefined;
   const clients = new LoadClients(PROCS);
@@ -182,7 +202,8 @@ async function ejabberdBenchmark(): Promise<void> {
     await internal.register("bench", PASSWORD);
     const users = Array.from({ length: N }, () => "bench");
     const batch = async (ej: RunningEjabberd, withTokens: boolean, n = N): Promise<Batch> => {
-      const pids = processTree(ej.pid);
+      const redisProcess = withTokens && redis ? redisPid(redis.port) : null;
+      const pids = [...processTree(ej.pid), ...(redisProcess ? [redisProcess] : [])];
       const before = treeCpuSeconds(pids);
       const r = await clients.logins({ port: ej.c2sPort, domain: DOMAIN, key: KEY, users: users.slice(0, n), concurrency: C, mechanism: "PLAIN", password: withTokens ? undefined : PASSWORD });
       if (r.failures > 0) throw new Error(`${r.failures} logins failed: ${r.firstError}`);
@@ -190,6 +211,7 @@ async function ejabberdBenchmark(): Promise<void> {
       return {
         cpuMs: ((after.total - before.total) * 1000) / n,
         vmCpuMs: (((after.byPid.get(ej.pid) ?? 0) - (before.byPid.get(ej.pid) ?? 0)) * 1000) / n,
+        redisCpuMs: redisProcess ? (((after.byPid.get(redisProcess) ?? 0) - (before.byPid.get(redisProcess) ?? 0)) * 1000) / n : 0,
         rate: n / r.seconds,
         p50: percentile(r.latencies, 50),
         p99: percentile(r.latencies, 99),
@@ -211,15 +233,16 @@ async function ejabberdBenchmark(): Promise<void> {
     }
     const show = (name: string, b: Batch[]) =>
       console.log(`  ${name}: ${spread(b.map((x) => x.rate), 0)} logins/s, server CPU ${spread(b.map((x) => x.cpuMs), 3)} ms/login ` +
-        `(VM ${spread(b.map((x) => x.vmCpuMs), 3)}), p50 ${spread(b.map((x) => x.p50), 1)} ms, p99 ${spread(b.map((x) => x.p99), 1)} ms`);
+        `(VM ${spread(b.map((x) => x.vmCpuMs), 3)}${b[0]!.redisCpuMs ? `, Redis ${spread(b.map((x) => x.redisCpuMs), 3)}` : ""}), p50 ${spread(b.map((x) => x.p50), 1)} ms, p99 ${spread(b.map((x) => x.p99), 1)} ms`);
     console.log(`ejabberd 23.01 end to end, PLAIN without TLS: ${N} logins a round, ${C} in flight, ${PROCS} load processes, ${ROUNDS} rounds after a warm-up (median (min-max))`);
-    show("x-token extauth (pool 2, in-memory store)", ext);
+    show(`x-token extauth (pool 2, ${redis ? "Redis store" : "in-memory store"})`, ext);
     show("internal accounts (same user, password)  ", int);
     console.log(`  extauth/internal ratio: logins/s ${spread(ext.map((b, i) => b.rate / int[i]!.rate))}, CPU per login ${spread(ext.map((b, i) => b.cpuMs / int[i]!.cpuMs))}`);
   } finally {
     clients.stop();
     await Promise.all([external?.stop(), internal?.stop()]);
     config.remove();
+    await redis?.close();
   }
 }
 

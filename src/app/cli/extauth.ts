@@ -5,11 +5,11 @@
  */
 import { loadConfig } from "../config/load.js";
 import { TokenAuthority } from "../../auth/authority.js";
-import { MemoryReplayStore } from "../../core/replay/memory.js";
 import { createExtauthAnswerer, IS_USER_POLICIES, type IsUserPolicy } from "../../extauth/answer.js";
 import { DEFAULT_MAX_REQUEST_BYTES, EXTAUTH_PROTOCOLS, type ExtauthProtocol } from "../../extauth/protocol.js";
 import { serveExtauthStream } from "../../extauth/stdio.js";
 import { oneLineLogger, stderrLogger } from "../../server/log.js";
+import { openStores } from "../stores.js";
 import { parseFlags } from "./args.js";
 import { EXIT_OK, println, UsageError, type CliIO } from "./io.js";
 
@@ -56,17 +56,23 @@ export async function extauth(io: CliIO): Promise<number> {
   }
   const config = loadConfig({ file: flags.config, env: io.env, role: "verifier" });
   const log = oneLineLogger(stderrLogger(io.stderr));
-  const replay = new MemoryReplayStore({ maxEntries: config.replayMaxEntries });
-  const authority = new TokenAuthority({ domains: config.domains, replay });
-  log.info(`extauth (${protocol} protocol) for ${authority.domains.join(", ")}; replay store: memory of this process only`);
-  const summary = await serveExtauthStream({
-    input: io.stdin,
-    output: io.stdout,
-    protocol,
-    answer: createExtauthAnswerer({ authority, isUser, log }),
-    log,
-    maxRequestBytes,
-  });
-  log.info(`extauth input closed after ${summary.requests} requests (${summary.accepted} accepted); exiting`);
+  // Memory by default; Redis (store.redis, XTOKEN_REDIS_URL) when several copies must share it.
+  const stores = await openStores(config, log);
+  try {
+    const authority = new TokenAuthority({ domains: config.domains, replay: stores.replay });
+    const shared = stores.redis ? "" : " (this process only: with several extauth workers or nodes, configure store.redis)";
+    log.info(`extauth (${protocol} protocol) for ${authority.domains.join(", ")}; used tokens remembered ${stores.where}${shared}`);
+    const summary = await serveExtauthStream({
+      input: io.stdin,
+      output: io.stdout,
+      protocol,
+      answer: createExtauthAnswerer({ authority, isUser, log }),
+      log,
+      maxRequestBytes,
+    });
+    log.info(`extauth input closed after ${summary.requests} requests (${summary.accepted} accepted); exiting`);
+  } finally {
+    await stores.close();
+  }
   return EXIT_OK;
 }
