@@ -9,18 +9,14 @@
  * Usage: npm run bench:idle [-- --n 10000 --procs 2 --tls]
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createSelfSignedCertificate } from "../src/app/tls/self-signed.js";
-import { LoadClients, memoryKiB, median, numberFlag, percentile, SERVER_BINARY, startProcess } from "./lib/harness.js";
+import { BENCH_DOMAIN, BENCH_KEY, benchServerConfig, LoadClients, memoryKiB, median, numberFlag, percentile, SERVER_BINARY, startProcess } from "./lib/harness.js";
 
 const N = numberFlag("n", 10_000);
 const PROCS = numberFlag("procs", 2);
 const TLS = process.argv.includes("--tls");
 const PINGS = 200;
-const DOMAIN = "bench.test";
-const KEY = { tokenSecret: "bench-token-secret", otpSeed: "XVGR73KMZH2M4XMY" };
+const DOMAIN = BENCH_DOMAIN;
+const KEY = BENCH_KEY;
 
 const hardLimit = Number(spawnSync("sh", ["-c", "ulimit -Hn"], { encoding: "utf8" }).stdout.trim()) || Infinity;
 const needed = N + 100;
@@ -29,30 +25,18 @@ if (hardLimit < needed || hardLimit < Math.ceil(N / PROCS) + 100) {
   process.exit(2);
 }
 
-const dir = mkdtempSync(join(tmpdir(), "x-token-idle-"));
-const pem = await createSelfSignedCertificate([DOMAIN]);
-writeFileSync(join(dir, "cert.pem"), pem.cert);
-writeFileSync(join(dir, "key.pem"), pem.key, { mode: 0o600 });
-writeFileSync(
-  join(dir, "config.json"),
-  JSON.stringify({
-    domains: { [DOMAIN]: { keys: [KEY] } },
-    tls: { certFile: "cert.pem", keyFile: "key.pem" },
-    limits: { maxAuthFailuresPerIpPerMinute: 1_000_000 },
-    replay: { maxEntries: 1_000_000 },
-  }),
-);
+const { configPath, ca } = await benchServerConfig();
 
 // The server runs under `sh -c 'ulimit -n …; exec node …'` so only its soft limit is raised.
 const server = await startProcess(
   "-c",
-  [`ulimit -n ${Math.min(hardLimit, Math.max(needed, 1024))} && exec "${process.execPath}" "${SERVER_BINARY}" serve --config "${join(dir, "config.json")}"`],
+  [`ulimit -n ${Math.min(hardLimit, Math.max(needed, 1024))} && exec "${process.execPath}" "${SERVER_BINARY}" serve --config "${configPath}"`],
   { XMPP_REQUIRE_TLS: String(TLS) },
   [],
   "/bin/sh",
 );
 const clients = new LoadClients(PROCS);
-const job = { port: server.port, domain: DOMAIN, key: KEY, concurrency: 100, ca: TLS ? pem.cert : undefined, keepOpen: true };
+const job = { port: server.port, domain: DOMAIN, key: KEY, concurrency: 100, ca: TLS ? ca : undefined, keepOpen: true };
 const settle = () => new Promise((r) => setTimeout(r, 2000));
 
 try {

@@ -8,41 +8,25 @@
  * Usage: npm run bench:login [-- --n 1000 --c 50 --rounds 5 --procs 2 --profile DIR]
  * --profile DIR runs the real server under `node --cpu-prof` and leaves a .cpuprofile per case in DIR.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createSelfSignedCertificate } from "../src/app/tls/self-signed.js";
 import { mintToken } from "../src/core/token/mint.js";
 import { checkToken } from "../src/core/token/verify.js";
 import { Keyring } from "../src/core/token/keys.js";
-import { cpuSeconds, LoadClients, numberFlag, percentile, SERVER_BINARY, spread, startProcess, textFlag, type ServerProcess } from "./lib/harness.js";
+import { BENCH_DOMAIN, BENCH_KEY, benchServerConfig, cpuSeconds, LoadClients, numberFlag, percentile, SERVER_BINARY, spread, startProcess, textFlag, type ServerProcess } from "./lib/harness.js";
 
 const N = numberFlag("n", 1000);
 const C = numberFlag("c", 50);
 const ROUNDS = numberFlag("rounds", 5);
 const PROCS = numberFlag("procs", 2);
 const PROFILE_DIR = textFlag("profile");
-const DOMAIN = "bench.test";
-const KEY = { tokenSecret: "bench-token-secret", otpSeed: "XVGR73KMZH2M4XMY" };
+const DOMAIN = BENCH_DOMAIN;
+const KEY = BENCH_KEY;
 const PROSODY_CPU_MS = 2.8; // Prosody 0.12 + mod_auth_token, plain TCP, measured on the same kind of machine (issue 3)
 
-const dir = mkdtempSync(join(tmpdir(), "x-token-bench-"));
-const pem = await createSelfSignedCertificate([DOMAIN]);
-writeFileSync(join(dir, "cert.pem"), pem.cert);
-writeFileSync(join(dir, "key.pem"), pem.key, { mode: 0o600 });
-writeFileSync(
-  join(dir, "config.json"),
-  JSON.stringify({
-    domains: { [DOMAIN]: { keys: [KEY] } },
-    tls: { certFile: "cert.pem", keyFile: "key.pem" },
-    limits: { maxAuthFailuresPerIpPerMinute: 1_000_000 },
-    replay: { maxEntries: 1_000_000 },
-  }),
-);
+const { configPath, ca } = await benchServerConfig();
 
 const profile = PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROFILE_DIR] : [];
 const serve = (requireTls: boolean) =>
-  startProcess(SERVER_BINARY, ["serve", "--config", join(dir, "config.json")], { XMPP_REQUIRE_TLS: String(requireTls) }, profile);
+  startProcess(SERVER_BINARY, ["serve", "--config", configPath], { XMPP_REQUIRE_TLS: String(requireTls) }, profile);
 const canned = () => startProcess(new URL("./lib/canned-responder.js", import.meta.url).pathname, [], { DOMAIN });
 const clients = new LoadClients(PROCS);
 
@@ -58,7 +42,7 @@ async function batch(target: ServerProcess, tls: boolean, n = N): Promise<Batch>
   const users = Array.from({ length: n }, (_, i) => `u${batchNo}x${i}`);
   batchNo++;
   const cpu = cpuSeconds(target.pid);
-  const r = await clients.logins({ port: target.port, domain: DOMAIN, key: KEY, users, concurrency: C, ca: tls ? pem.cert : undefined });
+  const r = await clients.logins({ port: target.port, domain: DOMAIN, key: KEY, users, concurrency: C, ca: tls ? ca : undefined });
   if (r.failures > 0) throw new Error(`${r.failures} logins failed: ${r.firstError}`);
   return {
     cpuMs: ((cpuSeconds(target.pid) - cpu) * 1000) / n,

@@ -8,37 +8,21 @@
  * full handshake: the ratio says what resumption saves).
  * Usage: npm run bench:storm [-- --n 5000 --c 200 --procs 2 --rounds 3]
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createSelfSignedCertificate } from "../src/app/tls/self-signed.js";
-import { cpuSeconds, LoadClients, median, memoryKiB, numberFlag, percentile, SERVER_BINARY, spread, startProcess } from "./lib/harness.js";
+import { BENCH_DOMAIN, BENCH_KEY, benchServerConfig, cpuSeconds, LoadClients, median, memoryKiB, numberFlag, percentile, SERVER_BINARY, spread, startProcess } from "./lib/harness.js";
 
 const N = numberFlag("n", 5000);
 const C = numberFlag("c", 200);
 const PROCS = numberFlag("procs", 2);
 const ROUNDS = numberFlag("rounds", 3);
-const DOMAIN = "bench.test";
-const KEY = { tokenSecret: "bench-token-secret", otpSeed: "XVGR73KMZH2M4XMY" };
+const DOMAIN = BENCH_DOMAIN;
+const KEY = BENCH_KEY;
 
-const dir = mkdtempSync(join(tmpdir(), "x-token-storm-"));
-const pem = await createSelfSignedCertificate([DOMAIN]);
-writeFileSync(join(dir, "cert.pem"), pem.cert);
-writeFileSync(join(dir, "key.pem"), pem.key, { mode: 0o600 });
-writeFileSync(
-  join(dir, "config.json"),
-  JSON.stringify({
-    domains: { [DOMAIN]: { keys: [KEY] } },
-    tls: { certFile: "cert.pem", keyFile: "key.pem" },
-    limits: { maxAuthFailuresPerIpPerMinute: 1_000_000 },
-    replay: { maxEntries: 1_000_000 },
-  }),
-);
+const { configPath, ca } = await benchServerConfig();
 
-const server = await startProcess(SERVER_BINARY, ["serve", "--config", join(dir, "config.json")], { XMPP_REQUIRE_TLS: "true" });
+const server = await startProcess(SERVER_BINARY, ["serve", "--config", configPath], { XMPP_REQUIRE_TLS: "true" });
 const clients = new LoadClients(PROCS);
 const users = Array.from({ length: N }, (_, i) => `storm${i}`);
-const job = { port: server.port, domain: DOMAIN, key: KEY, ca: pem.cert, concurrency: C };
+const job = { port: server.port, domain: DOMAIN, key: KEY, ca: ca, concurrency: C };
 
 interface Storm {
   seconds: number;

@@ -4,7 +4,10 @@
  * load-client processes (scripts/lib/load-client.ts) that split the work between them.
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createSelfSignedCertificate } from "../../src/app/tls/self-signed.js";
 import net from "node:net";
 import type { JobResult, LoginJob, PingJob } from "./load-client.js";
 
@@ -189,4 +192,29 @@ export function median(values: number[]): number {
 /** "median (min-max)" of a series. */
 export function spread(values: number[], digits = 2): string {
   return `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)})`;
+}
+
+/** The domain and key every server benchmark logs in to. */
+export const BENCH_DOMAIN = "bench.test";
+export const BENCH_KEY = { tokenSecret: "bench-token-secret", otpSeed: "XVGR73KMZH2M4XMY" };
+
+/**
+ * A temp folder with a self-signed certificate and a config.json for `x-token serve`: the bench
+ * domain, TLS, and limits that a benchmark's one loopback address does not trip.
+ */
+export async function benchServerConfig(): Promise<{ configPath: string; ca: string }> {
+  const dir = mkdtempSync(join(tmpdir(), "x-token-bench-"));
+  const pem = await createSelfSignedCertificate([BENCH_DOMAIN]);
+  writeFileSync(join(dir, "cert.pem"), pem.cert);
+  writeFileSync(join(dir, "key.pem"), pem.key, { mode: 0o600 });
+  writeFileSync(
+    join(dir, "config.json"),
+    JSON.stringify({
+      domains: { [BENCH_DOMAIN]: { keys: [BENCH_KEY] } },
+      tls: { certFile: "cert.pem", keyFile: "key.pem" },
+      limits: { maxAuthFailuresPerIpPerMinute: 1_000_000 },
+      replay: { maxEntries: 1_000_000 },
+    }),
+  );
+  return { configPath: join(dir, "config.json"), ca: pem.cert };
 }
