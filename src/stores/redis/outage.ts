@@ -42,7 +42,7 @@ export class OutageReporter {
     if (this.downSince !== null) return;
     this.downSince = this.clock();
     this.refusedDuringOutage = 0;
-    this.log.warn(`${this.what} unavailable (${describeCause(cause)}): logins fail with temporary-auth-failure until it answers again`);
+    this.log.warn(`${this.what} unavailable (${describeCause(cause)}): logins are refused until it answers again`);
   }
 
   /** A request was refused because of the outage (counted for the recovery line). */
