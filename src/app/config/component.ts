@@ -5,7 +5,7 @@
  * Same rules as the rest (load.ts): unknown keys refused, one line naming the setting, secrets
  * inline, from a file or from the environment, never printed.
  */
-import { ConfigError, domainName, object, secret, setOwn, string, integer, type FileReader } from "./load.js";
+import { ConfigError, domainName, object, secret, setOwn, string, integer, type FileReader } from "./validators.js";
 import { InvalidJidError, normaliseBareJid } from "../../core/jid/prep.js";
 import type { HostedComponentConfig } from "../../server/config.js";
 

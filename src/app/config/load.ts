@@ -5,20 +5,20 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { createSecureContext } from "node:tls";
-import { InvalidJidError, nameprep, nodeprep } from "../../core/jid/prep.js";
+import { InvalidJidError, nodeprep } from "../../core/jid/prep.js";
 import { Keyring, KeyError, type TokenKey } from "../../core/token/keys.js";
 import { DEFAULT_NONCE_DIGITS, MAX_NONCE_DIGITS, MIN_NONCE_DIGITS } from "../../core/token/format.js";
 import { isPasswordHash } from "../../web/demo/password.js";
 import { TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
 import type { DemoConfig, DomainConfig, LimitsConfig, ListenerConfig, AppConfig } from "./types.js";
+import { boolean, ConfigError, domainName, integer, isObject, object, secret, setOwn, string, type FileReader, type Raw } from "./validators.js";
+
+export { ConfigError, type FileReader };
 import { DEFAULT_COMPONENT_PORT, parseComponents, parseTokenComponent } from "./component.js";
 import { DEFAULT_WINDOW, MAX_WINDOW } from "../../core/token/window.js";
 import { parseStore } from "./store.js";
 import { parseMetrics } from "./metrics.js";
 
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-}
 
 export const DEFAULT_LISTENERS: ListenerConfig = {
   host: "127.0.0.1",
@@ -51,95 +51,10 @@ export const DEFAULT_REPLAY_MAX_ENTRIES = 100_000;
  */
 export type ConfigRole = "server" | "verifier";
 
-type Raw = Record<string, unknown>;
-/** Reads a file named in the configuration (relative to the config file). */
-export type FileReader = (path: string) => string;
 
-function isObject(value: unknown): value is Raw {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** The allowed name closest to a mistyped `key` (case aside, or at most two edits away), or null. */
-export function nearest(key: string, allowed: readonly string[]): string | null {
-  const lower = key.toLowerCase();
-  let best: string | null = null;
-  let bestDistance = 3;
-  for (const name of allowed) {
-    const distance = name.toLowerCase() === lower ? 0 : editDistance(lower, name.toLowerCase());
-    if (distance < bestDistance) [best, bestDistance] = [name, distance];
-  }
-  return best;
-}
-
-/** Levenshtein distance; names are short (bounded by the JSON file the operator wrote). */
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 2 || a.length > 64 || b.length > 64) return Infinity;
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
-}
-
-export function object(value: unknown, path: string, allowed: readonly string[]): Raw {
-  if (!isObject(value)) throw new ConfigError(`config: ${path} must be an object`);
-  for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) {
-      const near = nearest(key, allowed);
-      const hint = near === null ? "" : `; did you mean "${near}"?`;
-      throw new ConfigError(`config: ${path}.${key} is not a known setting${hint} (known: ${allowed.join(", ")})`);
-    }
-  }
-  return value;
-}
-
-export function integer(value: unknown, path: string, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`config: ${path} must be an integer from ${min} to ${max}`);
-  }
-  return value;
-}
 
 function port(value: unknown, path: string): number | null {
   return value === null ? null : integer(value, path, 0, 65535);
-}
-
-export function string(value: unknown, path: string): string {
-  if (typeof value !== "string" || value.length === 0) throw new ConfigError(`config: ${path} must be a non-empty string`);
-  return value;
-}
-
-export function boolean(value: unknown, path: string): boolean {
-  if (typeof value !== "boolean") throw new ConfigError(`config: ${path} must be true or false`);
-  return value;
-}
-
-/** A secret given inline, as a file (`<name>File`) or as an environment variable (`<name>Env`). */
-export function secret(raw: Raw, name: string, path: string, env: NodeJS.ProcessEnv, readFile: FileReader): string {
-  const given = [name, `${name}File`, `${name}Env`].filter((k) => raw[k] !== undefined);
-  if (given.length !== 1) throw new ConfigError(`config: ${path} needs exactly one of ${name}, ${name}File, ${name}Env`);
-  const key = given[0]!;
-  if (key === name) return string(raw[key], `${path}.${name}`);
-  if (key === `${name}Env`) {
-    const variable = string(raw[key], `${path}.${key}`);
-    const value = Object.hasOwn(env, variable) ? env[variable] : undefined;
-    if (!value) throw new ConfigError(`config: ${path}.${key}: environment variable ${variable} is not set`);
-    return value;
-  }
-  const file = string(raw[key], `${path}.${key}`);
-  let text: string;
-  try {
-    text = readFile(file);
-  } catch (err) {
-    throw new ConfigError(`config: ${path}.${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
-  }
-  const value = text.trim();
-  if (!value) throw new ConfigError(`config: ${path}.${key}: ${file} is empty`);
-  return value;
 }
 
 function keys(value: unknown, path: string, env: NodeJS.ProcessEnv, readFile: FileReader): TokenKey[] {
@@ -167,14 +82,6 @@ export function checkKey(key: TokenKey, name: (field: "tokenSecret" | "otpSeed")
   }
 }
 
-export function domainName(name: string, path: string): string {
-  try {
-    return nameprep(name);
-  } catch (err) {
-    if (err instanceof InvalidJidError) throw new ConfigError(`config: ${path}: ${JSON.stringify(name)} is not a valid domain (${err.message})`);
-    throw err;
-  }
-}
 
 function domain(value: unknown, path: string, env: NodeJS.ProcessEnv, readFile: FileReader): DomainConfig {
   const raw = object(value, path, ["keys", "window", "nonceDigits", "disabledUsers"]);
@@ -233,10 +140,6 @@ function proxies(value: unknown): string[] {
   return value.map((v: string) => v.trim());
 }
 
-/** defineProperty, not `=`: a key named "__proto__" (a domain) stays a key and never becomes a prototype. */
-export function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
-  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
-}
 
 function envPort(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const value = env[name];

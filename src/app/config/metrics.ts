@@ -4,7 +4,7 @@
  * matched on the TCP peer address, never on a forwarded header.
  */
 import { TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
-import { ConfigError, boolean, object } from "./load.js";
+import { ConfigError, boolean, object } from "./validators.js";
 
 export interface MetricsConfig {
   /** Addresses and CIDR ranges allowed to read /metrics. */

@@ -10,7 +10,7 @@ import {
   RedisUrlError,
   redactRedisUrl,
 } from "../../stores/redis/index.js";
-import { ConfigError, integer, object, secret, string, type FileReader } from "./load.js";
+import { ConfigError, integer, object, secret, string, type FileReader } from "./validators.js";
 import type { StoreConfig } from "./types.js";
 
 /** Every key the project writes starts with this: `<prefix>replay:`, `<prefix>fail-ip:`, `<prefix>fail-jid:`. */
