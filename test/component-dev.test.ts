@@ -1,6 +1,5 @@
 /** README's way to try the component: `npm start` (serve --dev) hosts tokens.localhost, `x-token component --dev` joins it. */
 import { describe, expect, test } from "@jest/globals";
-import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,27 +8,7 @@ import { connectWithToken } from "../src/client/connect.js";
 import { ensureDevSetup, DEV_COMPONENT_DOMAIN } from "../src/app/cli/dev-setup.js";
 import { loadConfig } from "../src/app/config/load.js";
 import { LOGIN_TOKEN_NODE, NS_COMMANDS } from "../src/component/login-token-command.js";
-import { spawnCli } from "./helpers/cli.js";
-
-function watch(child: ChildProcess) {
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return {
-    exited,
-    text: () => out,
-    async waitFor(pattern: RegExp, ms = 15_000): Promise<RegExpMatchArray> {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const match = out.match(pattern);
-        if (match) return match;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}: ${out}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-  };
-}
+import { spawnCli, watch } from "./helpers/cli.js";
 
 describe("the dev server hosts the component out of the box", () => {
   test("serve --dev + component --dev: alice runs the command and logs in with the token", async () => {

@@ -4,34 +4,12 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ChildProcess } from "node:child_process";
 import { checkToken } from "../src/index.js";
 import { hashPassword } from "../src/web/demo/password.js";
 import { loadConfig } from "../src/app/config/load.js";
 import { connectWithToken } from "../src/client/connect.js";
-import { cli, spawnCli } from "./helpers/cli.js";
+import { cli, spawnCli, watch } from "./helpers/cli.js";
 import { RawClient, streamHeader } from "./helpers/server.js";
-
-/** Collects a child's output and waits (bounded) for a pattern in it. */
-function watch(child: ChildProcess) {
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return {
-    exited,
-    text: () => out,
-    async waitFor(pattern: RegExp, ms = 15_000): Promise<RegExpMatchArray> {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const match = out.match(pattern);
-        if (match) return match;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}: ${out}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-  };
-}
 
 describe("x-token serve", () => {
   test("runs from environment variables; SIGTERM closes streams cleanly and exits 0", async () => {

@@ -1,6 +1,6 @@
 /** Runs x-token commands in-process with captured output, or the compiled binary as a child. */
 import { PassThrough, Readable } from "node:stream";
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { run } from "../../src/app/cli/main.js";
 
 export interface CliResult {
@@ -42,4 +42,25 @@ export function runBinary(argv: string[], env: NodeJS.ProcessEnv = {}, stdin = "
     child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
     child.stdin.end(stdin);
   });
+}
+
+/** Collects a child's output and waits (bounded) for a pattern in it. */
+export function watch(child: ChildProcess) {
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    exited,
+    text: () => out,
+    async waitFor(pattern: RegExp, ms = 15_000): Promise<RegExpMatchArray> {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const match = out.match(pattern);
+        if (match) return match;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}: ${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+  };
 }
