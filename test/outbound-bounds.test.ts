@@ -35,6 +35,21 @@ const tick = () => new Promise((r) => setTimeout(r, 10));
 /** A message to oneself: each comes back as big as it went (fills both directions quickly). */
 const toSelf = (jid: string, xmlns = "") => `<message${xmlns} to='${jid}' type='chat'><body>${"x".repeat(8000)}</body></message>`;
 
+/**
+ * A flooder: each call writes batches, one per tick, until `done()` holds; all its calls together
+ * write at most WRITE_LIMIT bytes (the loop is bounded however the server behaves).
+ * `write` sends one batch and returns its length.
+ */
+function flooder(write: () => number): (done: () => boolean) => Promise<void> {
+  let written = 0;
+  return async (done) => {
+    while (!done() && written < WRITE_LIMIT) {
+      written += write();
+      await tick();
+    }
+  };
+}
+
 function pausedConnection(t: TestServer) {
   return t.server.connections().find((c) => c.outboundPaused);
 }
@@ -51,21 +66,13 @@ describe("TCP: a client that never reads its replies", () => {
     clients.push(client);
     client.pause();
     const batch = toSelf(jid).repeat(20);
-    let written = 0;
+    const flood = flooder(() => (client.write(batch), batch.length));
     // Write until the server stops reading (its side shows the pause; ours sees writes pile up).
-    while (!pausedConnection(t) && written < WRITE_LIMIT) {
-      client.write(batch);
-      written += batch.length;
-      await tick();
-    }
+    await flood(() => !!pausedConnection(t));
     expect(pausedConnection(t)).toBeDefined();
     // More input waits in the network, not in the server: once the kernel's buffers are full,
     // it piles up in the client.
-    while (client.unsent === 0 && written < WRITE_LIMIT) {
-      client.write(batch);
-      written += batch.length;
-      await tick();
-    }
+    await flood(() => client.unsent > 0);
     expect(client.unsent).toBeGreaterThan(0);
     expect(largestQueue(t)).toBeLessThanOrEqual(MAX_OUTBOUND + SLACK);
     // Reading its replies again, it is read from again: its last ping is answered.
@@ -90,18 +97,13 @@ test("WebSocket: a client that never reads its replies is no longer read from, a
     const jid = /<jid>([^<]+)<\/jid>/.exec(await ws.next(/<jid>/))![1]!;
     ws.ws.pause();
     const ping = toSelf(jid, " xmlns='jabber:client'");
-    let written = 0;
-    while (!pausedConnection(t) && written < WRITE_LIMIT) {
+    const flood = flooder(() => {
       for (let i = 0; i < 20; i++) ws.send(ping);
-      written += 20 * ping.length;
-      await tick();
-    }
+      return 20 * ping.length;
+    });
+    await flood(() => !!pausedConnection(t));
     expect(pausedConnection(t)?.kind).toBe("websocket");
-    while (ws.ws.bufferedAmount === 0 && written < WRITE_LIMIT) {
-      for (let k = 0; k < 20; k++) ws.send(ping);
-      written += 20 * ping.length;
-      await tick();
-    }
+    await flood(() => ws.ws.bufferedAmount > 0);
     expect(ws.ws.bufferedAmount).toBeGreaterThan(0);
     expect(largestQueue(t)).toBeLessThanOrEqual(MAX_OUTBOUND + SLACK);
     ws.send(`<iq xmlns='jabber:client' type='get' id='last' to='${DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>`);
@@ -118,12 +120,7 @@ test("STARTTLS: a client that never reads its replies is no longer read from; th
   clients.push(client);
   client.pause();
   const batch = toSelf(jid).repeat(20);
-  let written = 0;
-  while (!pausedConnection(t) && written < WRITE_LIMIT) {
-    client.write(batch);
-    written += batch.length;
-    await tick();
-  }
+  await flooder(() => (client.write(batch), batch.length))(() => !!pausedConnection(t));
   expect(pausedConnection(t)).toBeDefined();
   for (let i = 0; i < 10; i++) {
     client.write(batch);
@@ -141,12 +138,7 @@ describe("stanzas for a session that does not read", () => {
     clients.push(bob.client, alice.client);
     bob.client.pause();
     const message = `<message to='${bob.jid}' type='chat'><body>${"x".repeat(8000)}</body></message>`;
-    let written = 0;
-    while (!alice.client.received.includes("<resource-constraint") && written < WRITE_LIMIT) {
-      alice.client.write(message.repeat(20));
-      written += message.length * 20;
-      await tick();
-    }
+    await flooder(() => (alice.client.write(message.repeat(20)), message.length * 20))(() => alice.client.received.includes("<resource-constraint"));
     const bounce = /<message [^>]*type="error"[^>]*><error type="wait"><resource-constraint xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"\/><\/error><\/message>/;
     expect(alice.client.received).toMatch(bounce);
     expect(alice.client.received).toContain(`from="${bob.jid}"`);
