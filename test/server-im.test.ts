@@ -218,16 +218,22 @@ describe("rosters (RFC 6121 2)", () => {
   }, 30_000);
 });
 
+/** Two fresh users, both signed in, each having asked for its roster and sent initial presence. */
+async function interestedPair() {
+  const a = user("alice");
+  const b = user("bob");
+  const alice = await login(a);
+  const bob = await login(b);
+  for (const s of [alice, bob]) {
+    await ask(s.client, rosterGet);
+    s.client.write("<presence/>");
+  }
+  return { a, b, alice, bob };
+}
+
 describe("presence subscriptions (RFC 6121 3)", () => {
   test("alice asks, bob approves: both rosters change, pushes go out, alice sees bob's presence", async () => {
-    const a = user("alice");
-    const b = user("bob");
-    const alice = await login(a);
-    const bob = await login(b);
-    for (const s of [alice, bob]) {
-      await ask(s.client, rosterGet);
-      s.client.write("<presence/>");
-    }
+    const { a, b, alice, bob } = await interestedPair();
     await alice.client.waitFor(`from="${bob.jid}"`);
     alice.client.clear();
 
@@ -306,14 +312,7 @@ describe("presence subscriptions (RFC 6121 3)", () => {
   });
 
   test("removing a contact cancels the subscriptions both ways", async () => {
-    const a = user("alice");
-    const b = user("bob");
-    const alice = await login(a);
-    const bob = await login(b);
-    for (const s of [alice, bob]) {
-      await ask(s.client, rosterGet);
-      s.client.write("<presence/>");
-    }
+    const { a, b, alice, bob } = await interestedPair();
     alice.client.write(`<presence to='${b}@${DOMAIN}' type='subscribe'/>`);
     await bob.client.waitFor("type=\"subscribe\"");
     bob.client.write(`<presence to='${a}@${DOMAIN}' type='subscribed'/>`);
