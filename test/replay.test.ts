@@ -1,4 +1,5 @@
 import { describe, expect, test } from "@jest/globals";
+import fc from "fast-check";
 import { MemoryReplayStore } from "../src/core/replay/memory.js";
 import type { ClaimResult, ReplayStore } from "../src/core/replay/store.js";
 import { mintToken } from "../src/core/token/mint.js";
@@ -101,6 +102,69 @@ describe("bounded memory", () => {
     store.purge(250);
     expect(store.size).toBe(1);
     expect(store.claim("b", 400, 250)).toBe("claimed");
+  });
+
+  test("ids sharing a long prefix, through many table growths, are all told apart and all remembered", () => {
+    const store = new MemoryReplayStore({ maxEntries: 40_000 });
+    const ids = Array.from({ length: 40_000 }, (_, i) => `${"A".repeat(40)}${i}`);
+    for (const id of ids) expect(store.claim(id, 100, 0)).toBe("claimed");
+    expect(store.size).toBe(40_000);
+    for (const id of ids) expect(store.claim(id, 100, 99)).toBe("replayed");
+    expect(store.claim("another", 100, 0)).toBe("full");
+    // All expired at 100: the next claim sweeps them and is taken.
+    expect(store.claim("another", 200, 100)).toBe("claimed");
+    expect(store.size).toBe(1);
+  });
+
+  test("a fractional expiry is kept rounded up (remembered a little longer, never shorter)", () => {
+    const store = new MemoryReplayStore();
+    expect(store.claim("a", 100.2, 0)).toBe("claimed");
+    expect(store.claim("a", 300, 100.5)).toBe("replayed");
+    expect(store.claim("a", 300, 101)).toBe("claimed");
+  });
+
+  test("answers as a plain Map of id to expiry would, for any sequence of claims and sweeps", () => {
+    /** The reference: the store's contract written the simplest way. */
+    class ModelStore {
+      readonly expiryById = new Map<string, number>();
+      constructor(readonly maxEntries: number) {}
+      claim(id: string, expiresAt: number, now: number): string {
+        const known = this.expiryById.get(id);
+        if (known !== undefined && known > now) return "replayed";
+        if (known === undefined && this.expiryById.size >= this.maxEntries) {
+          this.purge(now);
+          if (this.expiryById.size >= this.maxEntries) return "full";
+        }
+        this.expiryById.set(id, expiresAt);
+        return "claimed";
+      }
+      purge(now: number): void {
+        for (const [id, expiresAt] of this.expiryById) if (expiresAt <= now) this.expiryById.delete(id);
+      }
+    }
+    const step = fc.record({
+      id: fc.integer({ min: 0, max: 60 }).map((n) => `id-${n}`),
+      lifetime: fc.integer({ min: 1, max: 50 }),
+      advance: fc.integer({ min: 0, max: 20 }),
+      sweep: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.array(step, { maxLength: 300 }), (maxEntries, steps) => {
+        const store = new MemoryReplayStore({ maxEntries });
+        const model = new ModelStore(maxEntries);
+        let now = 1000;
+        for (const { id, lifetime, advance, sweep } of steps) {
+          now += advance;
+          if (sweep) {
+            store.purge(now);
+            model.purge(now);
+          }
+          expect(store.claim(id, now + lifetime, now)).toBe(model.claim(id, now + lifetime, now));
+          expect(store.size).toBe(model.expiryById.size);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test("maxEntries must be a positive integer", () => {

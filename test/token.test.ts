@@ -2,7 +2,7 @@ import { describe, expect, test } from "@jest/globals";
 import { InvalidJidError } from "../src/core/jid/prep.js";
 import { MemoryReplayStore } from "../src/core/replay/memory.js";
 import type { ReplayStore } from "../src/core/replay/store.js";
-import { decodeSignatureInto, MAX_TOKEN_LENGTH, parseToken, tokenSignatureStart } from "../src/core/token/format.js";
+import { MAX_TOKEN_LENGTH, parseToken, readTokenSignature, tokenSignatureStart } from "../src/core/token/format.js";
 import { randomBytes } from "node:crypto";
 import { Keyring, KeyError, type TokenKey } from "../src/core/token/keys.js";
 import { issueToken, MintError, mintToken } from "../src/core/token/mint.js";
@@ -304,16 +304,41 @@ describe("replay reasons (store behaviour itself: test/replay.test.ts)", () => {
 });
 
 describe("signature decoding", () => {
-  test("decodeSignatureInto agrees with Buffer base64 decoding for random signatures", () => {
+  test("readTokenSignature agrees with Buffer base64 decoding for random signatures", () => {
     for (let n = 0; n < 200; n++) {
       const bytes = randomBytes(32);
       const token = `12345678901 ${bytes.toString("base64")}`;
-      const space = tokenSignatureStart(token);
-      expect(space).toBe(11);
       const out = Buffer.alloc(32);
-      decodeSignatureInto(token, space, out);
+      expect(readTokenSignature(token, out)).toBe(11);
       expect(out).toEqual(bytes);
+      expect(tokenSignatureStart(token)).toBe(11);
       expect(parseToken(token)?.signature).toEqual(bytes);
+    }
+  });
+
+  test("a character outside ASCII anywhere is refused, even one whose low byte is a digit or base64", () => {
+    const good = `12345678901 ${randomBytes(32).toString("base64")}`;
+    // U+0130 and U+0141 have low bytes "0" and "A"; U+FF10 is a full-width digit zero.
+    for (const odd of ["\u0130", "\u0141", "\uff10", "\u0660", "\ud83d"]) {
+      for (const at of [0, 5, 10, 12, 30, good.length - 2]) {
+        const token = good.slice(0, at) + odd + good.slice(at + 1);
+        expect(readTokenSignature(token, Buffer.alloc(32))).toBe(-1);
+      }
+    }
+    // The same with the token padded to the length limit, so the UTF-8 copy is at its longest.
+    const long = "1".repeat(MAX_TOKEN_LENGTH - 45) + good.slice(good.length - 45);
+    expect(tokenSignatureStart(long)).toBe(MAX_TOKEN_LENGTH - 45);
+    expect(tokenSignatureStart("\u0130" + long.slice(1))).toBe(-1);
+    expect(tokenSignatureStart(long.slice(0, -2) + "\u0141=")).toBe(-1);
+  });
+
+  test("each of the 44 signature characters is checked: a bad one in any group is refused", () => {
+    const good = `12345678901 ${randomBytes(32).toString("base64")}`;
+    for (let i = 12; i < good.length; i++) {
+      for (const bad of ["-", "_", " ", "=", "."]) {
+        if (i === good.length - 1 && bad === "=") continue;
+        expect(tokenSignatureStart(good.slice(0, i) + bad + good.slice(i + 1))).toBe(-1);
+      }
     }
   });
 });

@@ -6,7 +6,7 @@ import { timingSafeEqual } from "node:crypto";
 import { InvalidJidError, normaliseBareJid } from "../jid/prep.js";
 import { timeStep } from "../otp/totp.js";
 import type { ClaimResult, ReplayStore } from "../replay/store.js";
-import { decodeSignatureInto, DEFAULT_NONCE_DIGITS, nonceDigitsProblem, OTP_DIGITS, tokenSignatureStart } from "./format.js";
+import { DEFAULT_NONCE_DIGITS, nonceDigitsProblem, OTP_DIGITS, readTokenSignature } from "./format.js";
 import { Keyring, OTP_STEP_SECONDS, type TokenKey } from "./keys.js";
 import { DEFAULT_WINDOW, WINDOW_RULE, expiresAt, isValidWindow } from "./window.js";
 import { systemClock } from "../clock.js";
@@ -107,7 +107,9 @@ export function checkToken(token: unknown, options: CheckOptions): VerifyResult 
   const nonceDigits = checkNonceDigits(options.nonceDigits ?? DEFAULT_NONCE_DIGITS);
   const keyring = Keyring.from(options.keys);
   const now = options.now ?? systemClock();
-  const space = tokenSignatureStart(token);
+  // Decoded into reusable buffers: this function is synchronous, so nothing else uses them
+  // meanwhile, and a login allocates less.
+  const space = readTokenSignature(token, signatureScratch);
   // The nonce is what lies between the otp and the space: exactly nonceDigits of it.
   if (space - OTP_DIGITS !== nonceDigits) return reject("malformed");
   const text = token as string;
@@ -119,9 +121,7 @@ export function checkToken(token: unknown, options: CheckOptions): VerifyResult 
     throw err;
   }
 
-  // Decoded into reusable buffers: this function is synchronous, so nothing else uses them
-  // meanwhile, and a login allocates less. The signed message is otp || nonce || bare JID.
-  decodeSignatureInto(text, space, signatureScratch);
+  // The signed message is otp || nonce || bare JID.
   const message = text.slice(0, space) + bareJid;
   const keys = keyring.keys;
   let keyIndex = -1;
@@ -148,7 +148,7 @@ export function checkToken(token: unknown, options: CheckOptions): VerifyResult 
 /**
  * The replay-store identity of an accepted token: its signature's text. The signature is an HMAC
  * over otp || nonce || bare JID, so no other token shares it, and its base64 is canonical
- * (tokenSignatureStart refuses a second spelling), so one accepted token has exactly one id.
+ * (readTokenSignature refuses a second spelling), so one accepted token has exactly one id.
  * Short and already in hand: cheaper to hash and keep than the signed message.
  */
 export function replayId(token: string): string {
