@@ -5,7 +5,8 @@
  * The load runs in separate processes (--procs). Printed after a warm-up, as medians over the
  * rounds with their spread: the server's CPU per login (read from /proc, independent of the load
  * client), logins/s, p50/p99 latency, and `login/floor ratio`; then the same over STARTTLS.
- * Usage: npm run bench:login [-- --n 1000 --c 50 --rounds 5 --procs 2 --profile DIR]
+ * Usage: npm run bench:login [-- --n 1000 --c 50 --rounds 5 --warmup 5 --procs 2 --profile DIR]
+ * (--warmup: batches of --n logins each side runs before any is measured)
  * --profile DIR runs the real server under `node --cpu-prof` and leaves a .cpuprofile per case in DIR.
  */
 import { mintToken } from "../src/core/token/mint.js";
@@ -17,6 +18,7 @@ const N = numberFlag("n", 1000);
 const C = numberFlag("c", 50);
 const ROUNDS = numberFlag("rounds", 5);
 const PROCS = numberFlag("procs", 2);
+const WARMUP_BATCHES = numberFlag("warmup", 5);
 const PROFILE_DIR = textFlag("profile");
 const DOMAIN = BENCH_DOMAIN;
 const KEY = BENCH_KEY;
@@ -68,8 +70,13 @@ const verifyUs = Number(process.hrtime.bigint() - t0) / 1e3 / sample.length;
 try {
   const real = await serve(false);
   const floor = await canned();
-  await batch(real, false, 500); // warm-up: JIT, first growth of the stores
-  await batch(floor, false, 500);
+  // Warm-up: V8 keeps compiling the login path on background threads (their CPU is counted)
+  // for a few thousand logins; with a 500-login warm-up a quarter of the first measured
+  // round's CPU was the optimising compiler (perf). Both sides get the same warm-up.
+  for (let i = 0; i < WARMUP_BATCHES; i++) {
+    await batch(real, false);
+    await batch(floor, false);
+  }
   const reals: Batch[] = [];
   const floors: Batch[] = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -84,14 +91,14 @@ try {
   }
   await real.stop();
   await floor.stop();
-  console.log(`plain TCP: ${N} logins a round, ${C} in flight, ${PROCS} load processes, ${ROUNDS} rounds after a warm-up (median (min-max))`);
+  console.log(`plain TCP: ${N} logins a round, ${C} in flight, ${PROCS} load processes, ${ROUNDS} rounds after ${WARMUP_BATCHES * N} warm-up logins (median (min-max))`);
   report("server", reals);
   report("floor ", floors);
   console.log(`login/floor ratio: ${spread(reals.map((b, i) => b.cpuMs / floors[i]!.cpuMs))}`);
   console.log(`  (Prosody 0.12 + mod_auth_token: ${PROSODY_CPU_MS} ms/login measured once on this kind of machine)`);
 
   const secure = await serve(true);
-  await batch(secure, true, 300);
+  for (let i = 0; i < Math.min(WARMUP_BATCHES, 2); i++) await batch(secure, true);
   const tlsBatches: Batch[] = [];
   for (let round = 0; round < Math.min(ROUNDS, 3); round++) tlsBatches.push(await batch(secure, true));
   await secure.stop();

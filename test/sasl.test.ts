@@ -1,6 +1,8 @@
 /** The SASL server side as pure functions: every input gets an outcome, with the right condition. */
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
+import saslprep from "@mongodb-js/saslprep";
+import { prepareSaslString } from "../src/auth/sasl/message.js";
 import { mintToken, MemoryReplayStore } from "../src/index.js";
 import {
   TokenAuthority,
@@ -213,5 +215,35 @@ describe("SASL payload encoding", () => {
     ["!!!!", { kind: "invalid" }],
   ])("%j", (text, expected) => {
     expect(decodeSaslPayload(text)).toEqual(expected);
+  });
+});
+
+describe("prepareSaslString: SASLprep with a printable-ASCII shortcut", () => {
+  /** What the library says, or the error's class name when it refuses. */
+  const viaLibrary = (value: string): string => {
+    try {
+      return saslprep(value);
+    } catch (err) {
+      return `refused: ${(err as Error).name}`;
+    }
+  };
+  const viaShortcut = (value: string): string => {
+    try {
+      return prepareSaslString(value);
+    } catch (err) {
+      return `refused: ${(err as Error).name}`;
+    }
+  };
+
+  test("every printable ASCII character, and strings of them, come out as the library prepares them", () => {
+    for (let c = 0x20; c <= 0x7e; c++) expect(prepareSaslString(String.fromCharCode(c))).toBe(saslprep(String.fromCharCode(c)));
+    fc.assert(fc.property(fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)) }), (s) => prepareSaslString(s) === saslprep(s)));
+  });
+
+  test("anything else goes to the library: controls, spaces, soft hyphens, ligatures, bidi, unassigned", () => {
+    for (const odd of ["\u0000", "\u0009", "\u007f", "a\u00a0b", "soft\u00adhyphen", "\ufb01x", "\u0627\u0644", "a\u0627", "\u0221", "I\u0307", "\ud800"]) {
+      expect(viaShortcut(odd)).toBe(viaLibrary(odd));
+    }
+    fc.assert(fc.property(fc.string({ unit: "binary" }), (s) => viaShortcut(s) === viaLibrary(s)));
   });
 });

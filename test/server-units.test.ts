@@ -5,6 +5,7 @@ import { FramingError, XmlFramer, type FramerEvent } from "../src/server/transpo
 import { LoginLimiter } from "../src/auth/policy/login-limiter.js";
 import { WindowCounter } from "../src/auth/policy/window-counter.js";
 import { prepareAddress } from "../src/server/address.js";
+import { randomHex } from "../src/server/random-id.js";
 import { Writable } from "node:stream";
 import { oneLine, stderrLogger } from "../src/server/log.js";
 
@@ -222,5 +223,30 @@ describe("stderrLogger", () => {
     expect(lines).toHaveLength(1000);
     expect(lines.every((line, i) => line.endsWith(` warn x-token: line ${i}`))).toBe(true);
     expect(Math.max(...writes.map((w) => w.split("\n").length - 1))).toBeLessThanOrEqual(256);
+  });
+});
+
+describe("randomHex (stream ids, resources)", () => {
+  test("hex of the asked length, never the same twice, across many refills of the block", () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 5000; i++) {
+      const id = randomHex(12);
+      expect(id).toMatch(/^[0-9a-f]{24}$/);
+      seen.add(id);
+    }
+    expect(seen.size).toBe(5000);
+    expect(randomHex(1)).toMatch(/^[0-9a-f]{2}$/);
+    expect(randomHex(4096)).toMatch(/^[0-9a-f]{8192}$/);
+  });
+
+  test("the bytes look uniform (each hex digit about 1/16 of 200 000)", () => {
+    const counts = new Map<string, number>();
+    for (const c of Array.from({ length: 25 }, () => randomHex(4000)).join("")) counts.set(c, (counts.get(c) ?? 0) + 1);
+    expect(counts.size).toBe(16);
+    for (const n of counts.values()) expect(Math.abs(n / 200_000 - 1 / 16)).toBeLessThan(0.005);
+  });
+
+  test("a size outside 1..4096 is a RangeError", () => {
+    for (const bad of [0, -1, 1.5, 4097, Number.NaN]) expect(() => randomHex(bad)).toThrow(RangeError);
   });
 });

@@ -99,6 +99,83 @@ describe("StrictXmlParser", () => {
   });
 });
 
+describe("parsers shared between streams", () => {
+  const EXT_HEADER = HEADER.replace(">", " xmlns:ext='urn:example:ext'>");
+
+  /** The outcome of one parse, as text: the element, or the error. */
+  function outcome(parse: () => { toString(): string }): string {
+    try {
+      return `ok ${parse().toString()}`;
+    } catch (err) {
+      if (!(err instanceof NotWellFormedError)) throw err;
+      return `refused ${err.message}`;
+    }
+  }
+
+  test("a prefix one stream's header declares is unbound in another stream", () => {
+    const withExt = new StrictXmlParser("stream");
+    withExt.parseHeader(EXT_HEADER);
+    const plain = streamParser();
+    expect(withExt.parseElement("<message><ext:data/></message>").attrs["xmlns:ext"]).toBe("urn:example:ext");
+    expect(() => plain.parseElement("<message><ext:data/></message>")).toThrow(NotWellFormedError);
+    expect(() => new StrictXmlParser("messages").parseElement("<message xmlns='jabber:client'><ext:data/></message>")).toThrow(NotWellFormedError);
+    expect(withExt.parseElement("<message><ext:data/></message>").attrs["xmlns:ext"]).toBe("urn:example:ext");
+  });
+
+  test("a prefix a stanza declares does not outlive the stanza", () => {
+    const a = streamParser();
+    const b = streamParser();
+    expect(a.parseElement("<message xmlns:q='urn:q'><q:x/></message>").toString()).toBe('<message xmlns:q="urn:q"><q:x/></message>');
+    expect(() => a.parseElement("<message><q:x/></message>")).toThrow(NotWellFormedError);
+    expect(() => b.parseElement("<message><q:x/></message>")).toThrow(NotWellFormedError);
+  });
+
+  test("after a parse that failed half-way, the next stanza on any stream parses as on a fresh one", () => {
+    for (const broken of ["<message><body>", "<message a='1' a='2'/>", "<message><q:x/></message>", "<message>&bogus;</message>", "<a/><b/>"]) {
+      const a = streamParser();
+      const b = streamParser();
+      expect(() => a.parseElement(broken)).toThrow(NotWellFormedError);
+      expect(b.parseElement("<message id='1'><body>hi</body></message>").toString()).toBe("<message id=\"1\"><body>hi</body></message>");
+    }
+    // Headers too: an incomplete or unbound one, then a good one.
+    expect(() => new StrictXmlParser("stream").parseHeader("<stream:stream xmlns='jabber:client'")).toThrow(NotWellFormedError);
+    expect(() => new StrictXmlParser("stream").parseHeader("<s:stream xmlns='jabber:client' version='1.0'>")).toThrow(NotWellFormedError);
+    expect(new StrictXmlParser("stream").parseHeader(HEADER).name).toBe("stream:stream");
+  });
+
+  test("history does not matter: any interleaving of stanzas over streams gives what a new stream gives", () => {
+    const headers = [HEADER, EXT_HEADER, null]; // null: WebSocket messages
+    const fresh = (kind: number) => {
+      const header = headers[kind];
+      const parser = new StrictXmlParser(header === null ? "messages" : "stream");
+      if (header !== null) parser.parseHeader(header);
+      return parser;
+    };
+    const stanza = fc.oneof(
+      fc.constantFrom(
+        "<message><ext:data/></message>",
+        "<message xmlns:q='urn:q'><q:x/></message>",
+        "<message><q:x/></message>",
+        "<message xmlns='jabber:client'><body>x</body></message>",
+        "<message><body>",
+        "<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
+        "<message a='1' a='2'/>",
+        "<stream:x/>",
+      ),
+      fc.string({ maxLength: 12 }),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), stanza), { maxLength: 40 }), (steps) => {
+        const longLived = headers.map((_, kind) => fresh(kind));
+        for (const [kind, text] of steps) {
+          expect(outcome(() => longLived[kind]!.parseElement(text))).toBe(outcome(() => fresh(kind).parseElement(text)));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 /** XML-ish pieces, so that a fair share of the fuzzed streams frame and parse at all. */
 const piece = fc.oneof(
   fc.constantFrom("<", ">", "/", "'", '"', "=", " ", "\n", ":", "&", ";", "<message>", "</message>", "<body>", "</body>", "<a/>", "<x:y/>"),

@@ -9,7 +9,8 @@
  * - stanzas to exactly its domain (and any JID on it) are routed to it; subdomains are not
  *   (each component is configured with its own domain).
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { randomHex } from "./random-id.js";
 import { xml, type Element } from "@xmpp/xml";
 import { InvalidJidError, nameprep } from "../core/jid/prep.js";
 import { prepareAddress, type Address } from "./address.js";
@@ -94,7 +95,7 @@ export class ComponentStream implements StreamHandler, StanzaTarget {
   }
 
   private openStream(from: string): void {
-    this.streamId = randomBytes(16).toString("hex");
+    this.streamId = randomHex(16);
     // XEP-0114 streams have no version and no features: the handshake comes next.
     this.transport.openStream({ id: this.streamId, from: from || "component", namespace: NS_COMPONENT, version: null });
     this.streamOpened = true;

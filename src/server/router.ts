@@ -2,7 +2,7 @@
  * Who is connected: bound sessions by bare JID and resource, and where a stanza goes
  * (RFC 6121 basics for a server without rosters: everyone on a domain sees everyone's presence).
  */
-import { randomBytes } from "node:crypto";
+import { randomHex } from "./random-id.js";
 import type { Element } from "@xmpp/xml";
 import type { Address } from "./address.js";
 
@@ -57,7 +57,7 @@ export class Router {
     if (requested && !taken?.has(requested)) return requested;
     let resource: string;
     do {
-      resource = requested ? `${requested}-${randomBytes(3).toString("hex")}` : `x-token-${randomBytes(6).toString("hex")}`;
+      resource = requested ? `${requested}-${randomHex(3)}` : `x-token-${randomHex(6)}`;
     } while (taken?.has(resource));
     return resource;
   }

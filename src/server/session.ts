@@ -4,7 +4,6 @@
  * session's stanzas, handed to the delivery rules. Transports feed it headers and parsed
  * elements, in order, one at a time.
  */
-import { randomBytes } from "node:crypto";
 import { xml, type Element } from "@xmpp/xml";
 import { InvalidJidError, nameprep } from "../core/jid/prep.js";
 import type { SaslRegistry } from "../auth/sasl/index.js";
@@ -17,6 +16,7 @@ import type { IqHandlers } from "./iq/handlers.js";
 import type { Rosters } from "./roster/index.js";
 import type { Logger } from "./log.js";
 import { NS } from "./namespaces.js";
+import { randomHex } from "./random-id.js";
 import type { Router } from "./router.js";
 import { SaslExchange, type LoginMetrics } from "./sasl-exchange.js";
 import type { FailureLog } from "./failure-log.js";
@@ -189,7 +189,7 @@ export class XmppSession implements BoundSession {
 
   private openStream(domain = ""): void {
     const from = domain || this.domain || (Object.keys(this.services.config.domains)[0] ?? "localhost");
-    this.transport.openStream({ id: randomBytes(12).toString("hex"), from });
+    this.transport.openStream({ id: randomHex(12), from });
     this.streamOpened = true;
   }
 

@@ -19,6 +19,18 @@ export interface PlainMessage {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * Printable ASCII, space included: SASLprep (RFC 4013) maps, normalises, prohibits and
+ * bidi-checks only other characters, so such a string is already its own SASLprep form. Every
+ * token and most usernames are; they skip the library's per-character table walk.
+ */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/** SASLprep (stored-string profile off, as Prosody's), with the printable-ASCII shortcut. */
+export function prepareSaslString(value: string): string {
+  return PRINTABLE_ASCII.test(value) ? value : saslprep(value);
+}
+
 export function parsePlainMessage(bytes: Buffer): PlainMessage | { error: string } {
   if (bytes.length > MAX_PLAIN_MESSAGE_BYTES) return { error: "message-too-long" };
   let text: string;
@@ -34,8 +46,8 @@ export function parsePlainMessage(bytes: Buffer): PlainMessage | { error: string
   let localpart: string;
   let preparedSecret: string;
   try {
-    localpart = nodeprep(saslprep(authcid));
-    preparedSecret = saslprep(secret);
+    localpart = nodeprep(prepareSaslString(authcid));
+    preparedSecret = prepareSaslString(secret);
   } catch {
     // InvalidJidError from nodeprep, or saslprep's error for a prohibited character.
     return { error: "prep-failed" };

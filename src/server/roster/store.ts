@@ -4,7 +4,7 @@
  * length, groups per item, and all items of all rosters together. Rosters live as long as the
  * process (no storage here).
  */
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../random-id.js";
 import { Element, xml } from "@xmpp/xml";
 import type { RoutableSession, Router } from "../router.js";
 
@@ -99,7 +99,7 @@ export class RosterPushes {
     for (const session of this.router.sessionsOf(owner)) {
       if (!this.interested.has(session)) continue;
       session.deliver(
-        xml("iq", { xmlns: "jabber:client", type: "set", id: `push-${randomBytes(6).toString("hex")}`, from: owner, to: session.fullJid }, xml("query", { xmlns: NS_ROSTER }, item)),
+        xml("iq", { xmlns: "jabber:client", type: "set", id: `push-${randomHex(6)}`, from: owner, to: session.fullJid }, xml("query", { xmlns: NS_ROSTER }, item)),
       );
     }
   }

@@ -7,10 +7,13 @@
  * answer with the stream error `not-well-formed`. So what the server relays to other clients
  * always parses under a strict parser (ltx, which @xmpp/xml uses, checks none of this).
  *
- * A fresh saxes parser per header or element, dropped right after: a stream keeps only the
- * namespaces its TCP header declared (stanzas inherit them), so an idle connection holds no parser
- * state. A prefix a stanza uses but that only the header declares is declared on the stanza
- * itself, so it stays namespace-well-formed when relayed into another stream.
+ * A stream keeps only the namespaces its TCP header declared (stanzas inherit them), so an idle
+ * connection holds no parser state. The saxes parsers themselves are shared by every stream whose
+ * header declared the same namespaces (nearly all of them declare the same two): parsing is
+ * synchronous, one header or element at a time, and a parser is reset after each one, so sharing
+ * leaks nothing between streams, and a login no longer builds four parsers. A parser that met an
+ * error is dropped, never reused. A prefix a stanza uses but that only the header declares is
+ * declared on the stanza itself, so it stays namespace-well-formed when relayed into another stream.
  */
 import { SaxesParser, type SaxesTagNS } from "saxes";
 import { Element } from "@xmpp/xml";
@@ -21,14 +24,80 @@ export class NotWellFormedError extends Error {
 
 const OPTIONS = { xmlns: true, fragment: true, position: false, forceXMLVersion: true, defaultXMLVersion: "1.0" } as const;
 
-export class StrictXmlParser {
+/** What the shared parsers' events go to: the parse under way (there is one at a time). */
+interface ParseSink {
+  onOpen(tag: SaxesTagNS): void;
+  onClose(): void;
+  onText(text: string): void;
+}
+
+let sink: ParseSink | null = null;
+/** Set while a parser that read a stream header's start tag is reset: its "unclosed tag" is expected. */
+let resetting = false;
+
+/**
+ * Idle saxes parsers by the namespaces they start with (see namespaceKey), most recently used
+ * last. Bounded: streams that each declare other namespaces only push older entries out.
+ */
+const sharedParsers = new Map<string, SaxesParser>();
+const MAX_SHARED_PARSERS = 16;
+
+function newParser(namespaces: Record<string, string>): SaxesParser {
+  const parser = new SaxesParser({ ...OPTIONS, additionalNamespaces: namespaces });
+  parser.on("opentag", (tag) => sink!.onOpen(tag));
+  parser.on("closetag", () => sink!.onClose());
+  parser.on("text", (t) => sink!.onText(t));
+  parser.on("error", (err) => {
+    if (resetting) return;
+    // saxes would go on after an error; stop at the first.
+    throw new NotWellFormedError(err.message);
+  });
+  return parser;
+}
+
+/** A key naming a set of namespace bindings: the same bindings always give the same key. */
+function namespaceKey(namespaces: Record<string, string>): string {
+  return JSON.stringify(Object.entries(namespaces).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * Feeds `text` to an idle parser for `namespaces`, with events going to `to`. The parser goes
+ * back to the shared set only after a parse without error, reset (saxes' close() re-initialises
+ * everything but the options and the starting namespaces). `leavesOpen`: the text is a stream
+ * header's start tag, which stays open, so close()'s "unclosed tag" is expected and ignored.
+ */
+function parseWith(namespaces: Record<string, string>, key: string, text: string, to: ParseSink, leavesOpen: boolean, complete: () => void): void {
+  let parser = sharedParsers.get(key);
+  if (parser) sharedParsers.delete(key);
+  else parser = newParser(namespaces);
+  sink = to;
+  try {
+    parser.write(text);
+    complete();
+    resetting = leavesOpen;
+    parser.close();
+  } finally {
+    sink = null;
+    resetting = false;
+  }
+  // Only reached without an exception: the parser is clean and idle again.
+  sharedParsers.set(key, parser);
+  if (sharedParsers.size > MAX_SHARED_PARSERS) sharedParsers.delete(sharedParsers.keys().next().value!);
+}
+
+const NO_NAMESPACES_KEY = namespaceKey({});
+
+export class StrictXmlParser implements ParseSink {
   /** The TCP stream header, once parsed; WebSocket messages have none. */
   private header: Element | null = null;
   /** Namespace bindings the header declared, by prefix ("" for the default one). */
   private inherited: Record<string, string> = {};
+  private inheritedKey = NO_NAMESPACES_KEY;
   /** The elements of the stanza being parsed, outermost first. */
   private readonly open: Element[] = [];
   private readonly complete: Element[] = [];
+  /** While the header is parsed: where its start tag goes. */
+  private onHeaderTag: ((tag: SaxesTagNS) => void) | null = null;
 
   /**
    * `stream`: a TCP stream, header first, then its top-level elements;
@@ -40,13 +109,23 @@ export class StrictXmlParser {
   parseHeader(text: string): Element {
     if (this.mode !== "stream" || this.header) throw new NotWellFormedError("unexpected stream header");
     let header: Element | null = null;
-    this.run(text, {}, (tag) => {
+    let declared: Record<string, string> = {};
+    this.onHeaderTag = (tag) => {
       header = this.element(tag);
       // `xmlns=""` undeclares; nothing to inherit then.
-      this.inherited = Object.fromEntries(Object.entries(tag.ns).filter(([, uri]) => uri !== ""));
-    });
+      declared = Object.fromEntries(Object.entries(tag.ns).filter(([, uri]) => uri !== ""));
+    };
+    try {
+      parseWith({}, NO_NAMESPACES_KEY, text, this, true, () => {
+        if (!header) throw new NotWellFormedError("the stream header is incomplete");
+      });
+    } finally {
+      this.onHeaderTag = null;
+    }
     if (!header) throw new NotWellFormedError("the stream header is incomplete");
     this.header = header;
+    this.inherited = declared;
+    this.inheritedKey = namespaceKey(declared);
     return header;
   }
 
@@ -56,8 +135,9 @@ export class StrictXmlParser {
     this.open.length = 0;
     this.complete.length = 0;
     try {
-      this.run(text, this.inherited, (tag) => this.onOpen(tag));
-      if (this.complete.length !== 1 || this.open.length !== 0) throw new NotWellFormedError("expected exactly one complete element");
+      parseWith(this.inherited, this.inheritedKey, text, this, false, () => {
+        if (this.complete.length !== 1 || this.open.length !== 0) throw new NotWellFormedError("expected exactly one complete element");
+      });
       return this.complete[0]!;
     } finally {
       this.open.length = 0;
@@ -65,16 +145,8 @@ export class StrictXmlParser {
     }
   }
 
-  private run(text: string, namespaces: Record<string, string>, onOpen: (tag: SaxesTagNS) => void): void {
-    const parser = new SaxesParser({ ...OPTIONS, additionalNamespaces: namespaces });
-    parser.on("opentag", onOpen);
-    parser.on("closetag", () => this.onClose());
-    parser.on("text", (t) => this.open.at(-1)?.children.push(t));
-    parser.on("error", (err) => {
-      // saxes would go on after an error; stop at the first.
-      throw new NotWellFormedError(err.message);
-    });
-    parser.write(text);
+  onText(text: string): void {
+    this.open.at(-1)?.children.push(text);
   }
 
   private element(tag: SaxesTagNS): Element {
@@ -83,14 +155,15 @@ export class StrictXmlParser {
     return new Element(tag.name, attrs);
   }
 
-  private onOpen(tag: SaxesTagNS): void {
+  onOpen(tag: SaxesTagNS): void {
+    if (this.onHeaderTag) return this.onHeaderTag(tag);
     const element = this.element(tag);
     this.open.at(-1)?.append(element);
     this.open.push(element);
     this.declareInheritedPrefixes(tag);
   }
 
-  private onClose(): void {
+  onClose(): void {
     const element = this.open.pop();
     if (!element) return;
     if (this.open.length === 0) {

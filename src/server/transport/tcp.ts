@@ -71,8 +71,11 @@ export class TcpTransport implements Transport {
 
   private readonly onClose = () => {
     this.ended = true;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
     this.session.onDisconnect();
   };
+  /** Destroys a socket whose peer does not close its side after our close. */
+  private lingerTimer: NodeJS.Timeout | null = null;
 
   private listen(socket: Socket): void {
     socket.on("data", this.onData);
@@ -147,8 +150,10 @@ export class TcpTransport implements Transport {
     this.queue.clear();
     this.ended = true;
     this.socket.end();
-    // A peer that never closes its side does not keep the socket open for long.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
+    // A peer that never closes its side does not keep the socket open for long. Cleared when the
+    // socket closes, as it almost always does first: no timer per finished login left to fire.
+    this.lingerTimer = setTimeout(() => this.socket.destroy(), 2000);
+    this.lingerTimer.unref();
   }
 
   async startTls(): Promise<void> {
