@@ -32,8 +32,6 @@ interface ParseSink {
 }
 
 let sink: ParseSink | null = null;
-/** Set while a parser that read a stream header's start tag is reset: its "unclosed tag" is expected. */
-let resetting = false;
 
 /**
  * Idle saxes parsers by the namespaces they start with (see namespaceKey), most recently used
@@ -48,25 +46,31 @@ function newParser(namespaces: Record<string, string>): SaxesParser {
   parser.on("closetag", () => sink!.onClose());
   parser.on("text", (t) => sink!.onText(t));
   parser.on("error", (err) => {
-    if (resetting) return;
     // saxes would go on after an error; stop at the first.
     throw new NotWellFormedError(err.message);
   });
   return parser;
 }
 
-/** A key naming a set of namespace bindings: the same bindings always give the same key. */
+/**
+ * A key naming a set of namespace bindings: the same bindings always give the same key, and
+ * different ones different keys (NUL, the separator, is no XML character, so it is in no prefix
+ * or URI).
+ */
 function namespaceKey(namespaces: Record<string, string>): string {
-  return JSON.stringify(Object.entries(namespaces).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  let key = "";
+  for (const prefix of Object.keys(namespaces).sort()) key += `${prefix}\0${namespaces[prefix]}\0`;
+  return key;
 }
 
 /**
- * Feeds `text` to an idle parser for `namespaces`, with events going to `to`. The parser goes
- * back to the shared set only after a parse without error, reset (saxes' close() re-initialises
- * everything but the options and the starting namespaces). `leavesOpen`: the text is a stream
- * header's start tag, which stays open, so close()'s "unclosed tag" is expected and ignored.
+ * Feeds `text` to an idle parser for `namespaces`, with events going to `to`, then `complete()`
+ * checks the result. The parser goes back to the shared set only after a parse without error,
+ * reset: `closing()` is what closes what the text left open (a stream header's end tag, so no
+ * error is made for it), then saxes' close() re-initialises everything but the options and the
+ * starting namespaces.
  */
-function parseWith(namespaces: Record<string, string>, key: string, text: string, to: ParseSink, leavesOpen: boolean, complete: () => void): void {
+function parseWith(namespaces: Record<string, string>, key: string, text: string, to: ParseSink, complete: () => void, closing = () => ""): void {
   let parser = sharedParsers.get(key);
   if (parser) sharedParsers.delete(key);
   else parser = newParser(namespaces);
@@ -74,11 +78,9 @@ function parseWith(namespaces: Record<string, string>, key: string, text: string
   try {
     parser.write(text);
     complete();
-    resetting = leavesOpen;
-    parser.close();
+    parser.write(closing()).close();
   } finally {
     sink = null;
-    resetting = false;
   }
   // Only reached without an exception: the parser is clean and idle again.
   sharedParsers.set(key, parser);
@@ -110,15 +112,25 @@ export class StrictXmlParser implements ParseSink {
     if (this.mode !== "stream" || this.header) throw new NotWellFormedError("unexpected stream header");
     let header: Element | null = null;
     let declared: Record<string, string> = {};
+    let endTag = "";
     this.onHeaderTag = (tag) => {
       header = this.element(tag);
       // `xmlns=""` undeclares; nothing to inherit then.
-      declared = Object.fromEntries(Object.entries(tag.ns).filter(([, uri]) => uri !== ""));
+      for (const prefix in tag.ns) if (tag.ns[prefix] !== "") declared[prefix] = tag.ns[prefix]!;
+      // Written after the header to reset the parser; saxes checked the name, so it is one.
+      endTag = tag.isSelfClosing ? "" : `</${tag.name}>`;
     };
     try {
-      parseWith({}, NO_NAMESPACES_KEY, text, this, true, () => {
-        if (!header) throw new NotWellFormedError("the stream header is incomplete");
-      });
+      parseWith(
+        {},
+        NO_NAMESPACES_KEY,
+        text,
+        this,
+        () => {
+          if (!header) throw new NotWellFormedError("the stream header is incomplete");
+        },
+        () => endTag,
+      );
     } finally {
       this.onHeaderTag = null;
     }
@@ -135,7 +147,7 @@ export class StrictXmlParser implements ParseSink {
     this.open.length = 0;
     this.complete.length = 0;
     try {
-      parseWith(this.inherited, this.inheritedKey, text, this, false, () => {
+      parseWith(this.inherited, this.inheritedKey, text, this, () => {
         if (this.complete.length !== 1 || this.open.length !== 0) throw new NotWellFormedError("expected exactly one complete element");
       });
       return this.complete[0]!;
@@ -150,9 +162,10 @@ export class StrictXmlParser implements ParseSink {
   }
 
   private element(tag: SaxesTagNS): Element {
-    const attrs: Record<string, string> = {};
-    for (const attr of Object.values(tag.attributes)) attrs[attr.name] = attr.value;
-    return new Element(tag.name, attrs);
+    const element = new Element(tag.name);
+    const attrs = element.attrs;
+    for (const name in tag.attributes) attrs[name] = tag.attributes[name]!.value;
+    return element;
   }
 
   onOpen(tag: SaxesTagNS): void {
@@ -177,12 +190,17 @@ export class StrictXmlParser implements ParseSink {
    * stanza's top element, with the URI saxes resolved it to.
    */
   private declareInheritedPrefixes(tag: SaxesTagNS): void {
-    const names = [{ prefix: tag.prefix, uri: tag.uri }, ...Object.values(tag.attributes)];
-    for (const { prefix, uri } of names) {
-      if (prefix === "" || prefix === "xml" || prefix === "xmlns") continue;
-      const declaration = `xmlns:${prefix}`;
-      if (this.open.some((e) => Object.hasOwn(e.attrs, declaration))) continue;
-      this.open[0]!.attrs[declaration] = uri;
+    this.declarePrefix(tag.prefix, tag.uri);
+    for (const name in tag.attributes) {
+      const attr = tag.attributes[name]!;
+      this.declarePrefix(attr.prefix, attr.uri);
     }
+  }
+
+  private declarePrefix(prefix: string, uri: string): void {
+    if (prefix === "" || prefix === "xml" || prefix === "xmlns") return;
+    const declaration = `xmlns:${prefix}`;
+    if (this.open.some((e) => Object.hasOwn(e.attrs, declaration))) return;
+    this.open[0]!.attrs[declaration] = uri;
   }
 }
