@@ -7,6 +7,7 @@ import { LoginLimiter } from "../src/auth/policy/login-limiter.js";
 import { createXTokenSasl } from "../src/auth/sasl/index.js";
 import { mintToken } from "../src/core/token/mint.js";
 import { SaslExchange } from "../src/server/sasl-exchange.js";
+import { StrictXmlParser } from "../src/server/transport/strict-xml.js";
 
 const KEY = { tokenSecret: "exchange-test", otpSeed: "XVGR73KMZH2M4XMY" };
 const DOMAIN = "example.test";
@@ -24,7 +25,7 @@ function setup(limits: { ip: number; jid: number }) {
   const from = (ip: string) => {
     const sent: Element[] = [];
     const exchange = new SaslExchange(
-      { kind: "tcp", remoteAddress: ip, closed: false, context: () => ({ domain: DOMAIN, secure: true, remoteAddress: ip }), send: (e) => sent.push(e) },
+      { kind: "tcp", remoteAddress: ip, closed: false, context: () => ({ domain: DOMAIN, secure: true, remoteAddress: ip }), send: (e) => sent.push(typeof e === "string" ? new StrictXmlParser("messages").parseElement(e) : e) },
       services,
     );
     return {

@@ -11,6 +11,7 @@ import type { SaslContext, SaslOutcome } from "../auth/sasl/types.js";
 import type { Logger } from "./log.js";
 import type { FailureLog } from "./failure-log.js";
 import { NS } from "./namespaces.js";
+import { serialize, type Outbound } from "./serialized.js";
 
 /** What the exchange needs of its stream. */
 export interface SaslPeer {
@@ -19,8 +20,11 @@ export interface SaslPeer {
   /** The stream ended (while a check or a hold-back was running): send nothing more. */
   readonly closed: boolean;
   context(): SaslContext;
-  send(element: Element): void;
+  send(element: Outbound): void;
 }
+
+/** The same bytes on every successful login. */
+const SUCCESS = serialize(xml("success", { xmlns: NS.sasl }));
 
 /**
  * Where login figures go (the Prometheus adapter in src/metrics, or nothing). Called once per
@@ -128,7 +132,7 @@ export class SaslExchange {
       if (peer.closed) return CONTINUE;
       // The name came from a mechanism the registry found, so it is one of ours, not client text.
       services.log.info(`authenticated ${outcome.jid} from ${ip} via ${this.mechanismName} over ${peer.kind}`);
-      peer.send(xml("success", { xmlns: NS.sasl }));
+      peer.send(SUCCESS);
       return { kind: "authenticated", jid: outcome.jid };
     }
     // A client's own <abort/> is nobody's failed login: it counts on this connection only.

@@ -17,6 +17,7 @@ import type { Rosters } from "./roster/index.js";
 import type { Logger } from "./log.js";
 import { NS } from "./namespaces.js";
 import { randomHex } from "./random-id.js";
+import { serialize, type Outbound, type SerializedXml } from "./serialized.js";
 import type { Router } from "./router.js";
 import { SaslExchange, type LoginMetrics } from "./sasl-exchange.js";
 import type { FailureLog } from "./failure-log.js";
@@ -58,7 +59,7 @@ export interface Transport {
   readonly canStartTls: boolean;
   /** Writes the stream header (TCP) or `<open/>` (WebSocket). */
   openStream(attrs: { id: string; from: string }): void;
-  send(element: Element): void;
+  send(element: Outbound): void;
   /** Bytes written to the connection and not yet sent (its outbound queue). */
   readonly outboundBytes: number;
   /** Reading from the connection is paused because its outbound queue is over the bound. */
@@ -93,6 +94,13 @@ export interface SessionServices {
 }
 
 type Phase = "awaiting-header" | "negotiating" | "closed";
+
+/**
+ * Serialised features by what they offer: the same few texts on every login, built once. Bounded
+ * all the same (the offer depends on configuration and mechanisms, not on client input).
+ */
+const featuresByOffer = new Map<string, SerializedXml>();
+const MAX_FEATURE_TEXTS = 64;
 
 export class XmppSession implements BoundSession {
   private phase: Phase = "awaiting-header";
@@ -199,20 +207,22 @@ export class XmppSession implements BoundSession {
     this.streamOpened = false;
   }
 
-  private features(): Element {
-    const features = xml("stream:features", { "xmlns:stream": NS.stream });
-    if (!this.authenticated) {
-      if (!this.transport.secure && this.transport.canStartTls) {
-        features.append(xml("starttls", { xmlns: NS.tls }, this.services.config.requireTls ? xml("required") : null));
-      }
-      if (!this.tlsPending()) {
-        const offered = this.services.sasl.offered(this.saslContext());
-        features.append(xml("mechanisms", { xmlns: NS.sasl }, ...offered.map((m) => xml("mechanism", {}, m))));
-      }
-    } else {
-      features.append(xml("bind", { xmlns: NS.bind }), xml("session", { xmlns: NS.session }, xml("optional")));
+  private features(): SerializedXml {
+    const startTls = !this.authenticated && !this.transport.secure && this.transport.canStartTls;
+    const required = startTls && this.services.config.requireTls;
+    const mechanisms = !this.authenticated && !this.tlsPending() ? this.services.sasl.offered(this.saslContext()) : null;
+    // Mechanism names are registry names (tokens of letters, digits, - and _), never "|" or ",".
+    const key = `${this.authenticated}|${startTls}|${required}|${mechanisms?.join(",") ?? "-"}`;
+    let text = featuresByOffer.get(key);
+    if (text === undefined) {
+      const features = xml("stream:features", { "xmlns:stream": NS.stream });
+      if (startTls) features.append(xml("starttls", { xmlns: NS.tls }, required ? xml("required") : null));
+      if (mechanisms) features.append(xml("mechanisms", { xmlns: NS.sasl }, ...mechanisms.map((m) => xml("mechanism", {}, m))));
+      if (this.authenticated) features.append(xml("bind", { xmlns: NS.bind }), xml("session", { xmlns: NS.session }, xml("optional")));
+      text = serialize(features);
+      if (featuresByOffer.size < MAX_FEATURE_TEXTS) featuresByOffer.set(key, text);
     }
-    return features;
+    return text;
   }
 
   /** The client closed its stream. */

@@ -8,6 +8,7 @@ import type { StreamHandler, Transport } from "../session.js";
 import { NS } from "../namespaces.js";
 import { InOrderQueue } from "./in-order-queue.js";
 import { ReadGate } from "./read-gate.js";
+import { outboundText, type Outbound } from "../serialized.js";
 
 export class TcpTransport implements Transport {
   readonly kind = "tcp";
@@ -107,8 +108,8 @@ export class TcpTransport implements Transport {
     );
   }
 
-  send(element: Element): void {
-    this.write(element.toString());
+  send(element: Outbound): void {
+    this.write(outboundText(element));
   }
 
   /** Bytes written to the connection and not yet taken by the kernel (TLS: before encryption). */

@@ -10,6 +10,7 @@ import { FramingError, XmlFramer } from "./xml-framer.js";
 import { NotWellFormedError, StrictXmlParser } from "./strict-xml.js";
 import { InOrderQueue } from "./in-order-queue.js";
 import { ReadGate } from "./read-gate.js";
+import { outboundText, type Outbound } from "../serialized.js";
 
 /**
  * What ws may buffer of one message beyond the element limit: a message a little too big is still
@@ -111,9 +112,9 @@ export class WebSocketTransport implements Transport {
     return this.gate.holds("output");
   }
 
-  send(element: Element): void {
+  send(element: Outbound): void {
     if (this.closed || this.socket.readyState !== this.socket.OPEN) return;
-    this.socket.send(element.toString(), this.afterSend);
+    this.socket.send(outboundText(element), this.afterSend);
     if (this.socket.bufferedAmount > this.maxOutboundBytes) this.gate.hold("output");
   }
 
