@@ -57,6 +57,44 @@ describe("XmlFramer", () => {
     expect(() => open.push(Buffer.from("x".repeat(10)))).toThrow(/larger than 20 bytes/);
   });
 
+  test("the limit holds to the byte in long text and long attribute values, however the bytes are cut", () => {
+    const limit = 40;
+    const frame = (element: string, cuts: number[]) => {
+      const framer = new XmlFramer(limit);
+      framer.push(Buffer.from("<s:stream>"));
+      const bytes = Buffer.from(element);
+      let from = 0;
+      const events: FramerEvent[] = [];
+      for (const cut of [...cuts, bytes.length]) {
+        events.push(...framer.push(bytes.subarray(from, cut)));
+        from = cut;
+      }
+      return events;
+    };
+    for (let size = limit - 3; size <= limit + 3; size++) {
+      for (const element of [`<m>${"t".repeat(size - 7)}</m>`, `<m a='${"v".repeat(size - 9)}'/>`, `<m b="${"é".repeat((size - 9) / 2)}"/>`]) {
+        const bytes = Buffer.byteLength(element);
+        if (bytes !== size) continue; // the two-byte é does not fit every size
+        for (let cut = 0; cut <= bytes; cut++) {
+          if (size <= limit) expect(frame(element, [cut])).toEqual([{ kind: "element", text: element }]);
+          else expect(() => frame(element, [cut])).toThrow(expect.objectContaining({ condition: "policy-violation" }));
+        }
+      }
+    }
+  });
+
+  test("a '<' in an attribute value is refused wherever it falls in a long value", () => {
+    for (let at = 0; at < 30; at++) {
+      const value = "v".repeat(at) + "<" + "v".repeat(30 - at);
+      const framer = new XmlFramer(1000);
+      framer.push(Buffer.from("<s:stream>"));
+      expect(() => framer.push(Buffer.from(`<m a='${value}'/>`))).toThrow(/'<' in an attribute value/);
+      const other = new XmlFramer(1000);
+      other.push(Buffer.from("<s:stream>"));
+      expect(() => other.push(Buffer.from(`<m a="${value}"/>`))).toThrow(/'<' in an attribute value/);
+    }
+  });
+
   test("keeps failing after an error, and a raise of the limit applies to the next element", () => {
     const framer = new XmlFramer(10);
     framer.push(Buffer.from("<s:stream>"));

@@ -143,6 +143,22 @@ describe("parsers shared between streams", () => {
     expect(new StrictXmlParser("stream").parseHeader(HEADER).name).toBe("stream:stream");
   });
 
+  test("a header seen before reads the same, is a new Element each time, and a refused one stays refused", () => {
+    const first = new StrictXmlParser("stream").parseHeader(EXT_HEADER);
+    first.attrs.to = "changed.example";
+    first.attrs["xmlns:ext"] = "urn:other";
+    for (let i = 0; i < 3; i++) {
+      const again = new StrictXmlParser("stream");
+      const header = again.parseHeader(EXT_HEADER);
+      expect(header).not.toBe(first);
+      expect(header.attrs).toEqual({ xmlns: "jabber:client", "xmlns:stream": "http://etherx.jabber.org/streams", "xmlns:ext": "urn:example:ext", to: "example.test", version: "1.0" });
+      // Its stanzas still inherit what the text declared, not what a session changed.
+      expect(again.parseElement("<message><ext:data/></message>").attrs["xmlns:ext"]).toBe("urn:example:ext");
+    }
+    const unbound = "<stream:stream xmlns='jabber:client' version='1.0'>";
+    for (let i = 0; i < 3; i++) expect(() => new StrictXmlParser("stream").parseHeader(unbound)).toThrow(NotWellFormedError);
+  });
+
   test("history does not matter: any interleaving of stanzas over streams gives what a new stream gives", () => {
     const headers = [HEADER, EXT_HEADER, null]; // null: WebSocket messages
     const fresh = (kind: number) => {

@@ -89,11 +89,30 @@ function parseWith(namespaces: Record<string, string>, key: string, text: string
 
 const NO_NAMESPACES_KEY = namespaceKey({});
 
+/** What parsing a stream header gave: its name and attributes, and the namespaces stanzas inherit. */
+interface ParsedHeader {
+  name: string;
+  attrs: Readonly<Record<string, string>>;
+  declared: Readonly<Record<string, string>>;
+  declaredKey: string;
+}
+
+/**
+ * Headers already parsed, by their exact text, most recently used last. The parser is a function
+ * of the text alone, so the same text has the same reading; and clients of one library on one
+ * domain (a web app's users) send byte-identical headers, twice a login (again after SASL). Only
+ * headers that parsed are kept; bounded, so varied headers only push older entries out.
+ */
+const parsedHeaders = new Map<string, ParsedHeader>();
+const MAX_PARSED_HEADERS = 64;
+/** Longer header texts are parsed every time, not kept. */
+const MAX_CACHED_HEADER_LENGTH = 512;
+
 export class StrictXmlParser implements ParseSink {
   /** The TCP stream header, once parsed; WebSocket messages have none. */
   private header: Element | null = null;
   /** Namespace bindings the header declared, by prefix ("" for the default one). */
-  private inherited: Record<string, string> = {};
+  private inherited: Readonly<Record<string, string>> = {};
   private inheritedKey = NO_NAMESPACES_KEY;
   /** The elements of the stanza being parsed, outermost first. */
   private readonly open: Element[] = [];
@@ -110,6 +129,25 @@ export class StrictXmlParser implements ParseSink {
   /** Parses the stream header's start tag (TCP): an Element without children. */
   parseHeader(text: string): Element {
     if (this.mode !== "stream" || this.header) throw new NotWellFormedError("unexpected stream header");
+    let parsed = parsedHeaders.get(text);
+    if (parsed) {
+      parsedHeaders.delete(text);
+    } else {
+      parsed = this.readHeader(text);
+    }
+    if (text.length <= MAX_CACHED_HEADER_LENGTH) {
+      parsedHeaders.set(text, parsed);
+      if (parsedHeaders.size > MAX_PARSED_HEADERS) parsedHeaders.delete(parsedHeaders.keys().next().value!);
+    }
+    // A new Element each time: what a session does to its header never reaches another's.
+    const header = new Element(parsed.name, { ...parsed.attrs });
+    this.header = header;
+    this.inherited = parsed.declared;
+    this.inheritedKey = parsed.declaredKey;
+    return header;
+  }
+
+  private readHeader(text: string): ParsedHeader {
     let header: Element | null = null;
     let declared: Record<string, string> = {};
     let endTag = "";
@@ -135,10 +173,8 @@ export class StrictXmlParser implements ParseSink {
       this.onHeaderTag = null;
     }
     if (!header) throw new NotWellFormedError("the stream header is incomplete");
-    this.header = header;
-    this.inherited = declared;
-    this.inheritedKey = namespaceKey(declared);
-    return header;
+    const { name, attrs } = header as Element;
+    return { name, attrs: Object.freeze({ ...attrs }), declared: Object.freeze(declared), declaredKey: namespaceKey(declared) };
   }
 
   /** Parses one complete top-level element (a stanza, a nonza, or `<open/>` on WebSocket). */

@@ -158,6 +158,17 @@ export class XmlFramer {
     const events: FramerEvent[] = [];
     this.copyFrom = 0;
     for (let i = 0; i < chunk.length; i++) {
+      // Runs of bytes that change nothing but the byte count (a stanza's text, a quoted attribute
+      // value) are skipped to their end with indexOf, which is native: the bytes that matter there
+      // are '<' and, in a value, its closing quote. The count and its limit are checked for the
+      // run as a whole, with the same error the byte-by-byte loop gives.
+      const runEnd = this.neutralRunEnd(chunk, i);
+      if (runEnd > i) {
+        this.unitBytes += runEnd - i;
+        if (this.unitBytes > this.maxBytes) throw new FramingError("policy-violation", `element larger than ${this.maxBytes} bytes`);
+        i = runEnd;
+        if (i === chunk.length) break;
+      }
       const byte = chunk[i]!;
       if (this.inUnit && ++this.unitBytes > this.maxBytes) {
         throw new FramingError("policy-violation", `element larger than ${this.maxBytes} bytes`);
@@ -212,6 +223,27 @@ export class XmlFramer {
     }
     if (this.inUnit) this.unit.append(chunk, this.copyFrom, chunk.length);
     return events;
+  }
+
+  /**
+   * Where the run of bytes from `i` that the loop below would only count ends: in text inside a
+   * stanza, at the next '<'; in a quoted attribute value, at its closing quote or a '<' (which is
+   * an error the loop reports). Elsewhere every byte matters, and the run is empty (`i`).
+   */
+  private neutralRunEnd(chunk: Buffer, i: number): number {
+    if (this.state === "text") {
+      // Between top-level elements only white space may appear, and each byte is checked.
+      if (this.depth <= 1) return i;
+      const lt = chunk.indexOf(LT, i);
+      return lt === -1 ? chunk.length : lt;
+    }
+    if (this.state === "tag" && this.quote !== 0) {
+      let end = chunk.indexOf(this.quote, i);
+      if (end === -1) end = chunk.length;
+      const lt = chunk.indexOf(LT, i);
+      return lt !== -1 && lt < end ? lt : end;
+    }
+    return i;
   }
 
   private startUnit(at: number): void {
