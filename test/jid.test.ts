@@ -1,6 +1,6 @@
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
-import { InvalidJidError, nameprep, nodeprep, normaliseBareJid, prepareBareJid } from "../src/core/jid/prep.js";
+import { InvalidJidError, nameprep, nameprepUnicode, nodeprep, nodeprepUnicode, normaliseBareJid, prepareBareJid } from "../src/core/jid/prep.js";
 
 describe("the bare, prepared JID tokens are signed over", () => {
   test.each([
@@ -95,5 +95,29 @@ describe("the ASCII fast path agrees with full preparation", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("the lower-case ASCII shortcut of nodeprep and nameprep", () => {
+  const outcome = (prep: (s: string) => string, s: string) => {
+    try {
+      return prep(s);
+    } catch (err) {
+      if (err instanceof InvalidJidError) return `refused: ${err.message}`;
+      throw err;
+    }
+  };
+  const ascii = (chars: string) => fc.string({ unit: fc.constantFrom(...chars.split("")), minLength: 0, maxLength: 70 });
+  const localChars = "abcxyz019!#$%*+-.=?^_`{|}~ABZ @:/&'\"<>\t\u00df\u0130";
+  const domainChars = "abcxyz019-.ABZ_ @";
+
+  test("gives what the full preparation gives, for ASCII and for anything near it", () => {
+    fc.assert(fc.property(ascii(localChars), (s) => outcome(nodeprep, s) === outcome(nodeprepUnicode, s)), { numRuns: 2000 });
+    fc.assert(fc.property(ascii(domainChars), (s) => outcome(nameprep, s) === outcome(nameprepUnicode, s)), { numRuns: 2000 });
+    fc.assert(fc.property(fc.string({ unit: "binary", maxLength: 20 }), (s) => outcome(nodeprep, s) === outcome(nodeprepUnicode, s) && outcome(nameprep, s) === outcome(nameprepUnicode, s)));
+    for (const s of ["a".repeat(1023), "a".repeat(1024), `${"a".repeat(63)}.b`, `${"a".repeat(64)}.b`, "a..b", ".a", "a.", "-a", "Alice", "alice"]) {
+      expect(outcome(nodeprep, s)).toBe(outcome(nodeprepUnicode, s));
+      expect(outcome(nameprep, s)).toBe(outcome(nameprepUnicode, s));
+    }
   });
 });

@@ -51,8 +51,21 @@ function checkLength(part: string, what: string): void {
   }
 }
 
+/**
+ * Lower-case ASCII parts, by far the most common, are already in prepared form: folding and NFKC
+ * leave them unchanged, none of their characters is prohibited and none is right-to-left, so the
+ * Unicode preparation can be skipped. (The full JID form is PREPARED_ASCII_JID below.)
+ */
+const PREPARED_ASCII_LOCALPART = /^[a-z0-9!#$%*+\-.=?^_`{|}~]{1,1023}$/;
+const PREPARED_ASCII_DOMAIN = /^[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*$/;
+
 /** Prepares a JID localpart (a username) as Prosody's nodeprep does. */
 export function nodeprep(localpart: string): string {
+  return PREPARED_ASCII_LOCALPART.test(localpart) ? localpart : nodeprepUnicode(localpart);
+}
+
+/** nodeprep without the ASCII shortcut (exported so tests can hold the two to each other). */
+export function nodeprepUnicode(localpart: string): string {
   const prepared = foldAndNormalise(localpart);
   checkLength(prepared, "localpart");
   if (PROHIBITED.test(prepared) || NODE_PROHIBITED.test(prepared)) {
@@ -64,6 +77,11 @@ export function nodeprep(localpart: string): string {
 
 /** Prepares a domain: case folded, NFKC, a trailing dot dropped, labels checked. */
 export function nameprep(domain: string): string {
+  return domain.length <= 1023 && PREPARED_ASCII_DOMAIN.test(domain) ? domain : nameprepUnicode(domain);
+}
+
+/** nameprep without the ASCII shortcut (exported so tests can hold the two to each other). */
+export function nameprepUnicode(domain: string): string {
   const prepared = foldAndNormalise(domain).replace(/\.$/, "");
   checkLength(prepared, "domain");
   if (PROHIBITED.test(prepared) || /[\s"&'/:<>@\\[\]?#%]/u.test(prepared)) {
