@@ -83,6 +83,30 @@ describe("XmlFramer", () => {
     }
   });
 
+  test("streams framed in turn, each with elements cut across its packets, never see each other's bytes", () => {
+    const streams = ["a", "b", "c"].map((who) => {
+      const text = `<s:stream to='${who}'><message id='${who}1'><body>${who.repeat(300)}</body></message><presence id='${who}2'/><iq id='${who}3'><q xmlns='urn:${who}'/></iq></s:stream>`;
+      return { who, bytes: Buffer.from(text), expected: frameInChunks(Buffer.from(text), []), framer: new XmlFramer(10_000), at: 0, events: [] as FramerEvent[] };
+    });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 120 })), { minLength: 1, maxLength: 200 }), (turns) => {
+        for (const s of streams) {
+          s.framer = new XmlFramer(10_000);
+          s.at = 0;
+          s.events = [];
+        }
+        for (const [which, size] of [...turns, ...streams.map((_, i) => [i, 100_000] as [number, number])]) {
+          const s = streams[which]!;
+          if (s.at >= s.bytes.length) continue;
+          s.events.push(...s.framer.push(s.bytes.subarray(s.at, s.at + size)));
+          s.at += size;
+        }
+        for (const s of streams) expect(s.events).toEqual(s.expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   test("a '<' in an attribute value is refused wherever it falls in a long value", () => {
     for (let at = 0; at < 30; at++) {
       const value = "v".repeat(at) + "<" + "v".repeat(30 - at);

@@ -53,6 +53,9 @@ class ByteBuffer {
   private bytes: Buffer | null = null;
   length = 0;
 
+  /** Storage larger than `keepBytes` is released when the buffer is emptied. */
+  constructor(private readonly keepBytes = 4096) {}
+
   append(chunk: Buffer, from: number, to: number): void {
     const need = this.length + (to - from);
     if (!this.bytes || need > this.bytes.length) {
@@ -65,16 +68,29 @@ class ByteBuffer {
     this.length = need;
   }
 
+  /** The stored bytes (a view, valid until the next append or clear). */
+  bytesView(): Buffer {
+    return this.bytes ? this.bytes.subarray(0, this.length) : Buffer.alloc(0);
+  }
+
   text(from = 0, to = this.length): string {
     return this.bytes ? this.bytes.toString("utf8", from, to) : "";
   }
 
-  /** Empties it; storage grown past a few KB is released (an idle stream holds little). */
+  /** Empties it; storage grown past keepBytes is released (an idle stream holds little). */
   clear(): void {
     this.length = 0;
-    if (this.bytes && this.bytes.length > 4096) this.bytes = null;
+    if (this.bytes && this.bytes.length > this.keepBytes) this.bytes = null;
   }
 }
+
+/**
+ * Where every framer collects a unit that starts and ends within one push(), which is nearly every
+ * unit: push() is synchronous, so one framer uses it at a time. Only a unit still incomplete when
+ * its chunk ends moves to storage of its own stream (see scan), so a connection holds no buffer
+ * between units, and a login allocates none.
+ */
+const sharedUnit = new ByteBuffer(64 * 1024);
 
 export class XmlFramer {
   /** Largest element (or stream header) in bytes; changeable after auth. */
@@ -86,7 +102,8 @@ export class XmlFramer {
   private inUnit = false;
   /** Its bytes received so far (those before the current chunk are in `unit`). */
   private unitBytes = 0;
-  private readonly unit = new ByteBuffer();
+  /** The unit's bytes: the shared buffer, or this stream's own while a unit spans chunks. */
+  private unit = sharedUnit;
   /** Index in the current chunk from which bytes still have to be copied into `unit`. */
   private copyFrom = 0;
   /** Where the current tag's name starts and ends in `unit`. */
@@ -136,6 +153,7 @@ export class XmlFramer {
     this.inUnit = false;
     this.unitBytes = 0;
     this.unit.clear();
+    this.unit = sharedUnit;
     this.quote = 0;
     this.previous = 0;
     this.depth = 0;
@@ -221,7 +239,17 @@ export class XmlFramer {
           break;
       }
     }
-    if (this.inUnit) this.unit.append(chunk, this.copyFrom, chunk.length);
+    if (this.inUnit) {
+      this.unit.append(chunk, this.copyFrom, chunk.length);
+      // The unit goes on in a later chunk: its bytes move out of the shared buffer, which the
+      // next push (of any stream) starts over. Offsets (the tag name's) stay as they are.
+      if (this.unit === sharedUnit) {
+        const own = new ByteBuffer();
+        own.append(sharedUnit.bytesView(), 0, sharedUnit.length);
+        sharedUnit.clear();
+        this.unit = own;
+      }
+    }
     return events;
   }
 
@@ -329,6 +357,7 @@ export class XmlFramer {
     this.sync(chunk, i + 1);
     const text = this.unit.text();
     this.unit.clear();
+    this.unit = sharedUnit;
     this.inUnit = false;
     this.unitBytes = 0;
     return text;
