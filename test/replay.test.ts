@@ -1,4 +1,5 @@
 import { describe, expect, test } from "@jest/globals";
+import { randomBytes } from "node:crypto";
 import fc from "fast-check";
 import { MemoryReplayStore } from "../src/core/replay/memory.js";
 import type { ClaimResult, ReplayStore } from "../src/core/replay/store.js";
@@ -164,6 +165,78 @@ describe("bounded memory", () => {
         }
       }),
       { numRuns: 300 },
+    );
+  });
+
+  test("a signature's bytes (claimSignature) and its text (claim) are one id, whichever comes first", () => {
+    const store = new MemoryReplayStore();
+    const first = randomBytes(32);
+    expect(store.claimSignature(first, 100, 0)).toBe("claimed");
+    expect(store.claim(first.toString("base64"), 100, 10)).toBe("replayed");
+    const second = randomBytes(32);
+    expect(store.claim(second.toString("base64"), 100, 0)).toBe("claimed");
+    expect(store.claimSignature(second, 100, 10)).toBe("replayed");
+    // A text that only resembles a signature (base64url, no padding) is an id of its own.
+    const third = randomBytes(32);
+    expect(store.claim(third.toString("base64url"), 100, 0)).toBe("claimed");
+    expect(store.claimSignature(third, 100, 0)).toBe("claimed");
+    expect(store.size).toBe(4);
+    expect(() => store.claimSignature(randomBytes(31), 100, 0)).toThrow(RangeError);
+  });
+
+  test("verifyToken claims through the signature's bytes: the token's replay id is then taken", async () => {
+    const replay = new MemoryReplayStore();
+    const token = mint();
+    expect((await verifyToken(token, { jid: JID, keys: KEY, now: NOW, replay })).ok).toBe(true);
+    expect(replay.claim(replayId(token), NOW + 60, NOW)).toBe("replayed");
+    const other = mint();
+    expect(replay.claim(replayId(other), NOW + 60, NOW)).toBe("claimed");
+    expect(await verifyToken(other, { jid: JID, keys: KEY, now: NOW, replay })).toEqual({ ok: false, reason: "replayed" });
+  });
+
+  test("answers as the Map model does in a dense table: long probe runs, wrap-around, sweeps in place", () => {
+    // Hundreds of entries in a table of 1024 or 2048 slots (half full at most), so runs are long
+    // and some wrap past the table's end; each sweep must leave every survivor findable.
+    const signatures = Array.from({ length: 1500 }, () => randomBytes(32));
+    const step = fc.record({
+      id: fc.integer({ min: 0, max: 1499 }),
+      asText: fc.boolean(),
+      lifetime: fc.integer({ min: 1, max: 400 }),
+      advance: fc.integer({ min: 0, max: 3 }),
+      sweep: fc.integer({ min: 0, max: 99 }).map((n) => n === 0),
+    });
+    fc.assert(
+      fc.property(fc.integer({ min: 200, max: 700 }), fc.array(step, { minLength: 500, maxLength: 2500 }), (maxEntries, steps) => {
+        const store = new MemoryReplayStore({ maxEntries });
+        const model = new Map<string, number>();
+        let now = 1000;
+        const modelPurge = () => {
+          for (const [id, expiresAt] of model) if (expiresAt <= now) model.delete(id);
+        };
+        for (const { id, asText, lifetime, advance, sweep } of steps) {
+          now += advance;
+          if (sweep) {
+            store.purge(now);
+            modelPurge();
+          }
+          const text = signatures[id]!.toString("base64");
+          const known = model.get(text);
+          let expected: string;
+          if (known !== undefined && known > now) expected = "replayed";
+          else {
+            if (known === undefined && model.size >= maxEntries) modelPurge();
+            if (known === undefined && model.size >= maxEntries) expected = "full";
+            else {
+              model.set(text, now + lifetime);
+              expected = "claimed";
+            }
+          }
+          const answer = asText ? store.claim(text, now + lifetime, now) : store.claimSignature(signatures[id]!, now + lifetime, now);
+          if (answer !== expected) throw new Error(`step answered ${answer}, the model ${expected}`);
+          if (store.size !== model.size) throw new Error(`size ${store.size}, the model ${model.size}`);
+        }
+      }),
+      { numRuns: 100 },
     );
   });
 

@@ -3,6 +3,7 @@ import { InvalidJidError } from "../src/core/jid/prep.js";
 import { MemoryReplayStore } from "../src/core/replay/memory.js";
 import type { ReplayStore } from "../src/core/replay/store.js";
 import { MAX_TOKEN_LENGTH, parseToken, readTokenSignature, tokenSignatureStart } from "../src/core/token/format.js";
+import { readSignatureText } from "../src/core/replay/signature-text.js";
 import { randomBytes } from "node:crypto";
 import { Keyring, KeyError, type TokenKey } from "../src/core/token/keys.js";
 import { issueToken, MintError, mintToken } from "../src/core/token/mint.js";
@@ -330,6 +331,33 @@ describe("signature decoding", () => {
     expect(tokenSignatureStart(long)).toBe(MAX_TOKEN_LENGTH - 45);
     expect(tokenSignatureStart("\u0130" + long.slice(1))).toBe(-1);
     expect(tokenSignatureStart(long.slice(0, -2) + "\u0141=")).toBe(-1);
+  });
+
+  test("readSignatureText reads a signature alone, exactly as the token reader does, and nothing else", () => {
+    for (let n = 0; n < 100; n++) {
+      const bytes = randomBytes(32);
+      const out = Buffer.alloc(32);
+      expect(readSignatureText(bytes.toString("base64"), out)).toBe(true);
+      expect(out).toEqual(bytes);
+    }
+    const text = randomBytes(32).toString("base64");
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    // A second spelling of the same bytes (a spare bit of the last character set) is refused.
+    const sibling = `${text.slice(0, 42)}${alphabet.charAt(alphabet.indexOf(text.charAt(42)) | 1)}=`;
+    expect(Buffer.from(sibling, "base64").equals(Buffer.from(text, "base64"))).toBe(true);
+    const refused = [
+      sibling,
+      text.slice(0, -1), // no padding
+      text + "=",
+      text.slice(0, -1) + "A", // 44 characters, the last not "="
+      text.slice(0, 10) + "\u0141" + text.slice(11), // a low byte that is base64
+      text.slice(0, 10) + "-" + text.slice(11), // base64url
+      ` ${text.slice(1)}`,
+      "",
+      undefined,
+      42,
+    ];
+    for (const odd of refused) expect(readSignatureText(odd, Buffer.alloc(32))).toBe(false);
   });
 
   test("each of the 44 signature characters is checked: a bad one in any group is refused", () => {

@@ -1,4 +1,5 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomFillSync } from "node:crypto";
+import { readSignatureText, SIGNATURE_BYTES } from "./signature-text.js";
 import type { ClaimResult, ReplayStore } from "./store.js";
 
 export interface MemoryReplayStoreOptions {
@@ -21,21 +22,31 @@ const MAX_EXPIRY = 0xffffffff;
  * the garbage collector to move or trace, and a store holding a hundred thousand live tokens costs
  * a claim about what an empty one does. The table is at most half full, so probe runs stay short.
  *
- * The same id always has the same fingerprint, so a replay is always found. Two different ids
- * share one with a chance of about 2^-96 (token ids are HMAC signatures nobody can choose), and
- * the cost of that would be one refused login, never a token accepted twice.
+ * The same id always has the same fingerprint, so a replay is always found. An id that is a token
+ * signature's text (what verifyToken claims: 44 characters of canonical base64 of 32 bytes) is
+ * fingerprinted by its bytes, which are an HMAC-SHA256 that nobody can choose without the key: 96
+ * of them, each 32-bit word put through a seeded bijection, so the fingerprint costs a few
+ * multiplications instead of a pass over 44 characters, and verifyToken, which holds the bytes
+ * already, hands them over directly (claimSignature). Any other id goes through three seeded
+ * 32-bit lanes over all its UTF-16 units. Two different ids share a fingerprint with a chance of
+ * about 2^-96 (a million live entries: about 2^-56 that any new claim meets one), and the cost of
+ * that would be one refused login, never a token accepted twice.
  *
  * Expired entries are swept only when the store is full and at least one of them can have expired
- * (the earliest expiry is tracked); the sweep rebuilds the table from the live entries, so no
- * deleted-slot markers ever lengthen a probe. A store full of live entries answers "full" without
- * scanning.
+ * (the earliest expiry is tracked). The sweep works in place, without a second table: it empties
+ * the expired slots, then moves each survivor to the first free slot of its probe path, walking
+ * from just after an empty slot, so no deleted-slot markers ever lengthen a probe. A store full of
+ * live entries answers "full" without scanning.
  */
 export class MemoryReplayStore implements ReplayStore {
   readonly maxEntries: number;
   /** Slots the table may grow to: a power of two at least twice maxEntries. */
   private readonly maxSlots: number;
-  /** Seeds the fingerprint, so which ids share a probe run differs from process to process. */
+  /** Seed the fingerprints, so which ids share a probe run differs from process to process. */
   private readonly seed = randomBytes(4).readUInt32LE(0);
+  private readonly seeds = randomFillSync(new Uint32Array(3));
+  /** A signature-shaped id's bytes, decoded by claim (which is synchronous). */
+  private readonly idBytes = new Uint8Array(SIGNATURE_BYTES);
   private mask = 0;
   /** WORDS per slot; a slot whose expiry word is 0 is empty (expiries are after 1970). */
   private table = new Uint32Array(0);
@@ -62,8 +73,25 @@ export class MemoryReplayStore implements ReplayStore {
   }
 
   claim(id: string, expiresAt: number, now: number): ClaimResult {
+    // A signature's text and its bytes are one id: the same entry as claimSignature's.
+    if (readSignatureText(id, this.idBytes)) this.fingerprintBytes(this.idBytes);
+    else this.fingerprint(id);
+    return this.claimFingerprint(expiresAt, now);
+  }
+
+  /**
+   * The same as claim(id) where `id` is the base64 text of `signature` (a token's 32 signature
+   * bytes, as verifyToken has them decoded): what verifyToken calls, so it needs no id string.
+   */
+  claimSignature(signature: Uint8Array, expiresAt: number, now: number): ClaimResult {
+    if (signature.length !== SIGNATURE_BYTES) throw new RangeError(`a signature is ${SIGNATURE_BYTES} bytes`);
+    this.fingerprintBytes(signature);
+    return this.claimFingerprint(expiresAt, now);
+  }
+
+  /** claim() for the fingerprint just computed into f0, f1, f2. */
+  private claimFingerprint(expiresAt: number, now: number): ClaimResult {
     const expiry = expiresAt >= MAX_EXPIRY ? MAX_EXPIRY : Math.max(1, Math.ceil(expiresAt));
-    this.fingerprint(id);
     const { f0, f1, f2 } = this;
     let at = this.find(f0, f1, f2);
     const table = this.table;
@@ -89,7 +117,52 @@ export class MemoryReplayStore implements ReplayStore {
   /** Forgets entries that expired at or before `now`. */
   purge(now: number): void {
     if (this.earliestExpiry > now) return;
-    this.resize(this.table.length / WORDS, now);
+    const table = this.table;
+    const slots = table.length / WORDS;
+    let earliest = Infinity;
+    let empty = -1;
+    for (let at = 0; at < table.length; at += WORDS) {
+      const expiry = table[at + EXPIRY]!;
+      if (expiry === 0) empty = at;
+      else if (expiry <= now) {
+        table[at + EXPIRY] = 0;
+        this.count--;
+        empty = at;
+      } else if (expiry < earliest) earliest = expiry;
+    }
+    this.earliestExpiry = earliest;
+    // Emptied slots may have split probe runs: every survivor after one could now sit beyond an
+    // empty slot on its own path, where find() would not reach it. Re-place them all in table
+    // order from just after an empty slot (the table is at most half full, so there is one):
+    // each moves to the first free slot from its home, which is never past where it was, and
+    // the slots before it are settled already, so every run ends up as a fresh insertion would.
+    const mask = this.mask;
+    for (let i = 1; i <= slots; i++) {
+      const at = ((empty / WORDS + i) & mask) * WORDS;
+      const expiry = table[at + EXPIRY]!;
+      if (expiry === 0) continue;
+      const f0 = table[at]!;
+      const f1 = table[at + 1]!;
+      const f2 = table[at + 2]!;
+      table[at + EXPIRY] = 0;
+      const to = this.find(f0, f1, f2);
+      table[to] = f0;
+      table[to + 1] = f1;
+      table[to + 2] = f2;
+      table[to + EXPIRY] = expiry;
+    }
+  }
+
+  /**
+   * A signature's first 96 bits, each 32-bit word through murmur3's finaliser after a seed: the
+   * words are already uniform (an HMAC), the seed and the bijection keep their placement in the
+   * table unknown to whoever holds the token.
+   */
+  private fingerprintBytes(bytes: Uint8Array): void {
+    const seeds = this.seeds;
+    this.f0 = finish((bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) ^ seeds[0]!);
+    this.f1 = finish((bytes[4]! | (bytes[5]! << 8) | (bytes[6]! << 16) | (bytes[7]! << 24)) ^ seeds[1]!);
+    this.f2 = finish((bytes[8]! | (bytes[9]! << 8) | (bytes[10]! << 16) | (bytes[11]! << 24)) ^ seeds[2]!);
   }
 
   /**
@@ -132,27 +205,21 @@ export class MemoryReplayStore implements ReplayStore {
     this.count++;
   }
 
-  /**
-   * Rebuilds the table with `slots` slots (capped at maxSlots), keeping the entries that live
-   * after `keepAfter` (all of them by default), and recomputes the earliest expiry.
-   */
-  private resize(slots: number, keepAfter = 0): void {
+  /** Rebuilds the table with `slots` slots (capped at maxSlots), keeping every entry. */
+  private resize(slots: number): void {
     const old = this.table;
     const size = Math.min(slots, this.maxSlots);
     this.table = new Uint32Array(size * WORDS);
     this.mask = size - 1;
     this.count = 0;
-    let earliest = Infinity;
     for (let at = 0; at < old.length; at += WORDS) {
       const expiry = old[at + EXPIRY]!;
-      if (expiry === 0 || expiry <= keepAfter) continue;
+      if (expiry === 0) continue;
       const f0 = old[at]!;
       const f1 = old[at + 1]!;
       const f2 = old[at + 2]!;
       this.place(this.find(f0, f1, f2), f0, f1, f2, expiry);
-      if (expiry < earliest) earliest = expiry;
     }
-    this.earliestExpiry = earliest;
   }
 }
 

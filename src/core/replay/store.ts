@@ -12,4 +12,10 @@ export interface ReplayStore {
    * A store that cannot record (full, unreachable) must not answer "claimed".
    */
   claim(id: string, expiresAt: number, now: number): ClaimResult | Promise<ClaimResult>;
+  /**
+   * Optional: the same claim for the token whose replay id is the base64 text of `signature` (its
+   * 32 signature bytes, which verifyToken holds decoded), so a store that can use the bytes needs
+   * no id string. It must be the very entry claim(id) uses for that text.
+   */
+  claimSignature?(signature: Uint8Array, expiresAt: number, now: number): ClaimResult | Promise<ClaimResult>;
 }

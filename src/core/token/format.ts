@@ -1,3 +1,5 @@
+import { decodeSignature, SIGNATURE_TEXT_LENGTH } from "../replay/signature-text.js";
+
 /**
  * The X-TOKEN wire format: `otp nonce SP signature`, as Prosody's mod_auth_token reads it.
  * Parsing is strict and total: any string yields either the parts or null, never an exception.
@@ -23,7 +25,6 @@ export function nonceDigitsProblem(digits: unknown): string | null {
 /** The longest token we read; a minted one is 85 characters. Bounds work on hostile input. */
 export const MAX_TOKEN_LENGTH = 512;
 
-const BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 export interface TokenParts {
   otp: string;
@@ -32,12 +33,8 @@ export interface TokenParts {
   signature: Buffer;
 }
 
-/** Base64 alphabet value of each ASCII code, -1 for characters outside it. */
-const BASE64_VALUE = new Int8Array(128).fill(-1);
-for (let i = 0; i < BASE64_ALPHABET.length; i++) BASE64_VALUE[BASE64_ALPHABET.charCodeAt(i)] = i;
-
 /** Length of the ` signature` tail: one space, 43 base64 characters and `=`. */
-const TAIL_LENGTH = 45;
+const TAIL_LENGTH = 1 + SIGNATURE_TEXT_LENGTH;
 
 /** Reused by tokenSignatureStart, which only wants the shape. */
 const shapeScratch = new Uint8Array(32);
@@ -76,33 +73,7 @@ export function readTokenSignature(token: unknown, out: Uint8Array): number {
     if ((bytes[i]! - 48) >>> 0 > 9) return -1;
   }
   if (bytes[space] !== 32 || bytes[length - 1] !== 61) return -1;
-  // Ten groups of four characters (24 bits, three bytes), then three characters (18 bits: two
-  // bytes and two bits that must be zero). A character outside the alphabet is -1, which makes
-  // the OR of its group negative.
-  let at = space + 1;
-  let index = 0;
-  for (let group = 0; group < 10; group++, at += 4) {
-    const c0 = BASE64_VALUE[bytes[at]!]!;
-    const c1 = BASE64_VALUE[bytes[at + 1]!]!;
-    const c2 = BASE64_VALUE[bytes[at + 2]!]!;
-    const c3 = BASE64_VALUE[bytes[at + 3]!]!;
-    if ((c0 | c1 | c2 | c3) < 0) return -1;
-    const bits = (c0 << 18) | (c1 << 12) | (c2 << 6) | c3;
-    out[index++] = bits >>> 16;
-    out[index++] = (bits >>> 8) & 0xff;
-    out[index++] = bits & 0xff;
-  }
-  const c0 = BASE64_VALUE[bytes[at]!]!;
-  const c1 = BASE64_VALUE[bytes[at + 1]!]!;
-  const c2 = BASE64_VALUE[bytes[at + 2]!]!;
-  if ((c0 | c1 | c2) < 0) return -1;
-  // 43 characters carry 258 bits for 256: the last character's two low bits must be zero, or
-  // a second text would decode to the same signature (non-canonical base64).
-  if (c2 & 3) return -1;
-  const bits = (c0 << 12) | (c1 << 6) | c2;
-  out[index++] = bits >>> 10;
-  out[index] = (bits >>> 2) & 0xff;
-  return space;
+  return decodeSignature(bytes, space + 1, out) ? space : -1;
 }
 
 export function parseToken(token: unknown): TokenParts | null {

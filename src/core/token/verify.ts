@@ -10,6 +10,7 @@ import { DEFAULT_NONCE_DIGITS, nonceDigitsProblem, OTP_DIGITS, readTokenSignatur
 import { Keyring, OTP_STEP_SECONDS, type TokenKey } from "./keys.js";
 import { DEFAULT_WINDOW, WINDOW_RULE, expiresAt, isValidWindow } from "./window.js";
 import { systemClock } from "../clock.js";
+import { SIGNATURE_BYTES, SIGNATURE_TEXT_LENGTH } from "../replay/signature-text.js";
 
 export type RejectReason =
   | "malformed"
@@ -76,9 +77,6 @@ export class VerifyOptionsError extends Error {
   override readonly name = "VerifyOptionsError";
 }
 
-const SIGNATURE_BYTES = 32;
-/** 44 characters of padded base64 for the 32 signature bytes. */
-const SIGNATURE_TEXT_LENGTH = 44;
 const signatureScratch = Buffer.alloc(SIGNATURE_BYTES);
 const otpScratch = Buffer.alloc(OTP_DIGITS);
 const TIME_STEP = { step: OTP_STEP_SECONDS } as const;
@@ -177,7 +175,11 @@ export function verifyToken(token: unknown, options: VerifyOptions): Promise<Ver
   const accepted = result;
   let claim: ClaimResult | Promise<ClaimResult>;
   try {
-    claim = replay.claim(replayId(token as string), accepted.expiresAt, options.now ?? systemClock());
+    const now = options.now ?? systemClock();
+    // signatureScratch still holds this token's signature: checkToken decoded it just now.
+    claim = replay.claimSignature
+      ? replay.claimSignature(signatureScratch, accepted.expiresAt, now)
+      : replay.claim(replayId(token as string), accepted.expiresAt, now);
   } catch {
     // A store we cannot reach must not let a token through twice: fail closed.
     return Promise.resolve(reject("replay-store-error"));
