@@ -175,6 +175,45 @@ describe("x-token serve (in-process)", () => {
     expect(first.stderr).not.toMatch(/\d{40} \S{44}/);
   });
 
+  test("--dev sets loopbackWebSocketIsSecure and the banner says so; a false written by the user stays; plain serve has neither", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-loopback-"));
+    const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" };
+    const row = /^ {2}WebSocket from loopback: +counts as TLS-protected \(loopbackWebSocketIsSecure\)$/m;
+    const first = await serveOnce(["serve", "--dev"], env, cwd);
+    expect(first.code).toBe(0);
+    const file = join(cwd, ".x-token-dev", "config.json");
+    expect(JSON.parse(readFileSync(file, "utf8")).loopbackWebSocketIsSecure).toBe(true);
+    expect(first.stdout).toMatch(row);
+    expect(first.stderr).not.toMatch(/older version/);
+
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, "utf8")), loopbackWebSocketIsSecure: false }));
+    const off = await serveOnce(["serve", "--dev"], env, cwd);
+    expect(off.code).toBe(0);
+    expect(JSON.parse(readFileSync(file, "utf8")).loopbackWebSocketIsSecure).toBe(false);
+    expect(off.stdout).not.toMatch(/WebSocket from loopback/);
+    expect(off.stderr).not.toMatch(/older version/);
+
+    const plain = await serveOnce(["serve"], { ...ENV, ...env });
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).not.toMatch(/WebSocket from loopback/);
+  });
+
+  test("a dev config.json made before loopbackWebSocketIsSecure gets it once, and says so on stderr", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-older-"));
+    const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" };
+    await serveOnce(["serve", "--dev"], env, cwd);
+    const file = join(cwd, ".x-token-dev", "config.json");
+    const { loopbackWebSocketIsSecure: _, ...older } = JSON.parse(readFileSync(file, "utf8"));
+    writeFileSync(file, JSON.stringify(older));
+    const upgraded = await serveOnce(["serve", "--dev"], env, cwd);
+    expect(upgraded.code).toBe(0);
+    expect(upgraded.stderr).toMatch(/^x-token: --dev: \.x-token-dev\/config\.json was made by an older version; added loopbackWebSocketIsSecure \(see docs\/configuration\.md\)$/m);
+    expect(upgraded.stdout).toMatch(/^ {2}WebSocket from loopback: +counts as TLS-protected/m);
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ ...older, loopbackWebSocketIsSecure: true });
+    const again = await serveOnce(["serve", "--dev"], env, cwd);
+    expect(again.stderr).not.toMatch(/older version/);
+  });
+
   test("mint --config on the dev folder's config.json gives tokens the dev keys accept", async () => {
     const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-mint-"));
     await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);

@@ -10,7 +10,8 @@ import { DOMAIN, OTHER_DOMAIN, startTestServer, type TestServer } from "./helper
 
 let t: TestServer;
 beforeAll(async () => {
-  t = await startTestServer();
+  // Clients log in over ws://127.0.0.1 too, counted as TLS-protected only by this setting.
+  t = await startTestServer({ loopbackWebSocketIsSecure: true });
 });
 afterAll(async () => {
   await t.close();

@@ -9,7 +9,7 @@ import { hashPassword } from "../src/web/demo/password.js";
 import { loadConfig } from "../src/app/config/load.js";
 import { connectWithToken } from "../src/client/connect.js";
 import { cli, spawnCli, watch } from "./helpers/cli.js";
-import { RawClient, streamHeader } from "./helpers/server.js";
+import { RawClient, WsClient, saslAuth, streamHeader, wsOpen } from "./helpers/server.js";
 
 describe("x-token serve", () => {
   test("runs from environment variables; SIGTERM closes streams cleanly and exits 0", async () => {
@@ -85,6 +85,35 @@ describe("x-token serve", () => {
     child.kill("SIGINT");
     expect(await output.exited).toBe(0);
     expect(output.text()).toMatch(/SIGINT received, closing streams/);
+  });
+
+  test("after an upgrade, serve --dev on an older dev folder still logs in over ws://127.0.0.1 with PLAIN (the Converse.js path)", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-older-"));
+    const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" };
+    // A folder made by a version without loopbackWebSocketIsSecure (a loopback WebSocket was secure then).
+    expect((await cli(["serve", "--dev"], env, "", { cwd, stopSignal: Promise.resolve("SIGTERM") })).code).toBe(0);
+    const file = join(cwd, ".x-token-dev", "config.json");
+    const { loopbackWebSocketIsSecure: _, ...older } = JSON.parse(readFileSync(file, "utf8"));
+    writeFileSync(file, JSON.stringify(older));
+    const child = spawnCli(["serve", "--dev"], env, cwd);
+    const output = watch(child);
+    try {
+      const [, port] = await output.waitFor(/ws:\/\/127\.0\.0\.1:(\d+)\/xmpp-websocket/);
+      const [, token] = await output.waitFor(/^ {4}(\d{40} \S{44})$/m);
+      expect(output.text()).toMatch(/added loopbackWebSocketIsSecure/);
+      const ws = await WsClient.connect(Number(port));
+      try {
+        ws.send(wsOpen("localhost"));
+        await ws.next(/<mechanism>PLAIN<\/mechanism>/);
+        ws.send(saslAuth("alice", token!, "PLAIN"));
+        expect(await ws.next(/<success|<failure/)).toMatch(/^<success/);
+      } finally {
+        ws.close();
+      }
+    } finally {
+      child.kill("SIGTERM");
+      expect(await output.exited).toBe(0);
+    }
   });
 
   test("demo.secureCookie in the configuration gives the demo a Secure __Host- session cookie", async () => {

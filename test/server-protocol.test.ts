@@ -3,12 +3,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/gl
 import { WebSocket } from "ws";
 import { DOMAIN, RawClient, WsClient, loginRaw, saslAuth, startTestServer, streamHeader, wsOpen, type TestServer } from "./helpers/server.js";
 
-let t: TestServer; // require TLS (the default)
+let t: TestServer; // require TLS (the default); WebSocket from loopback counts as TLS-protected (loopbackWebSocketIsSecure)
 let open: TestServer; // XMPP_REQUIRE_TLS=false, short timeouts and small limits
 const clients: RawClient[] = [];
 
 beforeAll(async () => {
-  t = await startTestServer();
+  t = await startTestServer({ loopbackWebSocketIsSecure: true });
   open = await startTestServer({
     requireTls: false,
     limits: { authTimeoutSeconds: 1, maxStanzaBytesBeforeAuth: 2048, maxAuthFailuresPerConnection: 3, maxAuthFailuresPerIpPerMinute: 1000 },

@@ -2,11 +2,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/globals";
 import { DOMAIN, OTHER_DOMAIN, RawClient, WsClient, loginRaw, saslAuth, startTestServer, wsOpen, type TestServer } from "./helpers/server.js";
 
-let t: TestServer;
+let t: TestServer; // WebSocket sessions from loopback count as TLS-protected (loopbackWebSocketIsSecure)
 const clients: RawClient[] = [];
 
 beforeAll(async () => {
-  t = await startTestServer();
+  t = await startTestServer({ loopbackWebSocketIsSecure: true });
 });
 afterEach(() => {
   for (const c of clients.splice(0)) c.destroy();
@@ -164,7 +164,7 @@ describe("iq", () => {
 
 describe("shutdown", () => {
   test("close() ends every stream with system-shutdown, closes TCP and WebSocket, and resolves", async () => {
-    const own = await startTestServer();
+    const own = await startTestServer({ loopbackWebSocketIsSecure: true });
     const tcp = await loginRaw(own, "kim");
     clients.push(tcp.client);
     const fresh = await RawClient.connect(own.server.ports.c2s!); // not even a header yet

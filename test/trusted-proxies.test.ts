@@ -64,11 +64,13 @@ describe("clientOrigin", () => {
 });
 
 describe("WebSocket behind a reverse proxy", () => {
-  let plain: TestServer; // trustedProxies empty (the default)
+  // trustedProxies empty (the default); loopback WebSockets count as secure by loopbackWebSocketIsSecure,
+  // so the forged headers alone are what makes a stream insecure below.
+  let plain: TestServer;
   let proxied: TestServer; // trustedProxies: 127.0.0.1
 
   beforeAll(async () => {
-    plain = await startTestServer();
+    plain = await startTestServer({ loopbackWebSocketIsSecure: true });
     proxied = await startTestServer({ trustedProxies: ["127.0.0.1"] });
   });
   afterAll(async () => {
@@ -107,7 +109,7 @@ describe("WebSocket behind a reverse proxy", () => {
     const local = await WsClient.connect(plain.server.ports.http!);
     try {
       local.send(wsOpen());
-      await local.next(/<mechanism>X-TOKEN<\/mechanism>/); // a local client without headers is secure, as before
+      await local.next(/<mechanism>X-TOKEN<\/mechanism>/); // a local client without headers: secure by configuration
       local.send(saslAuth("forger", plain.mint("someone-else")));
       await local.next(/<not-authorized\/>/);
       expect(plain.logLines).toContain("warn authentication failed for forger@example.test from 127.0.0.1: bad-signature");

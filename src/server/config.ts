@@ -79,6 +79,12 @@ export interface ServerConfig {
    * believed; empty (default): forwarded headers are ignored from everyone, loopback included.
    */
   trustedProxies: string[];
+  /**
+   * Count a WebSocket from a loopback address without forwarded headers as TLS-protected (for
+   * development over ws://127.0.0.1; `serve --dev` sets it). Absent or false (default): a
+   * loopback address alone never makes a stream secure.
+   */
+  loopbackWebSocketIsSecure?: boolean;
   /** Capacity of the in-memory replay store. */
   replayMaxEntries: number;
   /** XEP-0114 components this server hosts, by domain (see component-stream.ts); none when absent. */

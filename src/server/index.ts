@@ -87,20 +87,22 @@ function isLoopback(address: string): boolean {
  * This server speaks plain ws:// only, so:
  * - from a peer listed in `trustedProxies` (a TLS-terminating reverse proxy): the client is what
  *   X-Forwarded-For says (see clientOrigin), secure when X-Forwarded-Proto is https or wss;
- * - from loopback without forwarded headers: a local client, secure (nothing crossed a network);
+ * - from loopback without forwarded headers: secure only when the operator said so
+ *   (`loopbackWebSocketIsSecure`, which `serve --dev` sets); a loopback address by itself proves
+ *   nothing (a local proxy we were not told about, or an SSRF, may be relaying a remote client);
  * - from anyone else, or from loopback with forwarded headers that nobody configured us to
- *   believe: the headers are ignored and the stream is not secure (a proxy we do not know of
- *   may be relaying a plain-text client: fail closed).
+ *   believe: the headers are ignored and the stream is not secure (fail closed).
  */
 export function websocketPeer(
   req: http.IncomingMessage,
   trusted: TrustedProxies,
+  loopbackIsSecure: boolean,
 ): { address: string; secure: boolean; ignoredForwardedHeaders: boolean } {
   const origin = clientOrigin(req.socket.remoteAddress, req.headers, trusted);
   if (origin.viaTrustedProxy) {
     return { address: origin.address, secure: origin.forwardedProto === "https" || origin.forwardedProto === "wss", ignoredForwardedHeaders: false };
   }
-  const secure = isLoopback(origin.address) && !origin.ignoredForwardedHeaders;
+  const secure = loopbackIsSecure && isLoopback(origin.address) && !origin.ignoredForwardedHeaders;
   return { address: origin.address, secure, ignoredForwardedHeaders: origin.ignoredForwardedHeaders };
 }
 
@@ -201,7 +203,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         const protocols = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
         if (!protocols.includes("xmpp")) return refuseUpgrade(socket, 400, "Bad Request");
         wss!.handleUpgrade(req, socket, head, (ws) => {
-          const { address, secure, ignoredForwardedHeaders } = websocketPeer(req, trustedProxies);
+          const { address, secure, ignoredForwardedHeaders } = websocketPeer(req, trustedProxies, config.loopbackWebSocketIsSecure === true);
           if (ignoredForwardedHeaders && !warnedForwarded) {
             // Once per process: a misconfigured proxy would otherwise write this line per connection.
             warnedForwarded = true;

@@ -101,6 +101,8 @@ export async function startDemoServer(again?: DemoServer, log: Logger = { info()
     allowPlainWithoutTls: false,
     limits: DEFAULT_LIMITS,
     trustedProxies: [],
+    // As `serve --dev` configures it: the page talks to ws://127.0.0.1, which counts as secure only by this setting.
+    loopbackWebSocketIsSecure: true,
     replayMaxEntries: 10_000,
     demo,
   };

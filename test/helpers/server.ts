@@ -66,6 +66,8 @@ export interface TestServerOptions {
   loginPolicy?: LoginPolicy;
   /** Reverse proxies whose forwarded headers are believed (default none). */
   trustedProxies?: string[];
+  /** Count a loopback WebSocket without forwarded headers as TLS-protected (default false, as shipped). */
+  loopbackWebSocketIsSecure?: boolean;
   /** XEP-0114 components to host (domain -> secret); the component listener then gets a free port. */
   components?: Record<string, string>;
   /** Bind to these ports instead of free ones, and reuse these keys (a restart of the same server). */
@@ -96,6 +98,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     allowPlainWithoutTls: options.allowPlainWithoutTls ?? false,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     trustedProxies: options.trustedProxies ?? [],
+    loopbackWebSocketIsSecure: options.loopbackWebSocketIsSecure ?? false,
     replayMaxEntries: 100_000,
     demo: null,
     components: Object.fromEntries(Object.entries(options.components ?? {}).map(([domain, secret]) => [domain, { secret }])),

@@ -10,6 +10,7 @@ import { base32Encode } from "../../core/otp/base32.js";
 import { createSelfSignedCertificate } from "../tls/self-signed.js";
 import { hashPassword } from "../../web/demo/password.js";
 import { UsageError } from "./io.js";
+import { isObject } from "../config/validators.js";
 
 export const DEV_DIR = ".x-token-dev";
 export const DEV_DOMAIN = "localhost";
@@ -22,6 +23,8 @@ export interface DevSetup {
   configFile: string;
   certFile: string;
   passwords: Record<string, string>;
+  /** Settings this start added to a config.json made by an older version (to say so). */
+  added: string[];
 }
 
 function writeSecret(file: string, text: string): void {
@@ -50,7 +53,7 @@ async function devSetup(cwd: string): Promise<DevSetup> {
   const passwordsFile = join(dir, "demo-passwords.json");
   const setup = { dir, configFile, certFile: join(dir, "cert.pem") };
   if (existsSync(configFile)) {
-    addDevComponent(dir, configFile);
+    const added = upgradeDevConfig(dir, configFile);
     // The passwords file is a convenience for printing; the hashes in config.json are what count.
     let passwords: Record<string, string> = {};
     try {
@@ -58,7 +61,7 @@ async function devSetup(cwd: string): Promise<DevSetup> {
     } catch {
       passwords = {};
     }
-    return { ...setup, passwords };
+    return { ...setup, passwords, added };
   }
   if (existsSync(dir) && readdirSync(dir).length > 0) {
     // config.json is written last, so this is a setup interrupted half-way: never overwrite secrets.
@@ -79,12 +82,19 @@ async function devSetup(cwd: string): Promise<DevSetup> {
     domains: { [DEV_DOMAIN]: { keys: [{ tokenSecretFile: "token-secret", otpSeedFile: "otp-seed" }] } },
     tls: { certFile: "cert.pem", keyFile: "key.pem" },
     demo: { domain: DEV_DOMAIN, sessionSecretFile: "session-secret", users },
+    ...DEV_LOOPBACK_SETTING,
     ...devComponentSections(dir),
   };
   // The config file is written last: its presence means the setup is complete.
   writeSecret(configFile, `${JSON.stringify(config, null, 2)}\n`);
-  return { ...setup, passwords };
+  return { ...setup, passwords, added: [] };
 }
+
+/**
+ * The demo page talks to ws://127.0.0.1 (there is no wss:// in development): its stream counts as
+ * TLS-protected only because this configuration says so (a loopback address alone never does).
+ */
+const DEV_LOOPBACK_SETTING = { loopbackWebSocketIsSecure: true } as const;
 
 /**
  * The login-token component's sections (see docs/component.md): the server hosts
@@ -104,9 +114,24 @@ function devComponentSections(dir: string): Record<string, unknown> {
   };
 }
 
-/** A setup made before the component existed gets its sections once (the file is ours: generated here). */
-function addDevComponent(dir: string, configFile: string): void {
-  const config = JSON.parse(readFileSync(configFile, "utf8")) as Record<string, unknown>;
-  if ("components" in config || "tokenComponent" in config) return;
-  writeFileSync(configFile, `${JSON.stringify({ ...config, ...devComponentSections(dir) }, null, 2)}\n`, { mode: 0o600 });
+/**
+ * A setup made by an older version gets what it lacks, once, so the demo keeps working after an
+ * upgrade (the file is ours: generated here). A setting the user wrote, `false` included, stays.
+ * Returns the names of the settings added.
+ */
+function upgradeDevConfig(dir: string, configFile: string): string[] {
+  let config: unknown;
+  try {
+    config = JSON.parse(readFileSync(configFile, "utf8"));
+  } catch {
+    return []; // loading it says what is wrong, with the line and column
+  }
+  if (!isObject(config)) return [];
+  const additions: Record<string, unknown> = {};
+  // Before loopbackWebSocketIsSecure existed, a loopback WebSocket always counted as secure.
+  if (!("loopbackWebSocketIsSecure" in config)) Object.assign(additions, DEV_LOOPBACK_SETTING);
+  if (!("components" in config) && !("tokenComponent" in config)) Object.assign(additions, devComponentSections(dir));
+  const added = Object.keys(additions);
+  if (added.length > 0) writeFileSync(configFile, `${JSON.stringify({ ...config, ...additions }, null, 2)}\n`, { mode: 0o600 });
+  return added;
 }

@@ -24,7 +24,8 @@ every stream and exits 0.
 
 --dev  development defaults (what \`npm start\` runs): domain localhost on 127.0.0.1, keys,
        a self-signed certificate and demo users generated once into ./${DEV_DIR}/, whose
-       config.json is the configuration (edit it, or use it with --config without --dev).
+       config.json is the configuration (edit it, or use it with --config without --dev);
+       it sets loopbackWebSocketIsSecure, so ws:// from 127.0.0.1 counts as TLS-protected.
        --dev and --config are exclusive; XTOKEN_CONFIG is ignored with --dev (it says so);
        the environment variables above still apply.`;
 
@@ -37,6 +38,9 @@ export async function serve(io: CliIO): Promise<number> {
   }
   const cwd = io.cwd ?? process.cwd();
   const dev = flags.dev ? await ensureDevSetup(cwd) : null;
+  if (dev && dev.added.length > 0) {
+    println(io.stderr, `x-token: --dev: ${relative(cwd, dev.configFile)} was made by an older version; added ${dev.added.join(", ")} (see docs/configuration.md)`);
+  }
   if (dev && env.XTOKEN_CONFIG) println(io.stderr, `x-token: --dev: XTOKEN_CONFIG is ignored, the configuration is ${relative(cwd, dev.configFile)}`);
   const config: AppConfig = loadConfig({ file: flags.config ?? dev?.configFile, env: dev ? { ...env, XTOKEN_CONFIG: undefined } : env });
   const log = stderrLogger(io.stderr);
@@ -124,6 +128,8 @@ function printWelcome(
   if (ports.c2s !== null) rows.push([c2sLabel(config), url("xmpp", host, ports.c2s)]);
   if (ports.directTls !== null) rows.push(["XMPP direct TLS", url("xmpps", host, ports.directTls)]);
   if (ports.http !== null) rows.push(["WebSocket", url("ws", host, ports.http, config.listeners.websocketPath)]);
+  // Said every start: it lets PLAIN and requireTls through on loopback without TLS.
+  if (ports.http !== null && config.loopbackWebSocketIsSecure) rows.push(["WebSocket from loopback", "counts as TLS-protected (loopbackWebSocketIsSecure)"]);
   if (ports.http !== null && config.demo) rows.push(["Demo web app", url("http", host, ports.http, "/")]);
   if (ports.http !== null && config.metrics) rows.push(["Metrics", url("http", host, ports.http, "/metrics")]);
   rows.push(["Replay store", replayWhere]);

@@ -156,7 +156,7 @@ function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
   throw new ConfigError(`config: ${name} must be true or false`);
 }
 
-const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "replay", "store", "metrics", "demo", "components", "tokenComponent"] as const;
+const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "loopbackWebSocketIsSecure", "replay", "store", "metrics", "demo", "components", "tokenComponent"] as const;
 
 /** The `domains` section: each domain's keys, window, nonce length and disabled users. */
 function parseDomains(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader): Record<string, DomainConfig> {
@@ -273,6 +273,7 @@ export function parseConfig(
     allowPlainWithoutTls: raw.allowPlainWithoutTls === undefined ? false : boolean(raw.allowPlainWithoutTls, "allowPlainWithoutTls"),
     limits,
     trustedProxies,
+    loopbackWebSocketIsSecure: raw.loopbackWebSocketIsSecure === undefined ? false : boolean(raw.loopbackWebSocketIsSecure, "loopbackWebSocketIsSecure"),
     replayMaxEntries,
     store: parseStore(raw.store, env, readFile),
     metrics: parseMetrics(raw.metrics),
