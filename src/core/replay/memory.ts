@@ -118,32 +118,35 @@ export class MemoryReplayStore implements ReplayStore {
   purge(now: number): void {
     if (this.earliestExpiry > now) return;
     const table = this.table;
-    const slots = table.length / WORDS;
+    const mask = this.mask;
     let earliest = Infinity;
-    let empty = -1;
-    for (let at = 0; at < table.length; at += WORDS) {
+    let removed = 0;
+    let emptySlot = 0;
+    for (let slot = 0, at = 0; at < table.length; slot++, at += WORDS) {
       const expiry = table[at + EXPIRY]!;
-      if (expiry === 0) empty = at;
+      if (expiry === 0) emptySlot = slot;
       else if (expiry <= now) {
         table[at + EXPIRY] = 0;
-        this.count--;
-        empty = at;
+        removed++;
+        emptySlot = slot;
       } else if (expiry < earliest) earliest = expiry;
     }
+    this.count -= removed;
     this.earliestExpiry = earliest;
     // Emptied slots may have split probe runs: every survivor after one could now sit beyond an
     // empty slot on its own path, where find() would not reach it. Re-place them all in table
     // order from just after an empty slot (the table is at most half full, so there is one):
     // each moves to the first free slot from its home, which is never past where it was, and
     // the slots before it are settled already, so every run ends up as a fresh insertion would.
-    const mask = this.mask;
-    for (let i = 1; i <= slots; i++) {
-      const at = ((empty / WORDS + i) & mask) * WORDS;
+    for (let n = 0, slot = (emptySlot + 1) & mask; n < mask; n++, slot = (slot + 1) & mask) {
+      const at = slot * WORDS;
       const expiry = table[at + EXPIRY]!;
       if (expiry === 0) continue;
       const f0 = table[at]!;
       const f1 = table[at + 1]!;
       const f2 = table[at + 2]!;
+      // Already first in its run from home: it stays (the common case, no writes).
+      if ((f0 & mask) === slot) continue;
       table[at + EXPIRY] = 0;
       const to = this.find(f0, f1, f2);
       table[to] = f0;
