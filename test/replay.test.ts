@@ -267,6 +267,40 @@ describe("other stores", () => {
     expect(calls[0]).toEqual([replayId(a), NOW + 60, NOW]);
   });
 
+  test("a claimSignature that answers with a promise fails closed (the bytes it was lent are reused)", async () => {
+    let unhandled = 0;
+    const count = () => unhandled++;
+    process.on("unhandledRejection", count);
+    try {
+      const lent: Uint8Array[] = [];
+      const late: ReplayStore = {
+        claim: () => "claimed",
+        claimSignature: ((signature: Uint8Array) => {
+          lent.push(signature);
+          return Promise.resolve("claimed");
+        }) as unknown as ReplayStore["claimSignature"],
+      };
+      expect(await verifyToken(mint(), { jid: JID, keys: KEY, now: NOW, replay: late })).toEqual({ ok: false, reason: "replay-store-error" });
+      expect(lent).toHaveLength(1);
+      const failing: ReplayStore = {
+        claim: () => "claimed",
+        claimSignature: (() => Promise.reject(new Error("down"))) as unknown as ReplayStore["claimSignature"],
+      };
+      expect(await verifyToken(mint(), { jid: JID, keys: KEY, now: NOW, replay: failing })).toEqual({ ok: false, reason: "replay-store-error" });
+      const throwing: ReplayStore = {
+        claim: () => "claimed",
+        claimSignature: () => {
+          throw new Error("down");
+        },
+      };
+      expect(await verifyToken(mint(), { jid: JID, keys: KEY, now: NOW, replay: throwing })).toEqual({ ok: false, reason: "replay-store-error" });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toBe(0);
+    } finally {
+      process.off("unhandledRejection", count);
+    }
+  });
+
   test("an async store answering full -> replay-store-full", async () => {
     const full: ReplayStore = { claim: async () => "full" as const };
     expect(await verifyToken(mint(), { jid: JID, keys: KEY, now: NOW, replay: full })).toEqual({ ok: false, reason: "replay-store-full" });

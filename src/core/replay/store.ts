@@ -13,9 +13,12 @@ export interface ReplayStore {
    */
   claim(id: string, expiresAt: number, now: number): ClaimResult | Promise<ClaimResult>;
   /**
-   * Optional: the same claim for the token whose replay id is the base64 text of `signature` (its
-   * 32 signature bytes, which verifyToken holds decoded), so a store that can use the bytes needs
-   * no id string. It must be the very entry claim(id) uses for that text.
+   * Optional, for a store in this process: the same claim for the token whose replay id is the
+   * base64 text of `signature` (its 32 signature bytes, which verifyToken holds decoded), so the
+   * store needs no id string. It must be the very entry claim(id) uses for that text. It answers
+   * at once: `signature` is a buffer the next verification overwrites, so a store that would read
+   * it after a round trip must not offer this (verifyToken refuses the token, replay-store-error,
+   * when the answer is a promise).
    */
-  claimSignature?(signature: Uint8Array, expiresAt: number, now: number): ClaimResult | Promise<ClaimResult>;
+  claimSignature?(signature: Uint8Array, expiresAt: number, now: number): ClaimResult;
 }

@@ -176,10 +176,17 @@ export function verifyToken(token: unknown, options: VerifyOptions): Promise<Ver
   let claim: ClaimResult | Promise<ClaimResult>;
   try {
     const now = options.now ?? systemClock();
-    // signatureScratch still holds this token's signature: checkToken decoded it just now.
-    claim = replay.claimSignature
-      ? replay.claimSignature(signatureScratch, accepted.expiresAt, now)
-      : replay.claim(replayId(token as string), accepted.expiresAt, now);
+    if (replay.claimSignature) {
+      // signatureScratch holds this token's signature (checkToken decoded it just now) only
+      // until the next verification: the store must answer before returning.
+      const answer: unknown = replay.claimSignature(signatureScratch, accepted.expiresAt, now);
+      if (typeof answer === "string") return Promise.resolve(decideClaim(accepted, answer));
+      // A promise may still read the buffer after another token has overwritten it: fail
+      // closed, and keep its rejection, if any, from going unhandled.
+      if (answer instanceof Promise) answer.catch(() => {});
+      return Promise.resolve(reject("replay-store-error"));
+    }
+    claim = replay.claim(replayId(token as string), accepted.expiresAt, now);
   } catch {
     // A store we cannot reach must not let a token through twice: fail closed.
     return Promise.resolve(reject("replay-store-error"));
