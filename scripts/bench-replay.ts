@@ -10,13 +10,8 @@
 import { MemoryReplayStore } from "../src/core/replay/memory.js";
 import { connectRedis, RedisReplayStore } from "../src/stores/redis/index.js";
 import { REDIS_SERVER, startRedis, type PrivateRedis } from "./lib/private-redis.js";
+import { positiveFlag as flag } from "./lib/flags.js";
 
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const value = i > 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!(value > 0)) throw new Error(`--${name} must be a positive number`);
-  return value;
-}
 
 const SECONDS = flag("seconds", 1);
 const IN_FLIGHT = Math.round(flag("in-flight", 100));

@@ -29,13 +29,8 @@ import { MemoryReplayStore } from "../src/core/replay/memory.js";
 import { checkToken, verifyToken } from "../src/core/token/verify.js";
 import { mintToken } from "../src/core/token/mint.js";
 import { Keyring } from "../src/core/token/keys.js";
+import { positiveFlag as flag } from "./lib/flags.js";
 
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const value = i > 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!(value > 0)) throw new Error(`--${name} must be a positive number`);
-  return value;
-}
 const SECONDS = flag("seconds", 1);
 /** Logins per second of virtual time in the steady-state case. */
 const RATE = flag("rate", 1000);

@@ -10,22 +10,7 @@ import { join } from "node:path";
 import { createSelfSignedCertificate } from "../../src/app/tls/self-signed.js";
 import net from "node:net";
 import type { JobResult, LoginJob, PingJob } from "./load-client.js";
-
-export function numberFlag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = Number(process.argv[i + 1]);
-  if (!Number.isInteger(value) || value < 1) {
-    console.error(`--${name} must be a positive integer`);
-    process.exit(2);
-  }
-  return value;
-}
-
-export function textFlag(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
+export { numberFlag, textFlag } from "./flags.js";
 
 /**
  * CPU seconds a process has run so far, all its threads (libuv's pool included), in nanosecond
