@@ -214,6 +214,32 @@ describe("x-token serve (in-process)", () => {
     expect(again.stderr).not.toMatch(/older version/);
   });
 
+  test("--dev sends presence to the whole domain for the demo's list, and says so; plain serve keeps it to rosters; an older dev config gets it once", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-presence-"));
+    const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" };
+    const row = /^ {2}Presence: +everyone on a domain sees everyone \(presenceBroadcast: domain\)$/m;
+    const first = await serveOnce(["serve", "--dev"], env, cwd);
+    expect(first.code).toBe(0);
+    const file = join(cwd, ".x-token-dev", "config.json");
+    expect(JSON.parse(readFileSync(file, "utf8")).presenceBroadcast).toBe("domain");
+    expect(first.stdout).toMatch(row);
+
+    const { presenceBroadcast: _, ...older } = JSON.parse(readFileSync(file, "utf8"));
+    writeFileSync(file, JSON.stringify(older));
+    const upgraded = await serveOnce(["serve", "--dev"], env, cwd);
+    expect(upgraded.stderr).toMatch(/^x-token: --dev: \.x-token-dev\/config\.json was made by an older version; added presenceBroadcast \(see docs\/configuration\.md\)$/m);
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ ...older, presenceBroadcast: "domain" });
+
+    writeFileSync(file, JSON.stringify({ ...older, presenceBroadcast: "roster" }));
+    const roster = await serveOnce(["serve", "--dev"], env, cwd);
+    expect(roster.stdout).not.toMatch(/^ {2}Presence:/m);
+    expect(JSON.parse(readFileSync(file, "utf8")).presenceBroadcast).toBe("roster");
+
+    const plain = await serveOnce(["serve"], { ...ENV, ...env });
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).not.toMatch(/^ {2}Presence:/m);
+  });
+
   test("mint --config on the dev folder's config.json gives tokens the dev keys accept", async () => {
     const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-mint-"));
     await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);

@@ -8,6 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/globals";
 import { DOMAIN, loginRaw, type RawClient, startTestServer, type TestServer } from "./helpers/server.js";
 import { DEFAULT_ROSTER_LIMITS } from "../src/server/roster/index.js";
+import { parseConfig, ConfigError } from "../src/app/config/load.js";
 
 let t: TestServer;
 const clients: RawClient[] = [];
@@ -227,14 +228,69 @@ async function interestedPair() {
   for (const s of [alice, bob]) {
     await ask(s.client, rosterGet);
     s.client.write("<presence/>");
+    await ask(s.client, (id) => `<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`); // its presence is in
   }
   return { a, b, alice, bob };
 }
 
+describe("who sees presence (presenceBroadcast: roster, the default; RFC 6121 4)", () => {
+  const ping = (id: string) => `<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`;
+
+  test("nobody outside a user's roster sees its presence, its changes or its going away", async () => {
+    const { bob, alice } = await interestedPair();
+    const carol = await login(user("carol"));
+    carol.client.write("<presence/>");
+    await ask(carol.client, ping);
+    bob.client.write("<presence><show>away</show></presence>");
+    await ask(bob.client, ping);
+    bob.client.write("</stream:stream>");
+    await ask(alice.client, ping);
+    await ask(carol.client, ping);
+    for (const s of [alice, carol]) expect(s.client.received).not.toContain(`from="${bob.jid}"`);
+    expect(bob.client.received).not.toContain(`from="${alice.jid}"`);
+    expect(bob.client.received).not.toContain(`from="${carol.jid}"`);
+  });
+
+  test("a contact subscribed to a user sees its presence, its changes and its going away; not the other way round", async () => {
+    const { a, b, alice, bob } = await interestedPair();
+    alice.client.write(`<presence to='${b}@${DOMAIN}' type='subscribe'/>`);
+    await bob.client.waitFor(`type="subscribe" from="${a}@${DOMAIN}"`);
+    bob.client.write(`<presence to='${a}@${DOMAIN}' type='subscribed'/>`);
+    await alice.client.waitFor(`<presence from="${bob.jid}" xmlns="jabber:client" to="${alice.jid}"/>`);
+    bob.client.write("<presence><show>away</show></presence>");
+    await alice.client.waitFor("<show>away</show>");
+    // Alice is subscribed to bob, bob not to alice: alice's presence does not reach him.
+    alice.client.write("<presence><show>dnd</show></presence>");
+    await ask(alice.client, ping);
+    await ask(bob.client, ping);
+    expect(bob.client.received).not.toContain(`from="${alice.jid}"`);
+    bob.client.write("</stream:stream>");
+    await alice.client.waitFor(`<presence type="unavailable" from="${bob.jid}"`);
+  });
+
+  test("a newcomer gets the presence of the contacts it is subscribed to, and of its own other sessions", async () => {
+    const { a, b, alice, bob } = await interestedPair();
+    alice.client.write(`<presence to='${b}@${DOMAIN}' type='subscribe'/>`);
+    await bob.client.waitFor(`type="subscribe" from="${a}@${DOMAIN}"`);
+    bob.client.write(`<presence to='${a}@${DOMAIN}' type='subscribed'/>`);
+    await alice.client.waitFor(`<presence from="${bob.jid}"`);
+    const phone = await loginRaw(t, a, { resource: "phone" });
+    clients.push(phone.client);
+    phone.client.write("<presence/>");
+    await phone.client.waitFor(`from="${bob.jid}"`);
+    await phone.client.waitFor(`from="${alice.jid}"`);
+    await alice.client.waitFor(`from="${phone.jid}"`);
+    // Bob is not subscribed to alice: her new session stays hidden from him.
+    await ask(bob.client, ping);
+    expect(bob.client.received).not.toContain(`from="${phone.jid}"`);
+  });
+});
+
 describe("presence subscriptions (RFC 6121 3)", () => {
   test("alice asks, bob approves: both rosters change, pushes go out, alice sees bob's presence", async () => {
     const { a, b, alice, bob } = await interestedPair();
-    await alice.client.waitFor(`from="${bob.jid}"`);
+    // Not subscribed yet: bob's presence has not reached alice (RFC 6121 4.2.2).
+    expect(alice.client.received).not.toContain(`from="${bob.jid}"`);
     alice.client.clear();
 
     alice.client.write(`<presence to='${b}@${DOMAIN}' type='subscribe' from='forged@${DOMAIN}'/>`);
@@ -320,5 +376,19 @@ describe("presence subscriptions (RFC 6121 3)", () => {
     await ask(alice.client, rosterSet(`<item jid='${b}@${DOMAIN}' subscription='remove'/>`));
     await bob.client.waitFor(`<item jid="${a}@${DOMAIN}" subscription="none"/>`);
     expect(t.server.rosters.items(`${a}@${DOMAIN}`)).toEqual([]);
+  });
+});
+
+describe("config: presenceBroadcast", () => {
+  const env = { XTOKEN_DOMAIN: "example.test", XTOKEN_SECRET: "A".repeat(52), XTOKEN_OTP_SEED: "B".repeat(32), XMPP_REQUIRE_TLS: "false" };
+
+  test("roster unless set to domain", () => {
+    expect(parseConfig({}, env).presenceBroadcast).toBe("roster");
+    expect(parseConfig({ presenceBroadcast: "roster" }, env).presenceBroadcast).toBe("roster");
+    expect(parseConfig({ presenceBroadcast: "domain" }, env).presenceBroadcast).toBe("domain");
+  });
+
+  test.each([["Domain"], ["all"], [true], [null], [["domain"]]])("%j is refused with one line naming the setting", (value) => {
+    expect(() => parseConfig({ presenceBroadcast: value }, env)).toThrow(new ConfigError('config: presenceBroadcast must be "roster" or "domain"'));
   });
 });

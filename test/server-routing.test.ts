@@ -2,11 +2,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/globals";
 import { DOMAIN, OTHER_DOMAIN, RawClient, WsClient, loginRaw, saslAuth, startTestServer, wsOpen, type TestServer } from "./helpers/server.js";
 
-let t: TestServer; // WebSocket sessions from loopback count as TLS-protected (loopbackWebSocketIsSecure)
+// WebSocket sessions from loopback count as TLS-protected (loopbackWebSocketIsSecure); presence goes to
+// the whole domain ("who is online", presenceBroadcast: domain; the default, roster, is in server-im).
+let t: TestServer;
 const clients: RawClient[] = [];
 
 beforeAll(async () => {
-  t = await startTestServer({ loopbackWebSocketIsSecure: true });
+  t = await startTestServer({ loopbackWebSocketIsSecure: true, presenceBroadcast: "domain" });
 });
 afterEach(() => {
   for (const c of clients.splice(0)) c.destroy();

@@ -85,11 +85,20 @@ export interface ServerConfig {
    * loopback address alone never makes a stream secure.
    */
   loopbackWebSocketIsSecure?: boolean;
+  /**
+   * Who sees a user's presence (RFC 6121 4): `roster` (default) is the contacts subscribed to it
+   * and the user's own other sessions; `domain` is every available session on the user's domain
+   * (a "who is online" list: the development demo's page; `serve --dev` sets it).
+   */
+  presenceBroadcast?: PresenceBroadcast;
   /** Capacity of the in-memory replay store. */
   replayMaxEntries: number;
   /** XEP-0114 components this server hosts, by domain (see component-stream.ts); none when absent. */
   components?: Record<string, HostedComponentConfig>;
 }
+
+export type PresenceBroadcast = "roster" | "domain";
+export const PRESENCE_BROADCASTS: readonly PresenceBroadcast[] = ["roster", "domain"];
 
 export interface HostedComponentConfig {
   /** The XEP-0114 handshake secret. */

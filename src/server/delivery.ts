@@ -9,7 +9,8 @@ import { prepareAddress, type Address } from "./address.js";
 import { NS } from "./namespaces.js";
 import type { RoutableSession, Router, StanzaTarget } from "./router.js";
 import type { IqHandlers, IqTarget, StanzaErrorType } from "./iq/handlers.js";
-import { SUBSCRIPTION_TYPES, type Rosters, type SubscriptionRequest } from "./roster/index.js";
+import { SUBSCRIPTION_TYPES, type Rosters, type Subscription, type SubscriptionRequest } from "./roster/index.js";
+import type { PresenceBroadcast } from "./config.js";
 
 /** A bound session as the delivery rules see it: its presence state is theirs to keep. */
 export interface BoundSession extends RoutableSession {
@@ -24,6 +25,8 @@ export interface DeliveryServices {
   iqHandlers: IqHandlers;
   /** Rosters and presence subscriptions: src/server/roster/. */
   rosters: Rosters;
+  /** Who sees a user's presence (ServerConfig.presenceBroadcast); `roster` when absent. */
+  config: { presenceBroadcast?: PresenceBroadcast };
 }
 
 /** One stanza from a bound session. */
@@ -45,10 +48,10 @@ export function deliverFrom(sender: BoundSession, stanza: Element, services: Del
 }
 
 /** The session is going away: if it was available, everyone who saw it learns it is gone. */
-export function leave(sender: BoundSession, router: Router): void {
+export function leave(sender: BoundSession, services: DeliveryServices): void {
   if (!sender.available) return;
   sender.available = false;
-  broadcastPresence(sender, xml("presence", { type: "unavailable" }), router);
+  broadcastPresence(sender, xml("presence", { type: "unavailable" }), services);
 }
 
 /**
@@ -100,7 +103,8 @@ function onMessage(sender: BoundSession, message: Element, to: Address | null, r
   for (const target of targets) deliverTo(sender, target, message);
 }
 
-function onPresence(sender: BoundSession, presence: Element, to: Address | null, { router, rosters }: DeliveryServices): void {
+function onPresence(sender: BoundSession, presence: Element, to: Address | null, services: DeliveryServices): void {
+  const { router, rosters } = services;
   const type = presence.attrs.type;
   if (type !== undefined && SUBSCRIPTION_TYPES.includes(type)) {
     // Subscription requests are between accounts: bare JIDs on both ends (RFC 6121 3.1.2).
@@ -118,10 +122,10 @@ function onPresence(sender: BoundSession, presence: Element, to: Address | null,
   sender.available = type === undefined;
   sender.lastPresence = sender.available ? presence : null;
   sender.priority = sender.available ? parsePriority(presence) : 0;
-  // Everyone on the domain sees everyone (rosters do not limit it); a newcomer also learns who is online.
-  broadcastPresence(sender, presence, router);
+  broadcastPresence(sender, presence, services);
   if (initial) {
-    for (const other of router.availableOn(sender.domain, sender)) {
+    // What the newcomer may see now (RFC 6121 4.2.3: the server answers the probes itself).
+    for (const other of presenceSources(sender, services)) {
       if (other.lastPresence) sender.deliver(withTo(other.lastPresence, sender.fullJid));
     }
     // Subscription requests that arrived while the account was offline (RFC 6121 3.1.3).
@@ -129,9 +133,33 @@ function onPresence(sender: BoundSession, presence: Element, to: Address | null,
   }
 }
 
-function broadcastPresence(sender: BoundSession, presence: Element, router: Router): void {
+function broadcastPresence(sender: BoundSession, presence: Element, services: DeliveryServices): void {
   const out = withAttrs(presence, { from: sender.fullJid, xmlns: NS.client });
-  for (const other of router.availableOn(sender.domain, sender)) deliverTo(sender, other, withTo(out, other.fullJid));
+  for (const other of presenceAudience(sender, services)) deliverTo(sender, other, withTo(out, other.fullJid));
+}
+
+/**
+ * Who sees `sender`'s presence: with `roster`, its own other available sessions and the available
+ * sessions of contacts subscribed to it (its roster item for them is `from` or `both`, RFC 6121
+ * 4.2.2); with `domain`, every other available session on its domain.
+ */
+function presenceAudience(sender: BoundSession, { router, rosters, config }: DeliveryServices): RoutableSession[] {
+  if (config.presenceBroadcast === "domain") return router.availableOn(sender.domain, sender);
+  return rosterSessions(sender, router, rosters, (s) => s === "from" || s === "both");
+}
+
+/** Whose presence `sender` sees: its own other sessions and the contacts it is subscribed to (`to`, `both`). */
+function presenceSources(sender: BoundSession, { router, rosters, config }: DeliveryServices): RoutableSession[] {
+  if (config.presenceBroadcast === "domain") return router.availableOn(sender.domain, sender);
+  return rosterSessions(sender, router, rosters, (s) => s === "to" || s === "both");
+}
+
+function rosterSessions(sender: BoundSession, router: Router, rosters: Rosters, include: (subscription: Subscription) => boolean): RoutableSession[] {
+  const out = router.sessionsOf(sender.bareJid).filter((s) => s !== sender && s.available);
+  for (const item of rosters.store.items(sender.bareJid)) {
+    if (include(item.subscription)) for (const s of router.sessionsOf(item.jid)) if (s.available) out.push(s);
+  }
+  return out;
 }
 
 /**

@@ -275,7 +275,7 @@ export class XmppSession implements BoundSession {
   private leave(): void {
     if (this.resource === null) return;
     this.services.router.remove(this.resource, this);
-    leave(this, this.services.router);
+    leave(this, this.services);
   }
 
   // ---- elements ------------------------------------------------------------------------------

@@ -103,6 +103,8 @@ export async function startDemoServer(again?: DemoServer, log: Logger = { info()
     trustedProxies: [],
     // As `serve --dev` configures it: the page talks to ws://127.0.0.1, which counts as secure only by this setting.
     loopbackWebSocketIsSecure: true,
+    // The demo page lists who is online on the domain, as serve --dev sets it up.
+    presenceBroadcast: "domain",
     replayMaxEntries: 10_000,
     demo,
   };

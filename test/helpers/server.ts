@@ -68,6 +68,8 @@ export interface TestServerOptions {
   trustedProxies?: string[];
   /** Count a loopback WebSocket without forwarded headers as TLS-protected (default false, as shipped). */
   loopbackWebSocketIsSecure?: boolean;
+  /** Who sees a user's presence; the server's default (roster contacts) when absent. */
+  presenceBroadcast?: "roster" | "domain";
   /** XEP-0114 components to host (domain -> secret); the component listener then gets a free port. */
   components?: Record<string, string>;
   /** Bind to these ports instead of free ones, and reuse these keys (a restart of the same server). */
@@ -99,6 +101,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     trustedProxies: options.trustedProxies ?? [],
     loopbackWebSocketIsSecure: options.loopbackWebSocketIsSecure ?? false,
+    ...(options.presenceBroadcast ? { presenceBroadcast: options.presenceBroadcast } : {}),
     replayMaxEntries: 100_000,
     demo: null,
     components: Object.fromEntries(Object.entries(options.components ?? {}).map(([domain, secret]) => [domain, { secret }])),

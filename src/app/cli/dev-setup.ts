@@ -83,6 +83,7 @@ async function devSetup(cwd: string): Promise<DevSetup> {
     tls: { certFile: "cert.pem", keyFile: "key.pem" },
     demo: { domain: DEV_DOMAIN, sessionSecretFile: "session-secret", users },
     ...DEV_LOOPBACK_SETTING,
+    ...DEV_PRESENCE_SETTING,
     ...devComponentSections(dir),
   };
   // The config file is written last: its presence means the setup is complete.
@@ -95,6 +96,9 @@ async function devSetup(cwd: string): Promise<DevSetup> {
  * TLS-protected only because this configuration says so (a loopback address alone never does).
  */
 const DEV_LOOPBACK_SETTING = { loopbackWebSocketIsSecure: true } as const;
+
+/** The demo page lists who is online on the domain: everyone sees everyone's presence there. */
+const DEV_PRESENCE_SETTING = { presenceBroadcast: "domain" } as const;
 
 /**
  * The login-token component's sections (see docs/component.md): the server hosts
@@ -130,6 +134,8 @@ function upgradeDevConfig(dir: string, configFile: string): string[] {
   const additions: Record<string, unknown> = {};
   // Before loopbackWebSocketIsSecure existed, a loopback WebSocket always counted as secure.
   if (!("loopbackWebSocketIsSecure" in config)) Object.assign(additions, DEV_LOOPBACK_SETTING);
+  // Before presenceBroadcast existed, presence always went to the whole domain (the demo's list).
+  if (!("presenceBroadcast" in config)) Object.assign(additions, DEV_PRESENCE_SETTING);
   if (!("components" in config) && !("tokenComponent" in config)) Object.assign(additions, devComponentSections(dir));
   const added = Object.keys(additions);
   if (added.length > 0) writeFileSync(configFile, `${JSON.stringify({ ...config, ...additions }, null, 2)}\n`, { mode: 0o600 });

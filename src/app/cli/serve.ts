@@ -25,7 +25,8 @@ every stream and exits 0.
 --dev  development defaults (what \`npm start\` runs): domain localhost on 127.0.0.1, keys,
        a self-signed certificate and demo users generated once into ./${DEV_DIR}/, whose
        config.json is the configuration (edit it, or use it with --config without --dev);
-       it sets loopbackWebSocketIsSecure, so ws:// from 127.0.0.1 counts as TLS-protected.
+       it sets loopbackWebSocketIsSecure, so ws:// from 127.0.0.1 counts as TLS-protected,
+       and presenceBroadcast "domain", so the demo page lists who is online.
        --dev and --config are exclusive; XTOKEN_CONFIG is ignored with --dev (it says so);
        the environment variables above still apply.`;
 
@@ -130,6 +131,8 @@ function printWelcome(
   if (ports.http !== null) rows.push(["WebSocket", url("ws", host, ports.http, config.listeners.websocketPath)]);
   // Said every start: it lets PLAIN and requireTls through on loopback without TLS.
   if (ports.http !== null && config.loopbackWebSocketIsSecure) rows.push(["WebSocket from loopback", "counts as TLS-protected (loopbackWebSocketIsSecure)"]);
+  // Said every start: every user on a domain then sees every other's presence.
+  if (config.presenceBroadcast === "domain") rows.push(["Presence", "everyone on a domain sees everyone (presenceBroadcast: domain)"]);
   if (ports.http !== null && config.demo) rows.push(["Demo web app", url("http", host, ports.http, "/")]);
   if (ports.http !== null && config.metrics) rows.push(["Metrics", url("http", host, ports.http, "/metrics")]);
   rows.push(["Replay store", replayWhere]);

@@ -18,6 +18,7 @@ import { DEFAULT_COMPONENT_PORT, parseComponents, parseTokenComponent } from "./
 import { DEFAULT_WINDOW, MAX_WINDOW } from "../../core/token/window.js";
 import { parseStore } from "./store.js";
 import { parseMetrics } from "./metrics.js";
+import { PRESENCE_BROADCASTS, type PresenceBroadcast } from "../../server/config.js";
 
 
 export const DEFAULT_LISTENERS: ListenerConfig = {
@@ -156,7 +157,7 @@ function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
   throw new ConfigError(`config: ${name} must be true or false`);
 }
 
-const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "loopbackWebSocketIsSecure", "replay", "store", "metrics", "demo", "components", "tokenComponent"] as const;
+const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "loopbackWebSocketIsSecure", "presenceBroadcast", "replay", "store", "metrics", "demo", "components", "tokenComponent"] as const;
 
 /** The `domains` section: each domain's keys, window, nonce length and disabled users. */
 function parseDomains(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader): Record<string, DomainConfig> {
@@ -274,6 +275,7 @@ export function parseConfig(
     limits,
     trustedProxies,
     loopbackWebSocketIsSecure: raw.loopbackWebSocketIsSecure === undefined ? false : boolean(raw.loopbackWebSocketIsSecure, "loopbackWebSocketIsSecure"),
+    presenceBroadcast: raw.presenceBroadcast === undefined ? "roster" : presenceBroadcast(raw.presenceBroadcast),
     replayMaxEntries,
     store: parseStore(raw.store, env, readFile),
     metrics: parseMetrics(raw.metrics),
@@ -320,4 +322,9 @@ export function loadConfig({ file, env = process.env, role = "server" }: { file?
   if (!path) return parseConfig({}, env, undefined, { role });
   const { raw, readFile } = readConfigFile(path);
   return parseConfig(raw, env, readFile, { role });
+}
+
+function presenceBroadcast(value: unknown): PresenceBroadcast {
+  if (typeof value === "string" && (PRESENCE_BROADCASTS as readonly string[]).includes(value)) return value as PresenceBroadcast;
+  throw new ConfigError(`config: presenceBroadcast must be ${PRESENCE_BROADCASTS.map((v) => JSON.stringify(v)).join(" or ")}`);
 }
