@@ -9,7 +9,7 @@ import { prepareAddress, type Address } from "./address.js";
 import { NS } from "./namespaces.js";
 import type { RoutableSession, Router, StanzaTarget } from "./router.js";
 import type { IqHandlers, IqTarget, StanzaErrorType } from "./iq/handlers.js";
-import { SUBSCRIPTION_TYPES, type Rosters, type Subscription, type SubscriptionRequest } from "./roster/index.js";
+import { hasFrom, hasTo, SUBSCRIPTION_TYPES, type Rosters, type Subscription, type SubscriptionRequest } from "./roster/index.js";
 import type { PresenceBroadcast } from "./config.js";
 
 /** A bound session as the delivery rules see it: its presence state is theirs to keep. */
@@ -125,7 +125,7 @@ function onPresence(sender: BoundSession, presence: Element, to: Address | null,
   broadcastPresence(sender, presence, services);
   if (initial) {
     // What the newcomer may see now (RFC 6121 4.2.3: the server answers the probes itself).
-    for (const other of presenceSources(sender, services)) {
+    for (const other of presencePeers(sender, services, hasTo)) {
       if (other.lastPresence) sender.deliver(withTo(other.lastPresence, sender.fullJid));
     }
     // Subscription requests that arrived while the account was offline (RFC 6121 3.1.3).
@@ -135,29 +135,20 @@ function onPresence(sender: BoundSession, presence: Element, to: Address | null,
 
 function broadcastPresence(sender: BoundSession, presence: Element, services: DeliveryServices): void {
   const out = withAttrs(presence, { from: sender.fullJid, xmlns: NS.client });
-  for (const other of presenceAudience(sender, services)) deliverTo(sender, other, withTo(out, other.fullJid));
+  for (const other of presencePeers(sender, services, hasFrom)) deliverTo(sender, other, withTo(out, other.fullJid));
 }
 
 /**
- * Who sees `sender`'s presence: with `roster`, its own other available sessions and the available
- * sessions of contacts subscribed to it (its roster item for them is `from` or `both`, RFC 6121
- * 4.2.2); with `domain`, every other available session on its domain.
+ * The available sessions on the other end of `sender`'s presence. With `domain`: every other one
+ * on its domain, both ways. With `roster` (RFC 6121 4.2): its own other sessions and those of the
+ * contacts whose roster item passes `subscribed`: hasFrom for who sees its presence, hasTo for
+ * whose presence it sees.
  */
-function presenceAudience(sender: BoundSession, { router, rosters, config }: DeliveryServices): RoutableSession[] {
+function presencePeers(sender: BoundSession, { router, rosters, config }: DeliveryServices, subscribed: (s: Subscription) => boolean): RoutableSession[] {
   if (config.presenceBroadcast === "domain") return router.availableOn(sender.domain, sender);
-  return rosterSessions(sender, router, rosters, (s) => s === "from" || s === "both");
-}
-
-/** Whose presence `sender` sees: its own other sessions and the contacts it is subscribed to (`to`, `both`). */
-function presenceSources(sender: BoundSession, { router, rosters, config }: DeliveryServices): RoutableSession[] {
-  if (config.presenceBroadcast === "domain") return router.availableOn(sender.domain, sender);
-  return rosterSessions(sender, router, rosters, (s) => s === "to" || s === "both");
-}
-
-function rosterSessions(sender: BoundSession, router: Router, rosters: Rosters, include: (subscription: Subscription) => boolean): RoutableSession[] {
   const out = router.sessionsOf(sender.bareJid).filter((s) => s !== sender && s.available);
   for (const item of rosters.store.items(sender.bareJid)) {
-    if (include(item.subscription)) for (const s of router.sessionsOf(item.jid)) if (s.available) out.push(s);
+    if (subscribed(item.subscription)) for (const s of router.sessionsOf(item.jid)) if (s.available) out.push(s);
   }
   return out;
 }

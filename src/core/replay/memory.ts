@@ -1,4 +1,4 @@
-import { randomBytes, randomFillSync } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import { readSignatureText, SIGNATURE_BYTES } from "./signature-text.js";
 import type { ClaimResult, ReplayStore } from "./store.js";
 
@@ -42,9 +42,11 @@ export class MemoryReplayStore implements ReplayStore {
   readonly maxEntries: number;
   /** Slots the table may grow to: a power of two at least twice maxEntries. */
   private readonly maxSlots: number;
-  /** Seed the fingerprints, so which ids share a probe run differs from process to process. */
-  private readonly seed = randomBytes(4).readUInt32LE(0);
-  private readonly seeds = randomFillSync(new Uint32Array(3));
+  /**
+   * Seed the fingerprints, so which ids share a probe run differs from process to process: the
+   * first three a signature's words, the fourth the lanes over any other id.
+   */
+  private readonly seeds = randomFillSync(new Uint32Array(4));
   /** A signature-shaped id's bytes, decoded by claim (which is synchronous). */
   private readonly idBytes = new Uint8Array(SIGNATURE_BYTES);
   private mask = 0;
@@ -174,9 +176,10 @@ export class MemoryReplayStore implements ReplayStore {
    * signatures) still spread over the table.
    */
   private fingerprint(id: string): void {
-    let a = this.seed ^ 0x811c9dc5;
-    let b = this.seed ^ 0x2545f491;
-    let c = ~this.seed;
+    const seed = this.seeds[3]!;
+    let a = seed ^ 0x811c9dc5;
+    let b = seed ^ 0x2545f491;
+    let c = ~seed;
     for (let i = 0; i < id.length; i++) {
       const unit = id.charCodeAt(i);
       a = Math.imul(a ^ unit, 0x01000193);

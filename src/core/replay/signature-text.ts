@@ -14,9 +14,15 @@ const BASE64_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < BASE64_ALPHABET.length; i++) BASE64_VALUE[BASE64_ALPHABET.charCodeAt(i)] = i;
 
 /**
- * A signature text's UTF-8 bytes: three per UTF-16 unit at most, so the copy is never cut short
- * and the text was all ASCII exactly when as many bytes were written as it has characters.
+ * Copies `text` into `bytes` as UTF-8 and says whether it was all ASCII. `bytes` holds three bytes
+ * per UTF-16 unit of the longest text it is given, so the copy is never cut short, and the text
+ * was all ASCII exactly when as many bytes were written as it has characters. One native call:
+ * cheaper than charCodeAt over the sliced strings a login hands us.
  */
+export function writeAscii(text: string, bytes: Buffer): boolean {
+  return bytes.write(text, 0, "utf8") === text.length;
+}
+
 const textBytes = Buffer.alloc(3 * SIGNATURE_TEXT_LENGTH);
 
 /**
@@ -27,7 +33,7 @@ const textBytes = Buffer.alloc(3 * SIGNATURE_TEXT_LENGTH);
 export function readSignatureText(text: unknown, out: Uint8Array): boolean {
   if (typeof text !== "string" || text.length !== SIGNATURE_TEXT_LENGTH) return false;
   const bytes = textBytes;
-  if (bytes.write(text, 0, "utf8") !== text.length || bytes[text.length - 1] !== 61) return false;
+  if (!writeAscii(text, bytes) || bytes[text.length - 1] !== 61) return false;
   return decodeSignature(bytes, 0, out);
 }
 

@@ -1,4 +1,4 @@
-import { decodeSignature, SIGNATURE_TEXT_LENGTH } from "../replay/signature-text.js";
+import { decodeSignature, SIGNATURE_BYTES, SIGNATURE_TEXT_LENGTH, writeAscii } from "../replay/signature-text.js";
 
 /**
  * The X-TOKEN wire format: `otp nonce SP signature`, as Prosody's mod_auth_token reads it.
@@ -25,7 +25,6 @@ export function nonceDigitsProblem(digits: unknown): string | null {
 /** The longest token we read; a minted one is 85 characters. Bounds work on hostile input. */
 export const MAX_TOKEN_LENGTH = 512;
 
-
 export interface TokenParts {
   otp: string;
   nonce: string;
@@ -37,12 +36,8 @@ export interface TokenParts {
 const TAIL_LENGTH = 1 + SIGNATURE_TEXT_LENGTH;
 
 /** Reused by tokenSignatureStart, which only wants the shape. */
-const shapeScratch = new Uint8Array(32);
-/**
- * The token's characters as UTF-8 bytes. Three bytes per UTF-16 unit at most, so a token within
- * MAX_TOKEN_LENGTH is never cut short, and it was all ASCII exactly when as many bytes were
- * written as it has characters.
- */
+const shapeScratch = new Uint8Array(SIGNATURE_BYTES);
+/** The token's characters (see writeAscii). */
 const tokenBytes = Buffer.alloc(3 * MAX_TOKEN_LENGTH);
 
 /**
@@ -67,7 +62,7 @@ export function readTokenSignature(token: unknown, out: Uint8Array): number {
   const length = token.length;
   if (length > MAX_TOKEN_LENGTH || length < OTP_DIGITS + 1 + TAIL_LENGTH) return -1;
   const bytes = tokenBytes;
-  if (bytes.write(token, 0, "utf8") !== length) return -1; // a character outside ASCII
+  if (!writeAscii(token, bytes)) return -1;
   const space = length - TAIL_LENGTH;
   for (let i = 0; i < space; i++) {
     if ((bytes[i]! - 48) >>> 0 > 9) return -1;

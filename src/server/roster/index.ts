@@ -3,7 +3,7 @@ import type { Router } from "../router.js";
 import { DEFAULT_ROSTER_LIMITS, RosterPushes, RosterStore, type RosterLimits } from "./store.js";
 import { Subscriptions } from "./subscriptions.js";
 
-export { DEFAULT_ROSTER_LIMITS, RosterPushes, RosterStore, rosterItemElement, type RosterItem, type RosterLimits, type Subscription } from "./store.js";
+export { DEFAULT_ROSTER_LIMITS, hasFrom, hasTo, RosterPushes, RosterStore, rosterItemElement, type RosterItem, type RosterLimits, type Subscription } from "./store.js";
 export { Subscriptions, SUBSCRIPTION_TYPES, type SubscriptionRequest } from "./subscriptions.js";
 
 export interface Rosters {

@@ -12,6 +12,11 @@ export const NS_ROSTER = "jabber:iq:roster";
 
 export type Subscription = "none" | "to" | "from" | "both";
 
+/** The owner sees the contact's presence. */
+export const hasTo = (s: Subscription): boolean => s === "to" || s === "both";
+/** The contact sees the owner's presence. */
+export const hasFrom = (s: Subscription): boolean => s === "from" || s === "both";
+
 export interface RosterItem {
   /** A prepared bare JID. */
   jid: string;

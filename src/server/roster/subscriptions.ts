@@ -7,14 +7,12 @@
  */
 import { xml, type Element } from "@xmpp/xml";
 import type { Router } from "../router.js";
-import { rosterItemElement, type RosterItem, type RosterPushes, type RosterStore, type Subscription } from "./store.js";
+import { hasFrom, hasTo, rosterItemElement, type RosterItem, type RosterPushes, type RosterStore, type Subscription } from "./store.js";
 
 export type SubscriptionRequest = "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed";
 
 export const SUBSCRIPTION_TYPES: readonly string[] = ["subscribe", "subscribed", "unsubscribe", "unsubscribed"];
 
-const hasTo = (s: Subscription) => s === "to" || s === "both";
-const hasFrom = (s: Subscription) => s === "from" || s === "both";
 const withTo = (s: Subscription, on: boolean): Subscription => {
   const from = hasFrom(s);
   return on ? (from ? "both" : "to") : from ? "from" : "none";

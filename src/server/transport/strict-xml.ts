@@ -33,12 +33,29 @@ interface ParseSink {
 
 let sink: ParseSink | null = null;
 
+/** A bounded map, most recently kept last: past its size, the oldest entry goes. */
+class RecentlyKept<V> {
+  private readonly entries = new Map<string, V>();
+  constructor(private readonly max: number) {}
+
+  /** The entry for `key`, taken out; keep() puts it back as the most recent. */
+  take(key: string): V | undefined {
+    const value = this.entries.get(key);
+    if (value !== undefined) this.entries.delete(key);
+    return value;
+  }
+
+  keep(key: string, value: V): void {
+    this.entries.set(key, value);
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+  }
+}
+
 /**
- * Idle saxes parsers by the namespaces they start with (see namespaceKey), most recently used
- * last. Bounded: streams that each declare other namespaces only push older entries out.
+ * Idle saxes parsers by the namespaces they start with (see namespaceKey). Bounded: streams that
+ * each declare other namespaces only push older entries out.
  */
-const sharedParsers = new Map<string, SaxesParser>();
-const MAX_SHARED_PARSERS = 16;
+const sharedParsers = new RecentlyKept<SaxesParser>(16);
 
 function newParser(namespaces: Record<string, string>): SaxesParser {
   const parser = new SaxesParser({ ...OPTIONS, additionalNamespaces: namespaces });
@@ -71,9 +88,7 @@ function namespaceKey(namespaces: Record<string, string>): string {
  * starting namespaces.
  */
 function parseWith(namespaces: Record<string, string>, key: string, text: string, to: ParseSink, complete: () => void, closing = () => ""): void {
-  let parser = sharedParsers.get(key);
-  if (parser) sharedParsers.delete(key);
-  else parser = newParser(namespaces);
+  const parser = sharedParsers.take(key) ?? newParser(namespaces);
   sink = to;
   try {
     parser.write(text);
@@ -83,8 +98,7 @@ function parseWith(namespaces: Record<string, string>, key: string, text: string
     sink = null;
   }
   // Only reached without an exception: the parser is clean and idle again.
-  sharedParsers.set(key, parser);
-  if (sharedParsers.size > MAX_SHARED_PARSERS) sharedParsers.delete(sharedParsers.keys().next().value!);
+  sharedParsers.keep(key, parser);
 }
 
 const NO_NAMESPACES_KEY = namespaceKey({});
@@ -98,13 +112,12 @@ interface ParsedHeader {
 }
 
 /**
- * Headers already parsed, by their exact text, most recently used last. The parser is a function
- * of the text alone, so the same text has the same reading; and clients of one library on one
- * domain (a web app's users) send byte-identical headers, twice a login (again after SASL). Only
- * headers that parsed are kept; bounded, so varied headers only push older entries out.
+ * Headers already parsed, by their exact text. The parser is a function of the text alone, so the
+ * same text has the same reading; and clients of one library on one domain (a web app's users)
+ * send byte-identical headers, twice a login (again after SASL). Only headers that parsed are
+ * kept; bounded, so varied headers only push older entries out.
  */
-const parsedHeaders = new Map<string, ParsedHeader>();
-const MAX_PARSED_HEADERS = 64;
+const parsedHeaders = new RecentlyKept<ParsedHeader>(64);
 /** Longer header texts are parsed every time, not kept. */
 const MAX_CACHED_HEADER_LENGTH = 512;
 
@@ -129,16 +142,8 @@ export class StrictXmlParser implements ParseSink {
   /** Parses the stream header's start tag (TCP): an Element without children. */
   parseHeader(text: string): Element {
     if (this.mode !== "stream" || this.header) throw new NotWellFormedError("unexpected stream header");
-    let parsed = parsedHeaders.get(text);
-    if (parsed) {
-      parsedHeaders.delete(text);
-    } else {
-      parsed = this.readHeader(text);
-    }
-    if (text.length <= MAX_CACHED_HEADER_LENGTH) {
-      parsedHeaders.set(text, parsed);
-      if (parsedHeaders.size > MAX_PARSED_HEADERS) parsedHeaders.delete(parsedHeaders.keys().next().value!);
-    }
+    const parsed = parsedHeaders.take(text) ?? this.readHeader(text);
+    if (text.length <= MAX_CACHED_HEADER_LENGTH) parsedHeaders.keep(text, parsed);
     // A new Element each time: what a session does to its header never reaches another's.
     const header = new Element(parsed.name, { ...parsed.attrs });
     this.header = header;

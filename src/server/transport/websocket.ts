@@ -53,6 +53,8 @@ export class WebSocketTransport implements Transport {
     resume: () => this.gate.release("input"),
   });
   private closed = false;
+  /** Ends a connection whose peer does not answer our close in time. */
+  private lingerTimer: NodeJS.Timeout | null = null;
   /** After each frame is handed to the kernel: reading resumes once the peer has taken enough. */
   private readonly afterSend = () => {
     if (this.socket.bufferedAmount <= this.maxOutboundBytes) this.gate.release("output");
@@ -73,6 +75,7 @@ export class WebSocketTransport implements Transport {
     });
     socket.on("close", () => {
       this.closed = true;
+      if (this.lingerTimer) clearTimeout(this.lingerTimer);
       this.session.onDisconnect();
     });
     socket.on("error", () => socket.terminate());
@@ -123,7 +126,9 @@ export class WebSocketTransport implements Transport {
     this.queue.clear();
     this.closed = true;
     this.socket.close(1000);
-    setTimeout(() => this.socket.terminate(), 2000).unref();
+    // Cleared when the socket closes, as it almost always does first (as on TCP).
+    this.lingerTimer = setTimeout(() => this.socket.terminate(), 2000);
+    this.lingerTimer.unref();
   }
 
   startTls(): Promise<void> {

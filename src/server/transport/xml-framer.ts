@@ -182,15 +182,12 @@ export class XmlFramer {
       // run as a whole, with the same error the byte-by-byte loop gives.
       const runEnd = this.neutralRunEnd(chunk, i);
       if (runEnd > i) {
-        this.unitBytes += runEnd - i;
-        if (this.unitBytes > this.maxBytes) throw new FramingError("policy-violation", `element larger than ${this.maxBytes} bytes`);
+        this.countBytes(runEnd - i);
         i = runEnd;
         if (i === chunk.length) break;
       }
       const byte = chunk[i]!;
-      if (this.inUnit && ++this.unitBytes > this.maxBytes) {
-        throw new FramingError("policy-violation", `element larger than ${this.maxBytes} bytes`);
-      }
+      if (this.inUnit) this.countBytes(1);
       switch (this.state) {
         case "text":
           if (byte === LT) {
@@ -272,6 +269,12 @@ export class XmlFramer {
       return lt !== -1 && lt < end ? lt : end;
     }
     return i;
+  }
+
+  /** Counts `n` more bytes of the unit against the limit. */
+  private countBytes(n: number): void {
+    this.unitBytes += n;
+    if (this.unitBytes > this.maxBytes) throw new FramingError("policy-violation", `element larger than ${this.maxBytes} bytes`);
   }
 
   private startUnit(at: number): void {
