@@ -157,3 +157,28 @@ describe("stanzas for a session that does not read", () => {
     await bob.client.waitFor('id="later"', 60_000);
   }, 120_000);
 });
+
+describe("server-made stanzas for a session that does not read", () => {
+  test("subscription requests (and what they carry) are dropped once its queue is full, like any presence", async () => {
+    const t = plain;
+    const bob = await loginRaw(t, "bobsub", { resource: "slow" });
+    const mallory = await loginRaw(t, "mallorysub");
+    clients.push(bob.client, mallory.client);
+    bob.client.write("<presence/><iq type='get' id='in'><ping xmlns='urn:xmpp:ping'/></iq>");
+    await bob.client.waitFor('id="in"'); // available, and then he stops reading
+    bob.client.pause();
+    // Each request is delivered with its children: a big status makes each one 8 KB for bob.
+    const request = `<presence to='bobsub@${DOMAIN}' type='subscribe'><status>${"x".repeat(8000)}</status></presence>`;
+    const ping = "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>";
+    let rounds = 0;
+    await flooder(() => {
+      mallory.client.write(request.repeat(20) + ping);
+      rounds++;
+      return request.length * 20;
+    })(() => rounds >= 60);
+    // Mallory's own stream was read all along (she reads her replies): every request was handled.
+    await mallory.client.waitFor(() => (mallory.client.received.match(/id="p"/g) ?? []).length >= rounds, 60_000);
+    expect(Math.max(...t.server.connections().map((c) => c.outboundBytes))).toBeLessThanOrEqual(MAX_OUTBOUND + request.length + 1024);
+    expect(t.server.sessionCount).toBeGreaterThanOrEqual(2);
+  }, 120_000);
+});

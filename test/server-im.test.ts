@@ -379,6 +379,104 @@ describe("presence subscriptions (RFC 6121 3)", () => {
   });
 });
 
+describe("a subscription that ends hides presence at once (RFC 6121 3.2.2, 3.3.3)", () => {
+  const ping = (id: string) => `<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`;
+
+  /** Alice subscribed to bob (alice: to, bob: from), both online and available, alice seeing bob. */
+  async function aliceSeesBob() {
+    const pair = await interestedPair();
+    const { a, b, alice, bob } = pair;
+    alice.client.write(`<presence to='${b}@${DOMAIN}' type='subscribe'/>`);
+    await bob.client.waitFor(`type="subscribe" from="${a}@${DOMAIN}"`);
+    bob.client.write(`<presence to='${a}@${DOMAIN}' type='subscribed'/>`);
+    await alice.client.waitFor(`<presence from="${bob.jid}" xmlns="jabber:client" to="${alice.jid}"/>`);
+    alice.client.clear();
+    bob.client.clear();
+    return pair;
+  }
+  const gone = (from: string, to: string) => `<presence xmlns="jabber:client" type="unavailable" from="${from}" to="${to}"/>`;
+
+  test("alice unsubscribes: each of her sessions hears that each of bob's is gone; bob hears nothing of the kind", async () => {
+    const { a, b, alice, bob } = await aliceSeesBob();
+    const phone = await loginRaw(t, b, { resource: "phone" });
+    clients.push(phone.client);
+    phone.client.write("<presence/>");
+    await alice.client.waitFor(`from="${phone.jid}"`);
+    alice.client.write(`<presence to='${b}@${DOMAIN}' type='unsubscribe'/>`);
+    await alice.client.waitFor(gone(bob.jid, alice.jid));
+    await alice.client.waitFor(gone(phone.jid, alice.jid));
+    await bob.client.waitFor(`type="unsubscribe" from="${a}@${DOMAIN}"`);
+    await ask(bob.client, ping);
+    expect(bob.client.received).not.toContain('type="unavailable"');
+    // Bob's next change no longer reaches her.
+    bob.client.write("<presence><show>away</show></presence>");
+    await ask(bob.client, ping);
+    await ask(alice.client, ping);
+    expect(alice.client.received).not.toContain("<show>away</show>");
+  });
+
+  test("bob cancels alice's subscription: she hears he is gone, then the unsubscribed", async () => {
+    const { a, b, alice, bob } = await aliceSeesBob();
+    bob.client.write(`<presence to='${a}@${DOMAIN}' type='unsubscribed'/>`);
+    await alice.client.waitFor(`type="unsubscribed" from="${b}@${DOMAIN}"`);
+    const received = alice.client.received;
+    expect(received).toContain(gone(bob.jid, alice.jid));
+    expect(received.indexOf(gone(bob.jid, alice.jid))).toBeLessThan(received.indexOf('type="unsubscribed"'));
+    await ask(bob.client, ping);
+    expect(bob.client.received).not.toContain('type="unavailable"');
+  });
+
+  test("removing the contact from either roster: alice hears bob is gone", async () => {
+    for (const remover of ["alice", "bob"] as const) {
+      const { a, b, alice, bob } = await aliceSeesBob();
+      const [client, item] = remover === "alice" ? [alice.client, `${b}@${DOMAIN}`] : [bob.client, `${a}@${DOMAIN}`];
+      await ask(client, rosterSet(`<item jid='${item}' subscription='remove'/>`));
+      await alice.client.waitFor(gone(bob.jid, alice.jid));
+      await ask(bob.client, ping);
+      expect(bob.client.received).not.toContain('type="unavailable"');
+    }
+  });
+
+  test("a subscription that never let alice see bob hides nothing: a denied request sends no unavailable", async () => {
+    const { a, b, alice, bob } = await interestedPair();
+    alice.client.write(`<presence to='${b}@${DOMAIN}' type='subscribe'/>`);
+    await bob.client.waitFor(`type="subscribe" from="${a}@${DOMAIN}"`);
+    bob.client.write(`<presence to='${a}@${DOMAIN}' type='unsubscribed'/>`);
+    await alice.client.waitFor(`type="unsubscribed" from="${b}@${DOMAIN}"`);
+    expect(alice.client.received).not.toContain('type="unavailable"');
+  });
+
+  test("with presenceBroadcast domain, where subscriptions do not decide who sees whom, nothing is hidden", async () => {
+    const domainServer = await startTestServer({ presenceBroadcast: "domain" });
+    try {
+      const a = user("alice");
+      const b = user("bob");
+      const alice = await loginRaw(domainServer, a);
+      const bob = await loginRaw(domainServer, b);
+      clients.push(alice.client, bob.client);
+      for (const s of [alice, bob]) {
+        await ask(s.client, rosterGet);
+        s.client.write("<presence/>");
+        await ask(s.client, ping);
+      }
+      await alice.client.waitFor(`from="${bob.jid}"`);
+      alice.client.write(`<presence to='${b}@${DOMAIN}' type='subscribe'/>`);
+      await bob.client.waitFor(`type="subscribe" from="${a}@${DOMAIN}"`);
+      bob.client.write(`<presence to='${a}@${DOMAIN}' type='subscribed'/>`);
+      await alice.client.waitFor(`subscription="to"`);
+      alice.client.write(`<presence to='${b}@${DOMAIN}' type='unsubscribe'/>`);
+      await bob.client.waitFor(`type="unsubscribe" from="${a}@${DOMAIN}"`);
+      await ask(alice.client, ping);
+      expect(alice.client.received).not.toContain('type="unavailable"');
+      // Still on the same domain: bob's changes still reach her.
+      bob.client.write("<presence><show>away</show></presence>");
+      await alice.client.waitFor("<show>away</show>");
+    } finally {
+      await domainServer.close();
+    }
+  });
+});
+
 describe("config: presenceBroadcast", () => {
   const env = { XTOKEN_DOMAIN: "example.test", XTOKEN_SECRET: "A".repeat(52), XTOKEN_OTP_SEED: "B".repeat(32), XMPP_REQUIRE_TLS: "false" };
 

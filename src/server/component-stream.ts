@@ -17,7 +17,7 @@ import { prepareAddress, type Address } from "./address.js";
 import { bouncesWhenDropped, withAttrs } from "./delivery.js";
 import type { Logger } from "./log.js";
 import { NS } from "./namespaces.js";
-import type { Router, StanzaTarget } from "./router.js";
+import { offer, type Router, type StanzaTarget } from "./router.js";
 import type { StreamErrorCondition, StreamHandler } from "./session.js";
 
 export const NS_COMPONENT = "jabber:component:accept";
@@ -177,8 +177,7 @@ export class ComponentStream implements StreamHandler, StanzaTarget {
 
   /** The delivery rules' drop rule: a target that does not read gets nothing more; requests bounce. */
   private deliverTo(target: StanzaTarget, stanza: Element): void {
-    if (!target.outboundFull) return target.deliver(stanza);
-    if (bouncesWhenDropped(stanza)) this.bounce(stanza, "wait", "resource-constraint");
+    if (!offer(target, stanza) && bouncesWhenDropped(stanza)) this.bounce(stanza, "wait", "resource-constraint");
   }
 
   /** The component does not take what it is sent: stanzas for it are dropped (users' requests bounce). */

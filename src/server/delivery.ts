@@ -7,7 +7,7 @@
 import { Element, xml } from "@xmpp/xml";
 import { prepareAddress, type Address } from "./address.js";
 import { NS } from "./namespaces.js";
-import type { RoutableSession, Router, StanzaTarget } from "./router.js";
+import { offer, type RoutableSession, type Router, type StanzaTarget } from "./router.js";
 import type { IqHandlers, IqTarget, StanzaErrorType } from "./iq/handlers.js";
 import { hasFrom, hasTo, SUBSCRIPTION_TYPES, type Rosters, type Subscription, type SubscriptionRequest } from "./roster/index.js";
 import type { PresenceBroadcast } from "./config.js";
@@ -161,8 +161,7 @@ function presencePeers(sender: BoundSession, { router, rosters, config }: Delive
  * nobody can get a user disconnected by sending them more than they read.
  */
 function deliverTo(sender: BoundSession, target: StanzaTarget, stanza: Element): void {
-  if (!target.outboundFull) return target.deliver(stanza);
-  if (bouncesWhenDropped(stanza)) sendStanzaError(sender, stanza, "wait", "resource-constraint");
+  if (!offer(target, stanza) && bouncesWhenDropped(stanza)) sendStanzaError(sender, stanza, "wait", "resource-constraint");
 }
 
 /** A message or an IQ request dropped for a full queue bounces; presence and IQ results/errors just go. */

@@ -134,7 +134,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const router = new Router();
   const sessions = new Set<XmppSession>();
   const failureLog = new FailureLog(log, { linesPerMinute: config.limits.maxFailureLinesPerIpPerMinute });
-  const rosters = createRosters(router, (domain) => Object.hasOwn(config.domains, domain));
+  const rosters = createRosters(router, (domain) => Object.hasOwn(config.domains, domain), config.presenceBroadcast);
   const iq = createServerIq(rosters);
   const services: SessionServices = {
     config,

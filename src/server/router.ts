@@ -28,6 +28,19 @@ export interface StanzaTarget {
   deliver(stanza: Element): void;
 }
 
+/**
+ * The one drop rule for what the server hands to another party (a user's stanza, a subscription
+ * request, a roster push): delivered unless the target's outbound queue is at the bound (it does
+ * not read), when it is dropped and the answer is false; what to tell the sender is the caller's
+ * rule. So a peer that does not read costs the server at most maxOutboundBytes and one stanza,
+ * whatever others send it.
+ */
+export function offer(target: StanzaTarget, stanza: Element): boolean {
+  if (target.outboundFull) return false;
+  target.deliver(stanza);
+  return true;
+}
+
 export class Router {
   private readonly byBareJid = new Map<string, Map<string, RoutableSession>>();
   private readonly byDomain = new Map<string, StanzaTarget>();

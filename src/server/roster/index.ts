@@ -2,6 +2,7 @@
 import type { Router } from "../router.js";
 import { DEFAULT_ROSTER_LIMITS, RosterPushes, RosterStore, type RosterLimits } from "./store.js";
 import { Subscriptions } from "./subscriptions.js";
+import type { PresenceBroadcast } from "../config.js";
 
 export { DEFAULT_ROSTER_LIMITS, hasFrom, hasTo, RosterPushes, RosterStore, rosterItemElement, type RosterItem, type RosterLimits, type Subscription } from "./store.js";
 export { Subscriptions, SUBSCRIPTION_TYPES, type SubscriptionRequest } from "./subscriptions.js";
@@ -12,8 +13,13 @@ export interface Rosters {
   subscriptions: Subscriptions;
 }
 
-export function createRosters(router: Router, isHosted: (domain: string) => boolean, limits: RosterLimits = DEFAULT_ROSTER_LIMITS): Rosters {
+export function createRosters(
+  router: Router,
+  isHosted: (domain: string) => boolean,
+  presenceBroadcast: PresenceBroadcast = "roster",
+  limits: RosterLimits = DEFAULT_ROSTER_LIMITS,
+): Rosters {
   const store = new RosterStore(limits);
   const pushes = new RosterPushes(router);
-  return { store, pushes, subscriptions: new Subscriptions(store, pushes, router, isHosted) };
+  return { store, pushes, subscriptions: new Subscriptions(store, pushes, router, isHosted, presenceBroadcast) };
 }

@@ -6,7 +6,7 @@
  */
 import { randomHex } from "../random-id.js";
 import { Element, xml } from "@xmpp/xml";
-import type { RoutableSession, Router } from "../router.js";
+import { offer, type RoutableSession, type Router } from "../router.js";
 
 export const NS_ROSTER = "jabber:iq:roster";
 
@@ -103,7 +103,8 @@ export class RosterPushes {
   push(owner: string, item: Element): void {
     for (const session of this.router.sessionsOf(owner)) {
       if (!this.interested.has(session)) continue;
-      session.deliver(
+      offer(
+        session,
         xml("iq", { xmlns: "jabber:client", type: "set", id: `push-${randomHex(6)}`, from: owner, to: session.fullJid }, xml("query", { xmlns: NS_ROSTER }, item)),
       );
     }

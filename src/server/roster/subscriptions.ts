@@ -2,11 +2,15 @@
  * Presence subscriptions (RFC 6121 3) between accounts of this server: the four requests update
  * both rosters (subscription and ask), push the changes, and reach the other account stamped
  * with the sender's bare JID. A subscription request to someone offline waits in memory
- * (bounded) and is shown at their next initial presence. Contacts on domains this server does
- * not host only see the user's side change (there is no server-to-server link).
+ * (bounded) and is shown at their next initial presence. When a subscription ends, the account
+ * that no longer sees the other's presence is told that each of its available sessions is gone
+ * (RFC 6121 3.2.2, 3.3.3). Contacts on domains this server does not host only see the user's side
+ * change (there is no server-to-server link). Whatever goes to a session that does not read is
+ * dropped (offer), so no sender can grow its queue.
  */
 import { xml, type Element } from "@xmpp/xml";
-import type { Router } from "../router.js";
+import { offer, type Router } from "../router.js";
+import type { PresenceBroadcast } from "../config.js";
 import { hasFrom, hasTo, rosterItemElement, type RosterItem, type RosterPushes, type RosterStore, type Subscription } from "./store.js";
 
 export type SubscriptionRequest = "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed";
@@ -32,6 +36,8 @@ export class Subscriptions {
     private readonly pushes: RosterPushes,
     private readonly router: Router,
     private readonly isHosted: (domain: string) => boolean,
+    /** Who sees presence: with `domain`, subscriptions do not decide it, so ending one hides nothing. */
+    private readonly presenceBroadcast: PresenceBroadcast = "roster",
   ) {}
 
   /** `user` (a bare JID) sent a subscription request of `type` to `contact` (a bare JID). */
@@ -62,17 +68,23 @@ export class Subscriptions {
         if (!local) return;
         this.takePending(contact, user);
         const theirs = this.store.get(contact, user);
-        if (theirs && hasFrom(theirs.subscription)) this.update(contact, user, (item) => ({ ...item, subscription: withFrom(item.subscription, false) }));
+        if (theirs && hasFrom(theirs.subscription)) {
+          this.update(contact, user, (item) => ({ ...item, subscription: withFrom(item.subscription, false) }));
+          this.presenceHidden(contact, user);
+        }
         return this.deliver(user, contact, "unsubscribe", stanza, false);
       }
       case "unsubscribed": {
         const pending = this.takePending(user, contact);
         const mine = this.store.get(user, contact);
-        if (mine && hasFrom(mine.subscription)) this.update(user, contact, (item) => ({ ...item, subscription: withFrom(item.subscription, false) }));
+        const wasSeen = mine !== undefined && hasFrom(mine.subscription);
+        if (wasSeen) this.update(user, contact, (item) => ({ ...item, subscription: withFrom(item.subscription, false) }));
         if (!local) return;
         const theirs = this.store.get(contact, user);
         if (!pending && !(theirs && (hasTo(theirs.subscription) || theirs.ask))) return;
         if (theirs) this.update(contact, user, (item) => ({ ...item, subscription: withTo(item.subscription, false), ask: false }));
+        // While the contact still counts as subscribed: its sessions hear that the user's are gone.
+        if (wasSeen) this.presenceHidden(user, contact);
         return this.deliver(user, contact, "unsubscribed", stanza, false);
       }
     }
@@ -97,9 +109,13 @@ export class Subscriptions {
     const theirs = this.store.get(contact, user);
     if (type === "unsubscribe") {
       this.takePending(contact, user);
-      if (theirs && hasFrom(theirs.subscription)) this.update(contact, user, (item) => ({ ...item, subscription: withFrom(item.subscription, false) }));
+      if (theirs && hasFrom(theirs.subscription)) {
+        this.update(contact, user, (item) => ({ ...item, subscription: withFrom(item.subscription, false) }));
+        this.presenceHidden(contact, user);
+      }
     } else if (theirs && (hasTo(theirs.subscription) || theirs.ask)) {
       this.update(contact, user, (item) => ({ ...item, subscription: withTo(item.subscription, false), ask: false }));
+      if (hasTo(theirs.subscription)) this.presenceHidden(user, contact);
     }
     this.deliver(user, contact, type, stanza, false);
   }
@@ -119,7 +135,7 @@ export class Subscriptions {
         if (!target.available) continue;
         const presence = xml("presence", { ...source.lastPresence.attrs, to: target.fullJid });
         presence.children = source.lastPresence.children;
-        target.deliver(presence);
+        offer(target, presence);
       }
     }
   }
@@ -137,7 +153,22 @@ export class Subscriptions {
     const out = xml("presence", { xmlns: "jabber:client", type, from, to });
     out.children = stanza.children;
     for (const session of this.router.sessionsOf(to)) {
-      if (!availableOnly || session.available) session.deliver(out);
+      if (!availableOnly || session.available) offer(session, out);
+    }
+  }
+
+  /**
+   * `watcher` no longer sees `owner`'s presence: each of its available sessions gets an
+   * `unavailable` from each of the owner's (RFC 6121 3.2.2, 3.3.3), so no client keeps showing
+   * the owner online until the owner's next change.
+   */
+  private presenceHidden(owner: string, watcher: string): void {
+    if (this.presenceBroadcast === "domain") return;
+    for (const source of this.router.sessionsOf(owner)) {
+      if (!source.available) continue;
+      for (const target of this.router.sessionsOf(watcher)) {
+        if (target.available) offer(target, xml("presence", { xmlns: "jabber:client", type: "unavailable", from: source.fullJid, to: target.fullJid }));
+      }
     }
   }
 
