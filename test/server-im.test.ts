@@ -26,8 +26,8 @@ afterAll(async () => {
 
 let counter = 0;
 
-async function login(localpart: string) {
-  const session = await loginRaw(t, localpart);
+async function login(localpart: string, server: TestServer = t) {
+  const session = await loginRaw(server, localpart);
   clients.push(session.client);
   return session;
 }
@@ -220,11 +220,12 @@ describe("rosters (RFC 6121 2)", () => {
 });
 
 /** Two fresh users, both signed in, each having asked for its roster and sent initial presence. */
-async function interestedPair() {
+/** Two fresh accounts, online and available, that asked for their rosters; on `server` (the shared one by default). */
+async function interestedPair(server: TestServer = t) {
   const a = user("alice");
   const b = user("bob");
-  const alice = await login(a);
-  const bob = await login(b);
+  const alice = await login(a, server);
+  const bob = await login(b, server);
   for (const s of [alice, bob]) {
     await ask(s.client, rosterGet);
     s.client.write("<presence/>");
@@ -449,16 +450,7 @@ describe("a subscription that ends hides presence at once (RFC 6121 3.2.2, 3.3.3
   test("with presenceBroadcast domain, where subscriptions do not decide who sees whom, nothing is hidden", async () => {
     const domainServer = await startTestServer({ presenceBroadcast: "domain" });
     try {
-      const a = user("alice");
-      const b = user("bob");
-      const alice = await loginRaw(domainServer, a);
-      const bob = await loginRaw(domainServer, b);
-      clients.push(alice.client, bob.client);
-      for (const s of [alice, bob]) {
-        await ask(s.client, rosterGet);
-        s.client.write("<presence/>");
-        await ask(s.client, ping);
-      }
+      const { a, b, alice, bob } = await interestedPair(domainServer);
       await alice.client.waitFor(`from="${bob.jid}"`);
       alice.client.write(`<presence to='${b}@${DOMAIN}' type='subscribe'/>`);
       await bob.client.waitFor(`type="subscribe" from="${a}@${DOMAIN}"`);

@@ -9,7 +9,7 @@
  * dropped (offer), so no sender can grow its queue.
  */
 import { xml, type Element } from "@xmpp/xml";
-import { offer, type Router } from "../router.js";
+import { offer, type RoutableSession, type Router } from "../router.js";
 import type { PresenceBroadcast } from "../config.js";
 import { hasFrom, hasTo, rosterItemElement, type RosterItem, type RosterPushes, type RosterStore, type Subscription } from "./store.js";
 
@@ -129,15 +129,12 @@ export class Subscriptions {
     this.update(requester, approver, (item) => ({ ...item, subscription: withTo(item.subscription, true), ask: false }));
     this.deliver(approver, requester, type, stanza, false);
     // Then the approver's current presence, from each available resource (RFC 6121 3.1.5).
-    for (const source of this.router.sessionsOf(approver)) {
-      if (!source.available || !source.lastPresence) continue;
-      for (const target of this.router.sessionsOf(requester)) {
-        if (!target.available) continue;
-        const presence = xml("presence", { ...source.lastPresence.attrs, to: target.fullJid });
-        presence.children = source.lastPresence.children;
-        offer(target, presence);
-      }
-    }
+    this.betweenAvailable(approver, requester, (source, target) => {
+      if (!source.lastPresence) return;
+      const presence = xml("presence", { ...source.lastPresence.attrs, to: target.fullJid });
+      presence.children = source.lastPresence.children;
+      offer(target, presence);
+    });
   }
 
   /** Changes (or creates) one roster item and pushes it; a full roster keeps its old state. */
@@ -164,11 +161,16 @@ export class Subscriptions {
    */
   private presenceHidden(owner: string, watcher: string): void {
     if (this.presenceBroadcast === "domain") return;
+    this.betweenAvailable(owner, watcher, (source, target) =>
+      offer(target, xml("presence", { xmlns: "jabber:client", type: "unavailable", from: source.fullJid, to: target.fullJid })),
+    );
+  }
+
+  /** Calls `send` for each available session of `owner` with each available session of `watcher`. */
+  private betweenAvailable(owner: string, watcher: string, send: (source: RoutableSession, target: RoutableSession) => void): void {
     for (const source of this.router.sessionsOf(owner)) {
       if (!source.available) continue;
-      for (const target of this.router.sessionsOf(watcher)) {
-        if (target.available) offer(target, xml("presence", { xmlns: "jabber:client", type: "unavailable", from: source.fullJid, to: target.fullJid }));
-      }
+      for (const target of this.router.sessionsOf(watcher)) if (target.available) send(source, target);
     }
   }
 
