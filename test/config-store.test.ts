@@ -23,7 +23,7 @@ describe("store configuration", () => {
   test("without store or XTOKEN_REDIS_URL, replay claims stay in memory", async () => {
     const config = parseConfig(BASE);
     expect(config.store).toEqual({ redis: null });
-    const stores = await openStores(config, { info() {}, warn() {} });
+    const stores = await openStores({ ...config, storage: { ...config.storage!, engine: "memory" } }, { info() {}, warn() {} }, { cwd: process.cwd(), role: "server" });
     expect(stores.replay).toBeInstanceOf(MemoryReplayStore);
     expect(stores.where).toBe("in memory");
     await stores.close();

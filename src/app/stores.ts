@@ -1,19 +1,29 @@
 /**
- * Opens what the configuration says replay claims and login failure counts live in: this
- * process's memory, or a Redis shared by every process that points at it (one connection for
- * both). `x-token serve` and `x-token extauth` open their stores here, so both read `store` the
- * same way.
+ * Opens what the configuration says outlives a login: the storage engine (SQLite in the data
+ * directory, or memory) for used tokens, accounts, rosters, offline messages and web sessions,
+ * and, when configured, a Redis shared by every process that points at it for used tokens and
+ * login failure counts (one connection for both). `x-token serve` and `x-token extauth` open
+ * their stores here, so both read `storage` and `store` the same way.
  */
+import { resolve } from "node:path";
 import { LOGIN_WINDOW_SECONDS, type FailureCounter, type LoginLimits } from "../auth/policy/login-limiter.js";
-import { MemoryReplayStore } from "../core/replay/memory.js";
+import { memoryStorage, type Storage } from "../core/records/storage.js";
 import type { ReplayStore } from "../core/replay/store.js";
-import {
-  connectRedis,
-  loginFailureCounters,
-  RedisReplayStore,
-  type RedisConnection,
-  type StoreLog,
-} from "../stores/redis/index.js";
+import { connectRedis, loginFailureCounters, RedisReplayStore, type RedisConnection, type StoreLog } from "../stores/redis/index.js";
+import { openSqliteStorage, type Synchronous } from "../stores/sqlite/index.js";
+import type { OfflineLimits } from "../core/records/offline.js";
+
+/** The data directory under the working directory when nothing names one. */
+export const DEFAULT_DATA_DIR = "x-token-data";
+
+/** `storage` as the configuration gives it (app/config/storage.ts). */
+export interface StorageSettings {
+  engine: "sqlite" | "memory";
+  /** Absolute, or null for the default. */
+  dir: string | null;
+  synchronous: Synchronous;
+  offline: OfflineLimits;
+}
 
 /**
  * What openStores reads of the configuration (AppConfig has it; spelled out here so this module
@@ -21,12 +31,27 @@ import {
  */
 export interface StoresConfig {
   store?: { redis: { url: string; keyPrefix: string; timeoutMs: number } | null };
+  storage?: StorageSettings;
   replayMaxEntries: number;
 }
 
+export interface OpenStoresOptions {
+  /** The working directory the default data directory is under. */
+  cwd: string;
+  /** The data directory when the configuration names none (`serve --dev`: its own folder). */
+  defaultDir?: string;
+  /**
+   * `server`: holds the data directory for itself (a second server on it stops at start);
+   * `verifier` (`x-token extauth` workers): shares the database with other processes.
+   */
+  role: "server" | "verifier";
+}
+
 export interface OpenedStores {
+  /** Everything that outlives a login; its `replay` is the Redis store when one is configured. */
+  storage: Storage;
   replay: ReplayStore;
-  /** "in memory" or "Redis at redis://host:port" (never with a password), for start-up lines. */
+  /** Where used tokens are remembered: "in memory", "SQLite in …", "Redis at redis://host:port" (never a password). */
   where: string;
   /** Shared login failure counters, or null for the in-memory default (LoginLimiter's own). */
   loginCounters(limits: Omit<LoginLimits, "maxAuthFailuresPerConnection">): { byIp: FailureCounter; byJid: FailureCounter } | null;
@@ -35,18 +60,42 @@ export interface OpenedStores {
   close(): Promise<void>;
 }
 
-export async function openStores(config: StoresConfig, log: StoreLog): Promise<OpenedStores> {
+/** The data directory the settings choose. */
+export function dataDirectory(settings: StorageSettings | undefined, { cwd, defaultDir }: Pick<OpenStoresOptions, "cwd" | "defaultDir">): string {
+  return settings?.dir ?? defaultDir ?? resolve(cwd, DEFAULT_DATA_DIR);
+}
+
+function openStorage(config: StoresConfig, options: OpenStoresOptions): Storage {
+  const settings = config.storage;
+  if (settings?.engine === "memory") return memoryStorage({ replayMaxEntries: config.replayMaxEntries, offlineLimits: settings.offline });
+  return openSqliteStorage({
+    dir: dataDirectory(settings, options),
+    exclusive: options.role === "server",
+    ...(settings ? { synchronous: settings.synchronous, offlineLimits: settings.offline } : {}),
+  });
+}
+
+/** Opens the stores; a database that cannot be opened throws StorageOpenError (one line). */
+export async function openStores(config: StoresConfig, log: StoreLog, options: OpenStoresOptions): Promise<OpenedStores> {
+  const storage = openStorage(config, options);
   const settings = config.store?.redis;
   if (!settings) {
     return {
-      replay: new MemoryReplayStore({ maxEntries: config.replayMaxEntries }),
-      where: "in memory",
+      storage,
+      replay: storage.replay,
+      where: storage.where,
       loginCounters: () => null,
       redis: null,
-      close: async () => {},
+      close: async () => storage.close(),
     };
   }
-  const redis = await connectRedis({ url: settings.url, log });
+  let redis: RedisConnection;
+  try {
+    redis = await connectRedis({ url: settings.url, log });
+  } catch (err) {
+    storage.close();
+    throw err;
+  }
   const replay = new RedisReplayStore({
     client: redis.client,
     keyPrefix: `${settings.keyPrefix}replay:`,
@@ -54,11 +103,20 @@ export async function openStores(config: StoresConfig, log: StoreLog): Promise<O
     outage: redis.outage,
   });
   return {
+    storage: { ...storage, replay, close: () => storage.close() },
     replay,
     where: `Redis at ${redis.where}`,
     loginCounters: (limits) =>
       loginFailureCounters({ client: redis.client, windowSeconds: LOGIN_WINDOW_SECONDS, timeoutMs: settings.timeoutMs, outage: redis.outage }, settings.keyPrefix, limits),
     redis,
-    close: () => redis.close(),
+    close: async () => {
+      try {
+        await redis.close();
+      } finally {
+        storage.close();
+      }
+    },
   };
 }
+
+

@@ -9,7 +9,7 @@ import { WebSocketServer } from "ws";
 import type { ServerConfig } from "./config.js";
 import { TokenAuthority } from "../auth/authority.js";
 import { systemClock, type Clock } from "../core/clock.js";
-import { MemoryReplayStore } from "../core/replay/memory.js";
+import { memoryStorage, type Storage } from "../core/records/storage.js";
 import { createXTokenSasl } from "../auth/sasl/index.js";
 import { LoginLimiter, type LoginPolicy } from "../auth/policy/login-limiter.js";
 import { TrustedProxies, clientOrigin } from "../auth/policy/trusted-proxies.js";
@@ -39,7 +39,13 @@ export interface StartOptions {
   httpHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Unix seconds, for token checks. */
   now?: Clock;
-  /** Share one authority (and its replay store) with others; by default built from `config`. */
+  /**
+   * What outlives a login: used tokens, accounts, rosters, offline messages (src/core/records; the
+   * SQLite engine is in src/stores/sqlite). By default the memory engine: nothing survives the
+   * process. The caller opens and closes it; close() does not.
+   */
+  storage?: Storage;
+  /** Share one authority (and its replay store) with others; by default built from `config` and `storage.replay`. */
   authority?: TokenAuthority;
   /**
    * The login policy every SASL exchange consults; by default a LoginLimiter over in-memory
@@ -72,8 +78,10 @@ export interface RunningServer {
   streamsByState(): Record<"unauthenticated" | "authenticated" | "bound", number>;
   /** The server's disco#items (XEP-0030): hosted services add their entries here. */
   readonly discoItems: DiscoItems;
-  /** Every account's roster (in memory, for the life of the process). */
+  /** Every account's roster (held in memory, written through to the storage's records). */
   readonly rosters: RosterStore;
+  /** What the server keeps across logins (StartOptions.storage). */
+  readonly storage: Storage;
   /** Stops listening, ends every stream with a system-shutdown error, and resolves when done. */
   close(): Promise<void>;
 }
@@ -126,15 +134,14 @@ function listen(server: net.Server, port: number, host: string, listener: Listen
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const log = oneLineLogger(options.log ?? stderrLogger());
   const now = options.now ?? systemClock;
-  const authority =
-    options.authority ??
-    new TokenAuthority({ domains: config.domains, replay: new MemoryReplayStore({ maxEntries: config.replayMaxEntries }), now });
+  const storage = options.storage ?? memoryStorage({ replayMaxEntries: config.replayMaxEntries });
+  const authority = options.authority ?? new TokenAuthority({ domains: config.domains, replay: storage.replay, now });
   // The login policy is applied by each stream's SASL exchange (src/server/sasl-exchange.ts).
   const sasl = createXTokenSasl({ authority, allowPlainWithoutTls: config.allowPlainWithoutTls });
   const router = new Router();
   const sessions = new Set<XmppSession>();
   const failureLog = new FailureLog(log, { linesPerMinute: config.limits.maxFailureLinesPerIpPerMinute });
-  const rosters = createRosters(router, (domain) => Object.hasOwn(config.domains, domain), config.presenceBroadcast);
+  const rosters = createRosters(router, (domain) => Object.hasOwn(config.domains, domain), config.presenceBroadcast, undefined, storage.rosters);
   const iq = createServerIq(rosters);
   const services: SessionServices = {
     config,
@@ -145,6 +152,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     failureLog,
     iqHandlers: iq.handlers,
     rosters,
+    storage,
     onEnd: (s) => sessions.delete(s),
     ...(options.metrics ? { metrics: options.metrics } : {}),
   };
@@ -240,6 +248,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     ports,
     discoItems: iq.discoItems,
     rosters: rosters.store,
+    storage,
     get sessionCount() {
       return sessions.size;
     },

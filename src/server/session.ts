@@ -13,6 +13,7 @@ import type { ServerConfig } from "./config.js";
 import { bindResource, isBindRequest } from "./binding.js";
 import { deliverFrom, leave, sendStanzaError, type BoundSession } from "./delivery.js";
 import type { IqHandlers } from "./iq/handlers.js";
+import type { Storage } from "../core/records/storage.js";
 import type { Rosters } from "./roster/index.js";
 import type { Logger } from "./log.js";
 import { NS } from "./namespaces.js";
@@ -89,6 +90,8 @@ export interface SessionServices {
   iqHandlers: IqHandlers;
   /** Rosters and presence subscriptions: src/server/roster/. */
   rosters: Rosters;
+  /** Accounts and offline messages (src/core/records), kept across restarts by a durable engine. */
+  storage: Pick<Storage, "accounts" | "offline">;
   /** Called once the session has ended, for bookkeeping. */
   onEnd(session: XmppSession): void;
 }

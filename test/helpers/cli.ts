@@ -3,6 +3,15 @@ import { PassThrough, Readable } from "node:stream";
 import { spawn, type ChildProcess } from "node:child_process";
 import { run } from "../../src/app/cli/main.js";
 
+/**
+ * Commands run by tests keep their storage in memory unless the test names one (XTOKEN_STORAGE or
+ * XTOKEN_DATA_DIR): the default data directory is under the working directory, which for most
+ * tests is this checkout. Tests of the storage itself give a temporary XTOKEN_DATA_DIR.
+ */
+export function withTestStorage(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return "XTOKEN_STORAGE" in env || "XTOKEN_DATA_DIR" in env ? env : { XTOKEN_STORAGE: "memory", ...env };
+}
+
 export interface CliResult {
   code: number;
   stdout: string;
@@ -20,7 +29,7 @@ export async function cli(argv: string[], env: NodeJS.ProcessEnv = {}, stdin = "
   const out = capture();
   const err = capture();
   const { stopSignal, cwd } = extra;
-  const code = await run({ argv, env, stdout: out.stream, stderr: err.stream, stdin: Readable.from([stdin]), cwd, stopSignal: stopSignal && (() => stopSignal) });
+  const code = await run({ argv, env: withTestStorage(env), stdout: out.stream, stderr: err.stream, stdin: Readable.from([stdin]), cwd, stopSignal: stopSignal && (() => stopSignal) });
   return { code, stdout: out.text(), stderr: err.text() };
 }
 
@@ -28,7 +37,7 @@ export const BINARY = new URL("../../dist/src/app/cli/main.js", import.meta.url)
 
 /** Spawns the compiled binary (built by `npm test` before jest runs). */
 export function spawnCli(argv: string[], env: NodeJS.ProcessEnv = {}, cwd?: string) {
-  return spawn(process.execPath, [BINARY, ...argv], { env: { PATH: process.env.PATH, ...env }, cwd, stdio: ["pipe", "pipe", "pipe"] });
+  return spawn(process.execPath, [BINARY, ...argv], { env: { PATH: process.env.PATH, ...withTestStorage(env) }, cwd, stdio: ["pipe", "pipe", "pipe"] });
 }
 
 export function runBinary(argv: string[], env: NodeJS.ProcessEnv = {}, stdin = ""): Promise<CliResult> {

@@ -56,11 +56,16 @@ export async function extauth(io: CliIO): Promise<number> {
   }
   const config = loadConfig({ file: flags.config, env: io.env, role: "verifier" });
   const log = oneLineLogger(stderrLogger(io.stderr));
-  // Memory by default; Redis (store.redis, XTOKEN_REDIS_URL) when several copies must share it.
-  const stores = await openStores(config, log);
+  // SQLite in the data directory by default, shared by every worker on this machine; Redis
+  // (store.redis, XTOKEN_REDIS_URL) when several machines must share it.
+  const stores = await openStores(config, log, { cwd: io.cwd ?? process.cwd(), role: "verifier" });
   try {
     const authority = new TokenAuthority({ domains: config.domains, replay: stores.replay });
-    const shared = stores.redis ? "" : " (this process only: with several extauth workers or nodes, configure store.redis)";
+    const shared = stores.redis
+      ? ""
+      : stores.storage.durable
+        ? " (shared by the workers on this machine; with several machines, configure store.redis)"
+        : " (this process only: with several extauth workers, use the SQLite storage or store.redis)";
     log.info(`extauth (${protocol} protocol) for ${authority.domains.join(", ")}; used tokens remembered ${stores.where}${shared}`);
     const summary = await serveExtauthStream({
       input: io.stdin,

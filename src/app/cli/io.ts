@@ -22,6 +22,8 @@ export class UsageError extends Error {
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
 export const EXIT_USAGE = 2;
+/** The data directory's database cannot be opened (EX_IOERR): one line naming the file and the fix. */
+export const EXIT_STORAGE = 74;
 /** A bug (EX_SOFTWARE): one line on stderr, no stack trace. */
 export const EXIT_INTERNAL = 70;
 

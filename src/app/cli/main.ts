@@ -4,7 +4,8 @@ import { readFileSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../config/load.js";
-import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, println, UsageError, type CliIO } from "./io.js";
+import { StorageOpenError } from "../../stores/sqlite/index.js";
+import { EXIT_INTERNAL, EXIT_OK, EXIT_STORAGE, EXIT_USAGE, println, UsageError, type CliIO } from "./io.js";
 import { keygen } from "./keygen.js";
 import { mint } from "./mint.js";
 import { verify } from "./verify.js";
@@ -55,6 +56,10 @@ export async function run(io: CliIO): Promise<number> {
     if (err instanceof UsageError || err instanceof ConfigError) {
       println(io.stderr, `x-token: ${err.message}`);
       return EXIT_USAGE;
+    }
+    if (err instanceof StorageOpenError) {
+      println(io.stderr, `x-token: ${err.message}`);
+      return EXIT_STORAGE;
     }
     throw err;
   }

@@ -5,6 +5,7 @@ import { ListenError, startServer, type RunningServer, type StartOptions } from 
 import { TokenAuthority } from "../../auth/authority.js";
 import { LoginLimiter } from "../../auth/policy/login-limiter.js";
 import { openStores } from "../stores.js";
+import { join } from "node:path";
 import { PrometheusMetrics } from "../../metrics/prometheus.js";
 import { stderrLogger } from "../../server/log.js";
 import { mintToken } from "../../core/token/mint.js";
@@ -45,8 +46,9 @@ export async function serve(io: CliIO): Promise<number> {
   if (dev && env.XTOKEN_CONFIG) println(io.stderr, `x-token: --dev: XTOKEN_CONFIG is ignored, the configuration is ${relative(cwd, dev.configFile)}`);
   const config: AppConfig = loadConfig({ file: flags.config ?? dev?.configFile, env: dev ? { ...env, XTOKEN_CONFIG: undefined } : env });
   const log = stderrLogger(io.stderr);
-  // Memory, or a Redis shared with other processes (docs/scaling.md); closed whatever happens.
-  const stores = await openStores(config, log);
+  // SQLite in the data directory (or memory), and a Redis shared with other processes when
+  // configured (docs/storage.md, docs/scaling.md); closed whatever happens.
+  const stores = await openStores(config, log, { cwd, role: "server", ...(dev ? { defaultDir: join(dev.dir, "data") } : {}) });
   try {
     const authority = new TokenAuthority({ domains: config.domains, replay: stores.replay });
     const counters = stores.loginCounters(config.limits);
@@ -56,11 +58,11 @@ export async function serve(io: CliIO): Promise<number> {
     const metrics = config.metrics
       ? new PrometheusMetrics({ allowFrom: config.metrics.allowFrom, streams: () => running?.streamsByState() ?? {} })
       : null;
-    const server = await listenOrExplain(config, { log, authority, loginPolicy, ...(metrics ? { metrics } : {}) }, metrics);
+    const server = await listenOrExplain(config, { log, authority, loginPolicy, storage: stores.storage, ...(metrics ? { metrics } : {}) }, metrics);
     running = server;
     // From here on the ports are open: whatever happens, they are closed before serve returns or throws.
     try {
-      printWelcome(io, config, server.ports, stores.where, dev, cwd);
+      printWelcome(io, config, server.ports, { replay: stores.where, storage: stores.storage }, dev, cwd);
       const signal = await (io.stopSignal?.() ?? new Promise<string>(() => {}));
       println(io.stderr, `x-token: ${signal} received, closing streams`);
     } finally {
@@ -120,7 +122,7 @@ function printWelcome(
   { stdout }: CliIO,
   config: AppConfig,
   ports: RunningServer["ports"],
-  replayWhere: string,
+  stores: { replay: string; storage: { where: string; durable: boolean } },
   dev: DevSetup | null,
   cwd: string,
 ): void {
@@ -135,7 +137,8 @@ function printWelcome(
   if (config.presenceBroadcast === "domain") rows.push(["Presence", "everyone on a domain sees everyone (presenceBroadcast: domain)"]);
   if (ports.http !== null && config.demo) rows.push(["Demo web app", url("http", host, ports.http, "/")]);
   if (ports.http !== null && config.metrics) rows.push(["Metrics", url("http", host, ports.http, "/metrics")]);
-  rows.push(["Replay store", replayWhere]);
+  rows.push(["Storage", stores.storage.durable ? stores.storage.where : "IN MEMORY: used tokens, rosters, offline messages and sign-ins are lost at every restart"]);
+  if (stores.replay !== stores.storage.where) rows.push(["Used tokens", stores.replay]);
   if (ports.component !== null) {
     const components = Object.keys(config.components ?? {}).join(", ");
     rows.push(["Components (XEP-0114)", `${url("xmpp", config.listeners.componentHost ?? "127.0.0.1", ports.component)} for ${components}`]);

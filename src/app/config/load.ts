@@ -17,6 +17,7 @@ export { ConfigError, type FileReader };
 import { DEFAULT_COMPONENT_PORT, parseComponents, parseTokenComponent } from "./component.js";
 import { DEFAULT_WINDOW, MAX_WINDOW } from "../../core/token/window.js";
 import { parseStore } from "./store.js";
+import { parseStorage } from "./storage.js";
 import { parseMetrics } from "./metrics.js";
 import { PRESENCE_BROADCASTS, type PresenceBroadcast } from "../../server/config.js";
 
@@ -157,7 +158,7 @@ function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
   throw new ConfigError(`config: ${name} must be true or false`);
 }
 
-const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "loopbackWebSocketIsSecure", "presenceBroadcast", "replay", "store", "metrics", "demo", "components", "tokenComponent"] as const;
+const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "loopbackWebSocketIsSecure", "presenceBroadcast", "replay", "store", "storage", "metrics", "demo", "components", "tokenComponent"] as const;
 
 /** The `domains` section: each domain's keys, window, nonce length and disabled users. */
 function parseDomains(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader): Record<string, DomainConfig> {
@@ -194,7 +195,7 @@ export function parseConfig(
   rawValue: unknown,
   env: NodeJS.ProcessEnv = {},
   readFile: FileReader = (p) => readFileSync(p, "utf8"),
-  { role = "server" }: { role?: ConfigRole } = {},
+  { role = "server", baseDir = null }: { role?: ConfigRole; baseDir?: string | null } = {},
 ): AppConfig {
   const raw = object(rawValue, "the configuration", TOP_LEVEL);
   const domains = parseDomains(raw.domains, env, readFile);
@@ -278,6 +279,7 @@ export function parseConfig(
     presenceBroadcast: raw.presenceBroadcast === undefined ? "roster" : presenceBroadcast(raw.presenceBroadcast),
     replayMaxEntries,
     store: parseStore(raw.store, env, readFile),
+    storage: parseStorage(raw.storage, env, baseDir),
     metrics: parseMetrics(raw.metrics),
     demo: raw.demo === undefined || raw.demo === null ? null : demo(raw.demo, env, readFile, domains),
     components,
@@ -321,7 +323,7 @@ export function loadConfig({ file, env = process.env, role = "server" }: { file?
   const path = file ?? env.XTOKEN_CONFIG;
   if (!path) return parseConfig({}, env, undefined, { role });
   const { raw, readFile } = readConfigFile(path);
-  return parseConfig(raw, env, readFile, { role });
+  return parseConfig(raw, env, readFile, { role, baseDir: dirname(resolve(path)) });
 }
 
 function presenceBroadcast(value: unknown): PresenceBroadcast {

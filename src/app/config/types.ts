@@ -7,6 +7,7 @@ import type { ServerConfig } from "../../server/config.js";
 import type { DemoConfig } from "../../web/demo/app.js";
 import type { TokenComponentConfig } from "./component.js";
 import type { MetricsConfig } from "./metrics.js";
+import type { StorageSettings } from "./storage.js";
 
 export type { DomainConfig, ListenerConfig, TlsConfig, LimitsConfig, ServerConfig, HostedComponentConfig } from "../../server/config.js";
 export type { DemoConfig } from "../../web/demo/app.js";
@@ -18,6 +19,8 @@ export interface AppConfig extends ServerConfig {
   tokenComponent?: TokenComponentConfig | null;
   /** Where used tokens and login failure counts live: memory (absent, or redis null) or a shared Redis. */
   store?: StoreConfig;
+  /** What outlives the process (SQLite in a data directory, or memory); see storage.ts. */
+  storage?: StorageSettings;
   /** Prometheus metrics at /metrics on the HTTP listener; null (absent) when off. */
   metrics?: MetricsConfig | null;
 }

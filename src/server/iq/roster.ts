@@ -49,25 +49,34 @@ export function rosterHandler({ store, pushes, subscriptions }: { store: RosterS
       }
       const parsed = parseSetItem(payload, store.limits);
       if ("kind" in parsed) return parsed;
-      if (parsed.remove) {
-        const removed = store.get(owner, parsed.jid);
-        if (!removed) return iqError("cancel", "item-not-found");
-        store.remove(owner, parsed.jid);
-        pushes.push(owner, rosterItemElement({ jid: parsed.jid, subscription: "remove" }));
-        subscriptions.removed(owner, removed);
-        return result();
+      try {
+        // One unit: the result is sent only once the change is stored (and its pushes follow it).
+        return store.atomically(() => setItem(owner, parsed));
+      } catch {
+        return iqError("wait", "internal-server-error", "the roster could not be stored; try again later");
       }
-      const existing = store.get(owner, parsed.jid);
-      const item: RosterItem = {
-        jid: parsed.jid,
-        ...(parsed.name !== undefined ? { name: parsed.name } : {}),
-        subscription: existing?.subscription ?? "none",
-        ask: existing?.ask ?? false,
-        groups: parsed.groups,
-      };
-      if (!store.put(owner, item)) return iqError("wait", "resource-constraint", "the roster is full");
-      pushes.push(owner, rosterItemElement(item));
-      return result();
     },
   };
+
+  function setItem(owner: string, parsed: { jid: string; remove: boolean; name?: string; groups: string[] }): IqAnswer {
+    if (parsed.remove) {
+      const removed = store.get(owner, parsed.jid);
+      if (!removed) return iqError("cancel", "item-not-found");
+      store.remove(owner, parsed.jid);
+      pushes.push(owner, rosterItemElement({ jid: parsed.jid, subscription: "remove" }));
+      subscriptions.removed(owner, removed);
+      return result();
+    }
+    const existing = store.get(owner, parsed.jid);
+    const item: RosterItem = {
+      jid: parsed.jid,
+      ...(parsed.name !== undefined ? { name: parsed.name } : {}),
+      subscription: existing?.subscription ?? "none",
+      ask: existing?.ask ?? false,
+      groups: parsed.groups,
+    };
+    if (!store.put(owner, item)) return iqError("wait", "resource-constraint", "the roster is full");
+    pushes.push(owner, rosterItemElement(item));
+    return result();
+  }
 }

@@ -1,8 +1,10 @@
 /**
  * Presence subscriptions (RFC 6121 3) between accounts of this server: the four requests update
  * both rosters (subscription and ask), push the changes, and reach the other account stamped
- * with the sender's bare JID. A subscription request to someone offline waits in memory
- * (bounded) and is shown at their next initial presence. When a subscription ends, the account
+ * with the sender's bare JID. A subscription request to someone offline waits in the roster store
+ * (bounded, stored with the rosters) and is shown at their next initial presence. Each request's
+ * changes to both rosters are one unit (RosterStore.atomically): stored together or not at all,
+ * and what they send goes out once they are stored. When a subscription ends, the account
  * that no longer sees the other's presence is told that each of its available sessions is gone
  * (RFC 6121 3.2.2, 3.3.3). Contacts on domains this server does not host only see the user's side
  * change (there is no server-to-server link). Whatever goes to a session that does not read is
@@ -27,10 +29,6 @@ const withFrom = (s: Subscription, on: boolean): Subscription => {
 };
 
 export class Subscriptions {
-  /** owner -> bare JIDs that asked to see the owner's presence and wait for an answer. */
-  private readonly pendingIn = new Map<string, Set<string>>();
-  private pendingTotal = 0;
-
   constructor(
     private readonly store: RosterStore,
     private readonly pushes: RosterPushes,
@@ -40,8 +38,15 @@ export class Subscriptions {
     private readonly presenceBroadcast: PresenceBroadcast = "roster",
   ) {}
 
-  /** `user` (a bare JID) sent a subscription request of `type` to `contact` (a bare JID). */
+  /**
+   * `user` (a bare JID) sent a subscription request of `type` to `contact` (a bare JID). Throws
+   * (nothing changed, nothing sent) when the rosters cannot be stored.
+   */
   outbound(user: string, contact: string, type: SubscriptionRequest, stanza: Element): void {
+    this.store.atomically(() => this.outboundNow(user, contact, type, stanza));
+  }
+
+  private outboundNow(user: string, contact: string, type: SubscriptionRequest, stanza: Element): void {
     if (contact === user) return; // a subscription to oneself is implicit (RFC 6121 4.2.2)
     const local = this.isLocalAccount(contact);
     switch (type) {
@@ -90,16 +95,19 @@ export class Subscriptions {
     }
   }
 
-  /** The user removed `contact` from the roster: cancel the subscriptions both ways (RFC 6121 2.5.2). */
+  /**
+   * The user removed `contact` from the roster: cancel the subscriptions both ways (RFC 6121
+   * 2.5.2). Call it inside the unit that removed the item (RosterStore.atomically).
+   */
   removed(user: string, item: RosterItem): void {
     const empty = xml("presence");
     if (hasTo(item.subscription) || item.ask) this.outboundAfterRemove(user, item.jid, "unsubscribe", empty);
-    if (hasFrom(item.subscription) || this.pendingIn.get(user)?.has(item.jid)) this.outboundAfterRemove(user, item.jid, "unsubscribed", empty);
+    if (hasFrom(item.subscription) || this.store.hasPending(user, item.jid)) this.outboundAfterRemove(user, item.jid, "unsubscribed", empty);
   }
 
   /** Subscription requests waiting for `owner`, to show at initial presence. */
   pendingFor(owner: string): Element[] {
-    return [...(this.pendingIn.get(owner) ?? [])].map((from) => xml("presence", { xmlns: "jabber:client", type: "subscribe", from, to: owner }));
+    return this.store.pendingFor(owner).map((from) => xml("presence", { xmlns: "jabber:client", type: "subscribe", from, to: owner }));
   }
 
   /** Like `outbound` for an item already gone from the user's roster: only the contact's side. */
@@ -129,7 +137,7 @@ export class Subscriptions {
     this.update(requester, approver, (item) => ({ ...item, subscription: withTo(item.subscription, true), ask: false }));
     this.deliver(approver, requester, type, stanza, false);
     // Then the approver's current presence, from each available resource (RFC 6121 3.1.5).
-    this.betweenAvailable(approver, requester, (source, target) => {
+    this.afterCommitBetween(approver, requester, (source, target) => {
       if (!source.lastPresence) return;
       const presence = xml("presence", { ...source.lastPresence.attrs, to: target.fullJid });
       presence.children = source.lastPresence.children;
@@ -149,9 +157,11 @@ export class Subscriptions {
   private deliver(from: string, to: string, type: SubscriptionRequest, stanza: Element, availableOnly: boolean): void {
     const out = xml("presence", { xmlns: "jabber:client", type, from, to });
     out.children = stanza.children;
-    for (const session of this.router.sessionsOf(to)) {
-      if (!availableOnly || session.available) offer(session, out);
-    }
+    this.store.afterCommit(() => {
+      for (const session of this.router.sessionsOf(to)) {
+        if (!availableOnly || session.available) offer(session, out);
+      }
+    });
   }
 
   /**
@@ -161,17 +171,22 @@ export class Subscriptions {
    */
   private presenceHidden(owner: string, watcher: string): void {
     if (this.presenceBroadcast === "domain") return;
-    this.betweenAvailable(owner, watcher, (source, target) =>
+    this.afterCommitBetween(owner, watcher, (source, target) =>
       offer(target, xml("presence", { xmlns: "jabber:client", type: "unavailable", from: source.fullJid, to: target.fullJid })),
     );
   }
 
-  /** Calls `send` for each available session of `owner` with each available session of `watcher`. */
-  private betweenAvailable(owner: string, watcher: string, send: (source: RoutableSession, target: RoutableSession) => void): void {
-    for (const source of this.router.sessionsOf(owner)) {
-      if (!source.available) continue;
-      for (const target of this.router.sessionsOf(watcher)) if (target.available) send(source, target);
-    }
+  /**
+   * Once the unit is stored, calls `send` for each available session of `owner` with each
+   * available session of `watcher`.
+   */
+  private afterCommitBetween(owner: string, watcher: string, send: (source: RoutableSession, target: RoutableSession) => void): void {
+    this.store.afterCommit(() => {
+      for (const source of this.router.sessionsOf(owner)) {
+        if (!source.available) continue;
+        for (const target of this.router.sessionsOf(watcher)) if (target.available) send(source, target);
+      }
+    });
   }
 
   /** An account (`local@domain`) on a domain this server hosts. */
@@ -180,21 +195,12 @@ export class Subscriptions {
     return at > 0 && this.isHosted(bareJid.slice(at + 1));
   }
 
+  /** A request waits for an offline contact; past the bounds it is still delivered to who is online now. */
   private addPending(owner: string, from: string): void {
-    let set = this.pendingIn.get(owner);
-    if (set?.has(from)) return;
-    // Bounded like rosters: past the limits the request is still delivered to who is online now.
-    if ((set?.size ?? 0) >= this.store.limits.maxItems || this.pendingTotal >= this.store.limits.maxTotalItems) return;
-    if (!set) this.pendingIn.set(owner, (set = new Set()));
-    set.add(from);
-    this.pendingTotal++;
+    this.store.addPending(owner, from);
   }
 
   private takePending(owner: string, from: string): boolean {
-    const set = this.pendingIn.get(owner);
-    if (!set?.delete(from)) return false;
-    this.pendingTotal--;
-    if (set.size === 0) this.pendingIn.delete(owner);
-    return true;
+    return this.store.takePending(owner, from);
   }
 }

@@ -1,0 +1,5 @@
+export { SUBSCRIPTIONS, type PendingRequest, type RosterItem, type RosterRecords, type Subscription } from "./roster.js";
+export { DEFAULT_OFFLINE_LIMITS, MemoryOfflineMessages, type OfflineAddResult, type OfflineLimits, type OfflineMessages, type StoredMessage } from "./offline.js";
+export type { WebSessionRecord, WebSessionRecords } from "./web-sessions.js";
+export { StorageError, memoryStorage, type Storage } from "./storage.js";
+export { MemoryAccounts, type AccountRecords } from "./accounts.js";

@@ -1,0 +1,9 @@
+/** The SQLite engine: used tokens, rosters, offline messages and web sessions in one file. */
+export { openSqliteStorage, type SqliteStorage, type SqliteStorageOptions } from "./open.js";
+export { DATABASE_FILE, StorageOpenError, openDatabase, holdDataDirectory, type Synchronous, type OpenDatabaseOptions } from "./database.js";
+export { SCHEMA_VERSION } from "./schema.js";
+export { SqliteReplayStore } from "./replay-store.js";
+export { SqliteRosterRecords } from "./roster-records.js";
+export { SqliteOfflineMessages } from "./offline-messages.js";
+export { SqliteWebSessions } from "./web-sessions.js";
+export { SqliteAccounts } from "./accounts.js";

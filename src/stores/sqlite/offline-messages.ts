@@ -1,0 +1,47 @@
+/**
+ * Offline messages in the SQLite database (OfflineMessages): the bound is checked and the message
+ * stored in one immediate transaction, and taking an account's messages reads and deletes them in
+ * one, so two processes (or two logins) never both deliver one message.
+ */
+import type Database from "better-sqlite3";
+import { DEFAULT_OFFLINE_LIMITS, type OfflineAddResult, type OfflineLimits, type OfflineMessages, type StoredMessage } from "../../core/records/offline.js";
+
+export class SqliteOfflineMessages implements OfflineMessages {
+  private readonly addOne: (owner: string, message: StoredMessage) => OfflineAddResult;
+  private readonly takeAll: (owner: string) => StoredMessage[];
+  private readonly countOf: Database.Statement<[string], { count: number }>;
+
+  constructor(db: Database.Database, readonly limits: OfflineLimits = DEFAULT_OFFLINE_LIMITS) {
+    const usage = db.prepare<[string], { count: number; bytes: number }>("SELECT count(*) AS count, coalesce(sum(bytes), 0) AS bytes FROM offline_messages WHERE owner = ?");
+    const insert = db.prepare("INSERT INTO offline_messages (owner, stanza, bytes, stored_at) VALUES (?, ?, ?, ?)");
+    const select = db.prepare<[string], { stanza: string; stored_at: number }>("SELECT stanza, stored_at FROM offline_messages WHERE owner = ? ORDER BY id");
+    const remove = db.prepare("DELETE FROM offline_messages WHERE owner = ?");
+    this.countOf = db.prepare("SELECT count(*) AS count FROM offline_messages WHERE owner = ?");
+    const add = db.transaction((owner: string, message: StoredMessage): OfflineAddResult => {
+      const bytes = Buffer.byteLength(message.stanza, "utf8");
+      const used = usage.get(owner)!;
+      if (used.count >= this.limits.maxMessagesPerAccount || used.bytes + bytes > this.limits.maxBytesPerAccount) return "full";
+      insert.run(owner, message.stanza, bytes, Math.round(message.storedAt));
+      return "stored";
+    });
+    const take = db.transaction((owner: string): StoredMessage[] => {
+      const rows = select.all(owner);
+      if (rows.length > 0) remove.run(owner);
+      return rows.map((row) => ({ stanza: row.stanza, storedAt: row.stored_at }));
+    });
+    this.addOne = (owner, message) => add.immediate(owner, message);
+    this.takeAll = (owner) => take.immediate(owner);
+  }
+
+  add(owner: string, message: StoredMessage): OfflineAddResult {
+    return this.addOne(owner, message);
+  }
+
+  take(owner: string): StoredMessage[] {
+    return this.takeAll(owner);
+  }
+
+  count(owner: string): number {
+    return this.countOf.get(owner)!.count;
+  }
+}

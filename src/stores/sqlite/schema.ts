@@ -1,0 +1,56 @@
+/**
+ * The database's schema, as forward migrations: migration N takes a database from
+ * `user_version` N to N + 1. They run at open, each in one immediate transaction, so a crash
+ * mid-way leaves the previous version, and two processes opening a new file at once migrate it
+ * once. Never edit a migration that has shipped: add the next one.
+ */
+
+export const MIGRATIONS: readonly string[] = [
+  // 1: used tokens, accounts, rosters, waiting subscription requests, offline messages, web sessions.
+  `
+  CREATE TABLE accounts (
+    jid TEXT PRIMARY KEY,
+    first_login INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE used_tokens (
+    id TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX used_tokens_by_expiry ON used_tokens (expires_at);
+
+  CREATE TABLE roster_items (
+    owner TEXT NOT NULL,
+    jid TEXT NOT NULL,
+    name TEXT,
+    subscription TEXT NOT NULL CHECK (subscription IN ('none', 'to', 'from', 'both')),
+    ask INTEGER NOT NULL CHECK (ask IN (0, 1)),
+    groups TEXT NOT NULL CHECK (json_valid(groups) AND json_type(groups) = 'array'),
+    UNIQUE (owner, jid)
+  );
+
+  CREATE TABLE subscription_requests (
+    owner TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    PRIMARY KEY (owner, requester)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE offline_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner TEXT NOT NULL,
+    stanza TEXT NOT NULL,
+    bytes INTEGER NOT NULL CHECK (bytes > 0),
+    stored_at INTEGER NOT NULL
+  );
+  CREATE INDEX offline_messages_by_owner ON offline_messages (owner, id);
+
+  CREATE TABLE web_sessions (
+    id_hash TEXT NOT NULL UNIQUE,
+    username TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
