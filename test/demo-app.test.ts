@@ -14,6 +14,7 @@ import { SessionStore } from "../src/web/demo/session.js";
 import { checkToken } from "../src/core/token/verify.js";
 import type { DemoConfig } from "../src/app/config/types.js";
 import type { TokenKey } from "../src/core/token/keys.js";
+import type { WebSessionRecord, WebSessionRecords } from "../src/core/records/web-sessions.js";
 
 const KEYS: TokenKey[] = [{ tokenSecret: "demo-app-secret", otpSeed: "XVGR73KMZH2M4XMY" }];
 const SESSION_SECRET = "a-session-secret-for-the-demo-app-test-0123456789";
@@ -278,5 +279,72 @@ describe("demo sessions", () => {
     expect(alice.map((cookie) => store.user(request(cookie)))).toEqual([...Array(18).fill(null), "alice", "alice"]);
     expect(store.size).toBe(4);
     expect(() => new SessionStore({ secret: SESSION_SECRET, maxSessionsPerUser: 0 })).toThrow(RangeError);
+  });
+});
+
+describe("demo app with sessionRecords", () => {
+  /** Records in memory that can be made to fail, as a full or read-only database would. */
+  function records() {
+    const rows: WebSessionRecord[] = [];
+    const state = { failing: false };
+    const fail = (what: string) => {
+      if (state.failing) throw new Error(`${what}: database or disk is full`);
+    };
+    const store: WebSessionRecords = {
+      all: () => [...rows],
+      add: (record) => (fail("add"), void rows.push(record)),
+      remove: (idHash) => {
+        fail("remove");
+        const at = rows.findIndex((r) => r.idHash === idHash);
+        if (at >= 0) rows.splice(at, 1);
+      },
+      removeExpired: (now) => {
+        for (let i = rows.length - 1; i >= 0; i--) if (rows[i]!.expiresAt <= now) rows.splice(i, 1);
+      },
+    };
+    return { rows, state, store };
+  }
+
+  test("a sign-in kept in the records works in a new app over them (a restart); sign-out removes it", async () => {
+    const kept = records();
+    const cookie = await signIn(await start({ sessionRecords: kept.store }));
+    expect(kept.rows).toHaveLength(1);
+    expect(kept.rows[0]!.username).toBe("alice");
+    expect(JSON.stringify(kept.rows)).not.toContain(cookie.split("=")[1]!.split(".")[0]!);
+    const restarted = await start({ sessionRecords: kept.store });
+    expect((await get(restarted, "/api/token", cookie)).status).toBe(200);
+    expect((await post(restarted, "/signout", {}, { origin: restarted, cookie })).status).toBe(303);
+    expect(kept.rows).toEqual([]);
+    expect((await get(await start({ sessionRecords: kept.store }), "/api/token", cookie)).status).toBe(401);
+  });
+
+  test("records that fail: sign-in answers 503 with a page saying so and no cookie; sign-out answers 503 and the session stays", async () => {
+    const kept = records();
+    const warnings: string[] = [];
+    const base = await start({ sessionRecords: kept.store, log: { warn: (line) => warnings.push(line) } });
+    const cookie = await signIn(base);
+    kept.state.failing = true;
+
+    const refused = await post(base, "/signin", { username: "bob", password: "bob-pw" });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("set-cookie")).toBeNull();
+    expect(refused.headers.get("retry-after")).toBe("30");
+    expect(refused.headers.get("content-security-policy")).toContain("default-src 'none'");
+    const page = await refused.text();
+    expect(page).toContain("Sign-in failed");
+    expect(page).toContain("could not save your sign-in");
+    expect(page).not.toContain("disk is full"); // the reason goes to the log, not to the browser
+    expect(warnings).toEqual(["demo: sign-in of bob refused: the sign-in could not be stored: add: database or disk is full"]);
+
+    const signOut = await post(base, "/signout", {}, { origin: base, cookie });
+    expect(signOut.status).toBe(503);
+    expect(signOut.headers.get("set-cookie")).toBeNull();
+    expect(await signOut.text()).toContain("You are still signed in");
+    expect((await get(base, "/api/token", cookie)).status).toBe(200);
+
+    kept.state.failing = false;
+    expect((await post(base, "/signout", {}, { origin: base, cookie })).status).toBe(303);
+    expect((await get(base, "/api/token", cookie)).status).toBe(401);
+    expect(kept.rows).toEqual([]);
   });
 });

@@ -4,12 +4,24 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppConfig } from "../config/types.js";
+import type { WebSessionRecords } from "../../core/records/web-sessions.js";
 import { createDemoApp } from "../../web/demo/app.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-export function createHttpHandler(config: AppConfig, metrics?: { handle(req: IncomingMessage, res: ServerResponse): boolean }): Handler | undefined {
-  const app = demoHandler(config);
+export interface HttpHandlerOptions {
+  /** The storage's web sessions (null for the memory engine): demo sign-ins then survive restarts. */
+  webSessions?: WebSessionRecords | null | undefined;
+  /** Where the demo app reports sign-ins and sign-outs it could not store. */
+  log?: { warn(message: string): void } | undefined;
+}
+
+export function createHttpHandler(
+  config: AppConfig,
+  metrics?: { handle(req: IncomingMessage, res: ServerResponse): boolean },
+  options: HttpHandlerOptions = {},
+): Handler | undefined {
+  const app = demoHandler(config, options);
   if (!metrics) return app;
   return (req, res) => {
     if (metrics.handle(req, res)) return;
@@ -18,7 +30,7 @@ export function createHttpHandler(config: AppConfig, metrics?: { handle(req: Inc
   };
 }
 
-function demoHandler(config: AppConfig): Handler | undefined {
+function demoHandler(config: AppConfig, { webSessions, log }: HttpHandlerOptions): Handler | undefined {
   if (!config.demo) return undefined;
   const domain = config.domains[config.demo.domain]!;
   return createDemoApp({
@@ -27,5 +39,7 @@ function demoHandler(config: AppConfig): Handler | undefined {
     nonceDigits: domain.nonceDigits,
     websocketPath: config.listeners.websocketPath,
     trustedProxies: config.trustedProxies,
+    ...(webSessions ? { sessionRecords: webSessions } : {}),
+    ...(log ? { log } : {}),
   });
 }

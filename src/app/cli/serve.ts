@@ -86,7 +86,7 @@ const HOST_SETTING = "XMPP_HOST (or listeners.host in the configuration file)";
 /** Starts the server; a listener that cannot start is a usage error naming the setting that changes it. */
 async function listenOrExplain(config: AppConfig, options: StartOptions, metrics: PrometheusMetrics | null): Promise<RunningServer> {
   try {
-    return await startServer(config, { ...options, httpHandler: createHttpHandler(config, metrics ?? undefined) });
+    return await startServer(config, { ...options, httpHandler: createHttpHandler(config, metrics ?? undefined, { webSessions: options.storage?.webSessions, log: options.log }) });
   } catch (err) {
     if (!(err instanceof ListenError)) throw err;
     const where = `${err.host}:${err.port}`;

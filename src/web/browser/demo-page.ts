@@ -3,7 +3,7 @@
  * show who is online, send and receive messages. Bundled by scripts/build-browser.ts.
  */
 import { client, xml } from "@xmpp/client";
-import { assertTokenMaySend, useXToken } from "../../client/x-token-mechanism.js";
+import { assertTokenMaySend, InsecureStreamError, useXToken } from "../../client/x-token-mechanism.js";
 import { websocketService } from "./websocket-url.js";
 
 interface StanzaLike {
@@ -61,18 +61,26 @@ function setView(next: View): void {
   render();
 }
 
+/** The web app did not hand out a token: the attempt is given up and tried again (see retryLater). */
+class NoToken extends Error {}
+
 /**
  * A fresh token for every login: tokens are single-use, so reconnects fetch a new one. A 401
  * means the web session ended (signed out in another tab, expired): back to the sign-in page.
  */
 async function fetchToken(): Promise<string> {
-  const res = await fetch("/api/token", { credentials: "same-origin", cache: "no-store" });
+  let res: Response;
+  try {
+    res = await fetch("/api/token", { credentials: "same-origin", cache: "no-store" });
+  } catch {
+    throw new NoToken("the web app did not answer");
+  }
   if (res.status === 401) {
     signingOut = true;
     setView("signed out");
     location.assign("/");
   }
-  if (!res.ok) throw new Error(`the token endpoint answered ${res.status}`);
+  if (!res.ok) throw new NoToken(`the web app did not hand out a token (HTTP ${res.status})`);
   return ((await res.json()) as { token: string }).token;
 }
 
@@ -143,23 +151,51 @@ const xmpp = client({
   domain,
   credentials: async (authenticate: (c: object, mechanism: string) => Promise<void>) => {
     assertTokenMaySend(xmpp, xTokenOptions); // before a token is minted for nothing
-    await authenticate({ username, password: await fetchToken() }, "X-TOKEN");
+    try {
+      await authenticate({ username, password: await fetchToken() }, "X-TOKEN");
+    } catch (err) {
+      if (!signingOut && !(err instanceof InsecureStreamError)) retryLater(err);
+      throw err;
+    }
   },
-});
+}) as ReturnType<typeof client> & { disconnect(): Promise<unknown>; reconnect: { delay: number } };
 useXToken(xmpp, xTokenOptions);
 
-xmpp.on("status", (status: string) => setView(viewOf(status)));
+/** @xmpp/client waits a second before it reconnects; after failed logins, longer (at most 16 s). */
+const RETRY_MS = { first: 1000, most: 16_000 };
+/** What went wrong in the current attempt's login, said instead of the generic error text. */
+let attemptProblem = "";
+
+/**
+ * A login that failed on an open stream (no token from the web app, or the token refused) leaves
+ * @xmpp/client waiting on that stream for ever: the page would read "reconnecting…" and stay so.
+ * Close the stream instead: the client's reconnect then starts a new attempt with a fresh token,
+ * each one waiting twice as long as the one before.
+ */
+function retryLater(err: unknown): void {
+  attemptProblem = err instanceof NoToken ? err.message : "the server refused the token";
+  lastProblem = attemptProblem;
+  xmpp.reconnect.delay = Math.min(xmpp.reconnect.delay * 2, RETRY_MS.most);
+  setTimeout(() => void xmpp.disconnect().catch(() => {}), 0);
+}
+
+xmpp.on("status", (status: string) => {
+  if (status === "connecting") attemptProblem = "";
+  setView(viewOf(status));
+});
 xmpp.on("error", (error: { condition?: string; message?: string }) => {
   // Shown in words while offline; the status events that follow say what the client does next.
   lastProblem =
-    error.condition === "system-shutdown"
+    attemptProblem ||
+    (error.condition === "system-shutdown"
       ? "the server shut down"
       : error.condition === "not-authorized"
         ? "the server refused the token"
-        : "the connection to the server failed";
+        : "the connection to the server failed");
   render();
 });
 xmpp.on("online", async () => {
+  xmpp.reconnect.delay = RETRY_MS.first;
   setView("online");
   await xmpp.send(xml("presence"));
 });

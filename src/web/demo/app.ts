@@ -15,9 +15,10 @@ import { createTokenEndpoint, type MintFunction, type NodeHandler } from "../end
 import { WindowCounter } from "../../auth/policy/window-counter.js";
 import { clientAddress, TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
 import { hashPassword, verifyPassword } from "./password.js";
-import { SessionStore } from "./session.js";
+import { SessionStorageError, SessionStore } from "./session.js";
 import { chatPage, messagePage, signInPage, stropheCheckPage } from "./pages.js";
 import { systemClock, type Clock } from "../../core/clock.js";
+import type { WebSessionRecords } from "../../core/records/web-sessions.js";
 
 /** The demo web app's sign-in users; absent in production configs. */
 export interface DemoConfig {
@@ -62,6 +63,14 @@ export interface DemoAppOptions {
   maxSignInAttemptsPerMinute?: number;
   /** Sessions one user keeps at once; default 10 (a new one ends that user's oldest). */
   maxSessionsPerUser?: number;
+  /**
+   * Where sign-ins outlive a restart (`x-token serve` passes its storage's `webSessions`): only
+   * a hash of each session id is stored. Absent: in memory, and a restart signs everyone out.
+   * A sign-in (or sign-out) it cannot store is refused with 503.
+   */
+  sessionRecords?: WebSessionRecords;
+  /** Where a sign-in or sign-out that could not be stored is reported (the server's log); default nowhere. */
+  log?: { warn(message: string): void };
   /**
    * Reverse proxies whose X-Forwarded-For is believed for the sign-in limit's client address
    * (the server's `trustedProxies`); default none: the socket's peer address is the client.
@@ -144,6 +153,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     lifetimeSeconds: options.sessionSeconds,
     secure: options.secureCookie ?? demo.secureCookie ?? false,
     ...(options.maxSessionsPerUser === undefined ? {} : { maxSessionsPerUser: options.maxSessionsPerUser }),
+    ...(options.sessionRecords ? { records: options.sessionRecords } : {}),
     now,
   });
   const users = new Map(demo.users.map((u) => [u.username, u.passwordHash]));
@@ -214,8 +224,38 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
       return redirect(res, "/?failed=1");
     }
     // A fresh session id on every sign-in (no fixation); the old one, if any, ends.
-    sessions.destroy(req);
-    return redirect(res, "/chat", { "Set-Cookie": sessions.create(username) });
+    let cookie: string;
+    try {
+      sessions.destroy(req);
+      cookie = sessions.create(username);
+    } catch (err) {
+      if (err instanceof SessionStorageError) {
+        options.log?.warn(`demo: sign-in of ${username} refused: ${err.message}`);
+        return storageTrouble(req, res, "Sign-in failed", "The server could not save your sign-in: its storage is failing. Nothing was changed; try again in a moment.");
+      }
+      throw err;
+    }
+    return redirect(res, "/chat", { "Set-Cookie": cookie });
+  }
+
+  function signOut(req: IncomingMessage, res: ServerResponse): void {
+    let cookie: string;
+    try {
+      cookie = sessions.destroy(req);
+    } catch (err) {
+      // The session stays, in memory and stored: saying "signed out" would let it come back after a restart.
+      if (err instanceof SessionStorageError) {
+        options.log?.warn(`demo: sign-out refused: ${err.message}`);
+        return storageTrouble(req, res, "Sign-out failed", "The server could not record your sign-out: its storage is failing. You are still signed in; try again in a moment.");
+      }
+      throw err;
+    }
+    return redirect(res, "/", { "Set-Cookie": cookie });
+  }
+
+  /** 503 with a page that says what did not happen; the reason stays in the server (no details leak). */
+  function storageTrouble(req: IncomingMessage, res: ServerResponse, title: string, text: string): void {
+    html(req, res, 503, messagePage(title, text), { "Retry-After": "30" });
   }
 
   async function asset(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
@@ -243,7 +283,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     }
     if (path === "/signout" && method === "POST") {
       if (!sameOrigin(req)) return html(req, res, 403, messagePage("Forbidden", "Sign-out must come from this site's own page."));
-      return redirect(res, "/", { "Set-Cookie": sessions.destroy(req) });
+      return signOut(req, res);
     }
     if (method !== "GET") return html(req, res, 405, messagePage("Method not allowed", "Not here."), { Allow: "GET" });
     const user = sessions.user(req);
