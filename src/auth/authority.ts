@@ -37,6 +37,26 @@ interface HostedDomain {
   disabled: Set<string>;
 }
 
+/** Checks and prepares every domain; throws KeyError naming the first bad one. */
+function hostedDomains(domains: Record<string, AuthorityDomain>): Map<string, HostedDomain> {
+  const hosted = new Map<string, HostedDomain>();
+  for (const [name, domain] of Object.entries(domains)) {
+    const window = domain.window ?? DEFAULT_WINDOW;
+    // A bad window would otherwise surface as an exception on the first login.
+    if (!isValidWindow(window)) throw new KeyError(`${name}: window must be ${WINDOW_RULE}, got ${window}`);
+    const nonceDigits = domain.nonceDigits ?? DEFAULT_NONCE_DIGITS;
+    const nonceProblem = nonceDigitsProblem(nonceDigits);
+    if (nonceProblem) throw new KeyError(`${name}: ${nonceProblem}`);
+    hosted.set(nameprep(name), {
+      keyring: new Keyring(domain.keys),
+      window,
+      nonceDigits,
+      disabled: new Set(domain.disabledUsers ?? []),
+    });
+  }
+  return hosted;
+}
+
 /**
  * The answer to one login check (the shape of a Prosody auth profile): ok, the account is
  * disabled, or the reason the token was refused.
@@ -44,27 +64,26 @@ interface HostedDomain {
 export type AuthorityVerdict = Accepted | { ok: false; reason: RejectReason | "unknown-domain" | "account-disabled" };
 
 export class TokenAuthority {
-  private readonly hosted = new Map<string, HostedDomain>();
+  private hosted: ReadonlyMap<string, HostedDomain>;
   readonly replay: ReplayStore;
   private readonly now: Clock;
 
   constructor({ domains, replay = new MemoryReplayStore(), now = systemClock }: AuthorityOptions) {
-    for (const [name, domain] of Object.entries(domains)) {
-      const window = domain.window ?? DEFAULT_WINDOW;
-      // A bad window would otherwise surface as an exception on the first login.
-      if (!isValidWindow(window)) throw new KeyError(`${name}: window must be ${WINDOW_RULE}, got ${window}`);
-      const nonceDigits = domain.nonceDigits ?? DEFAULT_NONCE_DIGITS;
-      const nonceProblem = nonceDigitsProblem(nonceDigits);
-      if (nonceProblem) throw new KeyError(`${name}: ${nonceProblem}`);
-      this.hosted.set(nameprep(name), {
-        keyring: new Keyring(domain.keys),
-        window,
-        nonceDigits,
-        disabled: new Set(domain.disabledUsers ?? []),
-      });
-    }
+    this.hosted = hostedDomains(domains);
     this.replay = replay;
     this.now = now;
+  }
+
+  /**
+   * Replaces every hosted domain at once (a configuration reload): domains added are hosted from
+   * now on, a domain removed refuses new logins with `unknown-domain`, and keys, windows, nonce
+   * lengths and disabled accounts take their new values for the next check. The replay store
+   * stays, so a token used before the swap is still used after it. Everything is checked before
+   * anything changes: a bad domain throws KeyError and the authority keeps its domains. Logins
+   * already accepted are not affected (the authority keeps no sessions).
+   */
+  replaceDomains(domains: Record<string, AuthorityDomain>): void {
+    this.hosted = hostedDomains(domains);
   }
 
   hosts(domain: string): boolean {

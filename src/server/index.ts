@@ -6,7 +6,7 @@ import net from "node:net";
 import type stream from "node:stream";
 import tls from "node:tls";
 import { WebSocketServer } from "ws";
-import type { ServerConfig } from "./config.js";
+import type { LimitsConfig, ServerConfig } from "./config.js";
 import { TokenAuthority } from "../auth/authority.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { memoryStorage, type Storage } from "../core/records/storage.js";
@@ -56,6 +56,48 @@ export interface StartOptions {
   metrics?: LoginMetrics;
 }
 
+/** What `RunningServer.reload` takes besides the configuration. */
+export interface ReloadOptions {
+  /**
+   * Builds the login policy every stream consults from now on (existing ones included), called
+   * only when a login limit (failures per connection, per IP, per JID) changed. Without it, a
+   * server that built its own LoginLimiter builds a new one (its in-memory failure counts then
+   * start over); a policy given to startServer is kept.
+   */
+  loginPolicy?: (limits: LimitsConfig) => LoginPolicy;
+}
+
+/** What a reload did, for its one log line. */
+export interface ReloadReport {
+  /** What changed and is in effect now, in words ("domains a, b (added b)", "keys rotated for a", "certificate replaced", "limits idleTimeoutSeconds"); empty when nothing did. */
+  applied: string[];
+  /** Settings that differ from the running ones and keep their running value until a restart. */
+  needsRestart: string[];
+}
+
+/**
+ * The ServerConfig settings a reload cannot apply, with the name a log line gives them; `tls`
+ * is here for turning TLS on or off only (replacing the certificate and key is applied).
+ * A Record, so a new setting must be classified here (or made reloadable) to compile.
+ */
+const RESTART_SETTINGS: Record<Exclude<keyof ServerConfig, "domains" | "limits">, string> = {
+  listeners: "listeners",
+  tls: "tls (turning TLS on or off)",
+  requireTls: "requireTls",
+  allowPlainWithoutTls: "allowPlainWithoutTls",
+  trustedProxies: "trustedProxies",
+  loopbackWebSocketIsSecure: "loopbackWebSocketIsSecure",
+  presenceBroadcast: "presenceBroadcast",
+  replayMaxEntries: "replay.maxEntries",
+  components: "components",
+};
+
+const LOGIN_LIMITS = ["maxAuthFailuresPerConnection", "maxAuthFailuresPerIpPerMinute", "maxAuthFailuresPerJidPerMinute"] as const;
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
 export interface ConnectionStats {
   kind: "tcp" | "websocket";
   remoteAddress: string;
@@ -82,6 +124,23 @@ export interface RunningServer {
   readonly rosters: RosterStore;
   /** What the server keeps across logins (StartOptions.storage). */
   readonly storage: Storage;
+  /**
+   * Applies a new configuration without dropping a stream (`x-token serve` on SIGHUP):
+   * - `domains`: the authority's domains are replaced (its replay store stays): a domain added
+   *   accepts logins and streams at once, a domain removed refuses new streams and logins, keys
+   *   rotate for the next login; sessions already logged in stay.
+   * - `tls`: a replaced certificate and key serve new connections (STARTTLS on connections
+   *   accepted from now on, direct-TLS handshakes from now on); encrypted connections keep theirs.
+   * - `limits`: connections accepted from now on get every new value; the login limits
+   *   (failures per connection, per IP, per JID) apply to every stream at once (see
+   *   ReloadOptions). Streams already open keep the rest of the limits they started with
+   *   (stanza sizes, timeouts, outbound bound, failure log lines), so none is cut off by a
+   *   timer or bound it did not know about.
+   * Any other setting that differs keeps its running value and is listed in `needsRestart`.
+   * Throws (KeyError for a domain, an Error for a certificate Node cannot use) before anything
+   * changes. Synchronous, so two reloads never interleave.
+   */
+  reload(config: ServerConfig, options?: ReloadOptions): ReloadReport;
   /** Stops listening, ends every stream with a system-shutdown error, and resolves when done. */
   close(): Promise<void>;
 }
@@ -136,20 +195,33 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const now = options.now ?? systemClock;
   const storage = options.storage ?? memoryStorage({ replayMaxEntries: config.replayMaxEntries });
   const authority = options.authority ?? new TokenAuthority({ domains: config.domains, replay: storage.replay, now });
+  // The configuration in force: reload() replaces it (its domains, certificate and limits).
+  let live = config;
   // The login policy is applied by each stream's SASL exchange (src/server/sasl-exchange.ts).
   const sasl = createXTokenSasl({ authority, allowPlainWithoutTls: config.allowPlainWithoutTls });
   const router = new Router();
   const sessions = new Set<XmppSession>();
-  const failureLog = new FailureLog(log, { linesPerMinute: config.limits.maxFailureLinesPerIpPerMinute });
-  const rosters = createRosters(router, (domain) => Object.hasOwn(config.domains, domain), config.presenceBroadcast, undefined, storage.rosters);
+  // Each reload that changes its limit starts a new one; streams keep the one they started with.
+  const failureLogs = [new FailureLog(log, { linesPerMinute: config.limits.maxFailureLinesPerIpPerMinute })];
+  const rosters = createRosters(router, (domain) => Object.hasOwn(live.domains, domain), config.presenceBroadcast, undefined, storage.rosters);
   const iq = createServerIq(rosters);
-  const services: SessionServices = {
+  // Every stream, old or new, consults the policy in force (reload() may replace it).
+  let loginPolicy = options.loginPolicy ?? new LoginLimiter({ limits: config.limits });
+  const policy: LoginPolicy = {
+    get maxFailuresPerConnection() {
+      return loginPolicy.maxFailuresPerConnection;
+    },
+    admit: (ip) => loginPolicy.admit(ip),
+    settle: (attempt) => loginPolicy.settle(attempt),
+  };
+  // What new streams get; a reload makes a new one, and streams keep the one they started with.
+  let services: SessionServices = {
     config,
     sasl,
     router,
     log,
-    policy: options.loginPolicy ?? new LoginLimiter({ limits: config.limits }),
-    failureLog,
+    policy,
+    failureLog: failureLogs[0]!,
     iqHandlers: iq.handlers,
     rosters,
     storage,
@@ -177,7 +249,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   try {
     if (config.listeners.c2sPort !== null) {
       const server = net.createServer((socket) =>
-        startSession(new TcpTransport(socket, tickets?.context ?? null, config.limits.maxStanzaBytesBeforeAuth, false, config.limits.maxOutboundBytes)),
+        startSession(new TcpTransport(socket, tickets?.context ?? null, live.limits.maxStanzaBytesBeforeAuth, false, live.limits.maxOutboundBytes)),
       );
       servers.push(server);
       ports.c2s = await listen(server, config.listeners.c2sPort, host, "c2s");
@@ -185,7 +257,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     if (config.listeners.directTlsPort !== null) {
       if (!tickets) throw new Error("directTlsPort needs a TLS certificate");
       const server = tickets.createServer((socket) =>
-        startSession(new TcpTransport(socket, null, config.limits.maxStanzaBytesBeforeAuth, true, config.limits.maxOutboundBytes)),
+        startSession(new TcpTransport(socket, null, live.limits.maxStanzaBytesBeforeAuth, true, live.limits.maxOutboundBytes)),
       );
       servers.push(server);
       ports.directTls = await listen(server, config.listeners.directTlsPort, host, "directTls");
@@ -217,7 +289,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
             warnedForwarded = true;
             log.warn(`forwarded headers from ${address} ignored: not in trustedProxies (WebSocket streams from it are not secure)`);
           }
-          startSession(new WebSocketTransport(ws, address, secure, config.limits.maxStanzaBytesBeforeAuth, config.limits.maxOutboundBytes));
+          startSession(new WebSocketTransport(ws, address, secure, live.limits.maxStanzaBytesBeforeAuth, live.limits.maxOutboundBytes));
         });
       });
       servers.push(server);
@@ -242,8 +314,57 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         .join(", "),
   );
 
+  const reload = (next: ServerConfig, reloadOptions: ReloadOptions = {}): ReloadReport => {
+    const applied: string[] = [];
+    const needsRestart: string[] = [];
+    for (const [key, name] of Object.entries(RESTART_SETTINGS) as [keyof typeof RESTART_SETTINGS, string][]) {
+      const differs = key === "tls" ? (live.tls === null) !== (next.tls === null) : !same(live[key], next[key]);
+      if (differs) needsRestart.push(name);
+    }
+    const newPem = live.tls && next.tls && (live.tls.cert !== next.tls.cert || live.tls.key !== next.tls.key) ? next.tls : null;
+    // Everything that can fail, before anything changes: the certificate, then the domains.
+    if (newPem) tls.createSecureContext({ cert: newPem.cert, key: newPem.key });
+    authority.replaceDomains(next.domains);
+    if (newPem) tickets?.replace(newPem);
+
+    const before = Object.keys(live.domains);
+    const after = Object.keys(next.domains);
+    const added = after.filter((d) => !Object.hasOwn(live.domains, d));
+    const removed = before.filter((d) => !Object.hasOwn(next.domains, d));
+    if (added.length > 0 || removed.length > 0) {
+      const what = [added.length > 0 && `added ${added.join(", ")}`, removed.length > 0 && `removed ${removed.join(", ")}`].filter(Boolean).join("; ");
+      applied.push(`domains ${after.join(", ")} (${what})`);
+    }
+    const rotated = after.filter((d) => Object.hasOwn(live.domains, d) && !same(live.domains[d]!.keys, next.domains[d]!.keys));
+    if (rotated.length > 0) applied.push(`keys rotated for ${rotated.join(", ")}`);
+    for (const field of ["window", "nonceDigits", "disabledUsers"] as const) {
+      const changed = after.filter((d) => Object.hasOwn(live.domains, d) && !same(live.domains[d]![field], next.domains[d]![field]));
+      if (changed.length > 0) applied.push(`${field} changed for ${changed.join(", ")}`);
+    }
+    if (newPem) applied.push("certificate replaced");
+    const limits = (Object.keys(next.limits) as (keyof ServerConfig["limits"])[]).filter((k) => live.limits[k] !== next.limits[k]);
+    if (limits.length > 0) applied.push(`limits ${limits.join(", ")}`);
+
+    if (LOGIN_LIMITS.some((k) => live.limits[k] !== next.limits[k])) {
+      if (reloadOptions.loginPolicy) loginPolicy = reloadOptions.loginPolicy(next.limits);
+      else if (!options.loginPolicy) loginPolicy = new LoginLimiter({ limits: next.limits });
+    }
+    let failureLog = services.failureLog!;
+    if (live.limits.maxFailureLinesPerIpPerMinute !== next.limits.maxFailureLinesPerIpPerMinute) {
+      failureLog = new FailureLog(log, { linesPerMinute: next.limits.maxFailureLinesPerIpPerMinute });
+      failureLogs.push(failureLog);
+    }
+    // What cannot change keeps its running value; new streams get the rest.
+    live = { ...live, domains: next.domains, limits: next.limits, tls: newPem ?? live.tls };
+    services = { ...services, config: live, failureLog };
+    if (wss) wss.options.maxPayload = live.limits.maxStanzaBytesBeforeAuth + WEBSOCKET_PAYLOAD_SLACK;
+    return { applied, needsRestart };
+  };
+
   return {
-    config,
+    get config() {
+      return live;
+    },
     authority,
     ports,
     discoItems: iq.discoItems,
@@ -260,6 +381,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     connections() {
       return [...sessions].map((s) => ({ kind: s.transportKind, remoteAddress: s.remoteAddress, outboundBytes: s.outboundBytes, outboundPaused: s.outboundPaused }));
     },
+    reload,
     close() {
       closing ??= (async () => {
         const stopped = Promise.all(
@@ -273,7 +395,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         wss?.close();
         tickets?.stop();
         await stopped;
-        failureLog.flush();
+        for (const failureLog of failureLogs) failureLog.flush();
         log.info("stopped");
       })();
       return closing;

@@ -12,6 +12,12 @@ export interface CliIO {
    * waits. A function, so commands that never wait leave Ctrl-C's default (exit at once) alone.
    */
   stopSignal?: () => Promise<string>;
+  /**
+   * Registers what to do when the process is asked to reload its configuration (SIGHUP);
+   * `serve` calls it once, and `onReload` may then be called any number of times. A function,
+   * so commands that never reload keep SIGHUP's default (the process ends).
+   */
+  reloadSignal?: (onReload: () => void) => void;
 }
 
 /** A mistake in how the command was called or configured: exit code 2, one line, no stack. */

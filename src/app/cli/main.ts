@@ -92,6 +92,11 @@ function stopSignal(): Promise<string> {
   });
 }
 
+/** Installs the SIGHUP handler only for a command that reloads (`serve`); others keep SIGHUP's default. */
+function reloadSignal(onReload: () => void): void {
+  process.on("SIGHUP", () => onReload());
+}
+
 /** True when this file is the program (also through npm's bin symlink), not an import. */
 function isMain(): boolean {
   try {
@@ -111,7 +116,7 @@ if (isMain()) {
   // exiting closes every listener with it.
   process.on("uncaughtException", internalError);
   process.on("unhandledRejection", internalError);
-  run({ argv: process.argv.slice(2), env: process.env, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, stopSignal })
+  run({ argv: process.argv.slice(2), env: process.env, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, stopSignal, reloadSignal })
     .then((code) => {
       process.exitCode = code;
       // A command has finished: a handle left open by mistake must not keep the process running.

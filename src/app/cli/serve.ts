@@ -1,13 +1,13 @@
 import { relative } from "node:path";
 import { loadConfig } from "../config/load.js";
 import type { AppConfig } from "../config/types.js";
-import { ListenError, startServer, type RunningServer, type StartOptions } from "../../server/index.js";
+import { ListenError, startServer, type Logger, type ReloadReport, type RunningServer, type ServerConfig, type StartOptions } from "../../server/index.js";
 import { TokenAuthority } from "../../auth/authority.js";
 import { LoginLimiter } from "../../auth/policy/login-limiter.js";
-import { openStores } from "../stores.js";
+import { openStores, type OpenedStores } from "../stores.js";
 import { join } from "node:path";
 import { PrometheusMetrics } from "../../metrics/prometheus.js";
-import { stderrLogger } from "../../server/log.js";
+import { oneLineLogger, stderrLogger } from "../../server/log.js";
 import { mintToken } from "../../core/token/mint.js";
 import { parseFlags } from "./args.js";
 import { DEV_DIR, ensureDevSetup, type DevSetup } from "./dev-setup.js";
@@ -20,8 +20,13 @@ Runs the XMPP server: TCP c2s with STARTTLS, WebSocket on the HTTP port, X-TOKEN
 PLAIN-with-a-token authentication. Configuration from --config FILE (or XTOKEN_CONFIG) and
 the environment (XTOKEN_DOMAIN, XTOKEN_SECRET, XTOKEN_OTP_SEED, XMPP_HOST, XMPP_C2S_PORT,
 XMPP_HTTP_PORT, XMPP_REQUIRE_TLS, XTOKEN_REDIS_URL). Used tokens are remembered in memory, or in
-a Redis shared with other processes (store.redis / XTOKEN_REDIS_URL). SIGTERM or SIGINT closes
-every stream and exits 0.
+a Redis shared with other processes (store.redis / XTOKEN_REDIS_URL).
+
+SIGHUP reloads the configuration (the same file and environment) without dropping a stream:
+domains and their keys, the TLS certificate and key, and limits; other changes (listeners,
+storage, store, components, demo, ...) are logged as needing a restart. A configuration with a
+mistake is refused with one log line and the running one stays. SIGTERM or SIGINT closes every
+stream, closes the storage and exits 0. See docs/operations.md.
 
 --dev  development defaults (what \`npm start\` runs): domain localhost on 127.0.0.1, keys,
        a self-signed certificate and demo users generated once into ./${DEV_DIR}/, whose
@@ -38,21 +43,29 @@ export async function serve(io: CliIO): Promise<number> {
   if (flags.dev && flags.config !== undefined) {
     throw new UsageError(`serve: --dev runs on its own configuration (${DEV_DIR}/config.json); give either --dev or --config FILE`);
   }
+  // From here on SIGHUP no longer ends the process: a reload asked for during start-up waits for the server.
+  let reloader: ConfigReloader | null = null;
+  let reloadWaiting = false;
+  io.reloadSignal?.(() => {
+    if (reloader) reloader.request();
+    else reloadWaiting = true;
+  });
   const cwd = io.cwd ?? process.cwd();
   const dev = flags.dev ? await ensureDevSetup(cwd) : null;
   if (dev && dev.added.length > 0) {
     println(io.stderr, `x-token: --dev: ${relative(cwd, dev.configFile)} was made by an older version; added ${dev.added.join(", ")} (see docs/configuration.md)`);
   }
   if (dev && env.XTOKEN_CONFIG) println(io.stderr, `x-token: --dev: XTOKEN_CONFIG is ignored, the configuration is ${relative(cwd, dev.configFile)}`);
-  const config: AppConfig = loadConfig({ file: flags.config ?? dev?.configFile, env: dev ? { ...env, XTOKEN_CONFIG: undefined } : env });
+  // SIGHUP reloads from the same file and environment as the start.
+  const source = { file: flags.config ?? dev?.configFile, env: dev ? { ...env, XTOKEN_CONFIG: undefined } : env };
+  const config: AppConfig = loadConfig(source);
   const log = stderrLogger(io.stderr);
   // SQLite in the data directory (or memory), and a Redis shared with other processes when
   // configured (docs/storage.md, docs/scaling.md); closed whatever happens.
   const stores = await openStores(config, log, { cwd, role: "server", ...(dev ? { defaultDir: join(dev.dir, "data") } : {}) });
   try {
     const authority = new TokenAuthority({ domains: config.domains, replay: stores.replay });
-    const counters = stores.loginCounters(config.limits);
-    const loginPolicy = new LoginLimiter({ limits: config.limits, ...(counters ? { counters } : {}) });
+    const loginPolicy = loginLimiter(config.limits, stores);
     // Metrics read the server's streams when scraped; the server is there by then.
     let running: RunningServer | null = null;
     const metrics = config.metrics
@@ -63,7 +76,10 @@ export async function serve(io: CliIO): Promise<number> {
     // From here on the ports are open: whatever happens, they are closed before serve returns or throws.
     try {
       printWelcome(io, config, server.ports, { replay: stores.where, storage: stores.storage }, dev, cwd);
+      reloader = new ConfigReloader(() => loadConfig(source), server, stores, oneLineLogger(log));
+      if (reloadWaiting) reloader.request();
       const signal = await (io.stopSignal?.() ?? new Promise<string>(() => {}));
+      reloader.stop();
       println(io.stderr, `x-token: ${signal} received, closing streams`);
     } finally {
       await server.close();
@@ -72,6 +88,83 @@ export async function serve(io: CliIO): Promise<number> {
     await stores.close();
   }
   return EXIT_OK;
+}
+
+function loginLimiter(limits: AppConfig["limits"], stores: OpenedStores): LoginLimiter {
+  const counters = stores.loginCounters(limits);
+  return new LoginLimiter({ limits, ...(counters ? { counters } : {}) });
+}
+
+/**
+ * The configuration settings serve reads once at start beyond the server's own (a Record, so a
+ * new setting has to be classified here); null: not serve's (`x-token component` reads it).
+ */
+const APP_RESTART_SETTINGS: Record<Exclude<keyof AppConfig, keyof ServerConfig>, string | null> = {
+  demo: "demo",
+  tokenComponent: null,
+  store: "store.redis",
+  storage: "storage",
+  metrics: "metrics",
+};
+
+/**
+ * SIGHUP: reads the configuration again and applies what can change while running
+ * (RunningServer.reload). One log line for the outcome, one more for settings that need a
+ * restart. A configuration that does not load (or that the server cannot use) is refused whole
+ * with one line: the running configuration stays. Requests that arrive together are coalesced
+ * into one reload, and a reload runs to its end before the next starts (it is synchronous).
+ */
+class ConfigReloader {
+  private queued = false;
+  private stopped = false;
+
+  constructor(
+    private readonly load: () => AppConfig,
+    private readonly server: RunningServer,
+    private readonly stores: OpenedStores,
+    private readonly log: Logger,
+  ) {}
+
+  request(): void {
+    if (this.queued || this.stopped) return;
+    this.queued = true;
+    setImmediate(() => {
+      this.queued = false;
+      if (!this.stopped) this.reload();
+    });
+  }
+
+  /** Shutting down: further requests are ignored. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private reload(): void {
+    let report: ReloadReport;
+    try {
+      const next = this.load();
+      // What runs now: the server keeps serve's own settings (demo, storage, ...) as they started.
+      const running = this.server.config as AppConfig;
+      // A login limit changed: new counters with it (on Redis, the counts themselves stay).
+      report = this.server.reload(next, { loginPolicy: (limits) => loginLimiter(limits, this.stores) });
+      for (const [key, name] of Object.entries(APP_RESTART_SETTINGS) as [keyof typeof APP_RESTART_SETTINGS, string | null][]) {
+        if (name !== null && JSON.stringify(running[key] ?? null) !== JSON.stringify(next[key] ?? null)) report.needsRestart.push(name);
+      }
+      // The demo mints with the keys it started with.
+      const demoDomain = running.demo?.domain;
+      if (demoDomain && !report.needsRestart.includes("demo") && JSON.stringify(running.domains[demoDomain]?.keys) !== JSON.stringify(next.domains[demoDomain]?.keys)) {
+        report.needsRestart.push(`demo (its tokens use ${demoDomain}'s keys from the start)`);
+      }
+    } catch (err) {
+      // ConfigError and KeyError messages name the setting, never a secret's value.
+      const reason = err instanceof Error ? err.message : String(err);
+      this.log.warn(`configuration reload refused, still running the previous configuration: ${reason}`);
+      return;
+    }
+    const applied = report.applied.length > 0 ? report.applied.join("; ") : report.needsRestart.length > 0 ? "nothing to apply while running" : "no change";
+    this.log.info(`configuration reloaded: ${applied}`);
+    if (report.needsRestart.length > 0) this.log.warn(`${report.needsRestart.join(", ")} changed; restart to apply (the running values stay until then)`);
+  }
 }
 
 /** The settings that choose each listener's port, as a user would change them. */

@@ -5,6 +5,10 @@
  * TICKET_KEY_SECONDS, so a key that leaks later cannot decrypt older sessions; a ticket issued
  * under the previous key falls back to a full handshake. Keys live in memory only: after a
  * server restart every client does one full handshake.
+ *
+ * The certificate and key can be replaced while running (`replace`, a configuration reload): new
+ * STARTTLS connections and new direct-TLS handshakes get the new certificate; connections already
+ * encrypted keep theirs.
  */
 import { randomBytes } from "node:crypto";
 import tls, { type SecureContext } from "node:tls";
@@ -17,7 +21,7 @@ export class TlsTickets {
   private readonly servers: tls.Server[] = [];
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly pem: { cert: string; key: string }) {
+  constructor(private pem: { cert: string; key: string }) {
     this.current = this.newContext();
     this.timer = setInterval(() => this.rotate(), TICKET_KEY_SECONDS * 1000);
     this.timer.unref();
@@ -39,6 +43,19 @@ export class TlsTickets {
   rotate(): void {
     this.current = this.newContext();
     for (const server of this.servers) server.setTicketKeys(randomBytes(48));
+  }
+
+  /**
+   * Serves another certificate and key from now on: STARTTLS on connections accepted from now
+   * on, and every new direct-TLS handshake. Tickets start over under fresh keys (a session
+   * resumed under the old certificate is not carried over). A pair Node cannot use throws before
+   * anything changes.
+   */
+  replace(pem: { cert: string; key: string }): void {
+    const next = tls.createSecureContext({ ...pem, sessionTimeout: TICKET_KEY_SECONDS, ticketKeys: randomBytes(48) } as tls.SecureContextOptions);
+    this.pem = { cert: pem.cert, key: pem.key };
+    this.current = next;
+    for (const server of this.servers) server.setSecureContext({ ...this.pem, sessionTimeout: TICKET_KEY_SECONDS, ticketKeys: randomBytes(48) });
   }
 
   stop(): void {
