@@ -17,7 +17,9 @@
  * Part 2 runs as root with ejabberd installed (it says why when it cannot).
  */
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { TokenAuthority } from "../src/auth/authority.js";
 import { MemoryReplayStore } from "../src/core/replay/memory.js";
 import { mintToken } from "../src/core/token/mint.js";
@@ -49,10 +51,14 @@ function tokens(count: number, prefix: string): { user: string; token: string }[
   });
 }
 
+const pipeDataDir = mkdtempSync(join(tmpdir(), "x-token-bench-extauth-"));
+process.once("exit", () => rmSync(pipeDataDir, { recursive: true, force: true }));
+
 /** Part 1: the binary on a pipe vs the in-process check. */
 async function pipeBenchmark(): Promise<void> {
   const child = spawn(process.execPath, [SERVER_BINARY, "extauth"], {
-    env: { PATH: process.env.PATH ?? "", XTOKEN_DOMAIN: DOMAIN, XTOKEN_SECRET: KEY.tokenSecret, XTOKEN_OTP_SEED: KEY.otpSeed },
+    // The default engine (SQLite), in a folder of its own removed at exit.
+    env: { PATH: process.env.PATH ?? "", XTOKEN_DOMAIN: DOMAIN, XTOKEN_SECRET: KEY.tokenSecret, XTOKEN_OTP_SEED: KEY.otpSeed, XTOKEN_DATA_DIR: pipeDataDir },
     stdio: ["pipe", "pipe", "ignore"],
   });
   let received = Buffer.alloc(0);
@@ -187,9 +193,10 @@ async function ejabberdBenchmark(): Promise<void> {
     console.log(`ejabberd end to end: skipped (${unavailable})`);
     return;
   }
-  // The recommended set-up for two workers: a shared Redis (the in-memory store otherwise).
+  // Two workers share used tokens through a Redis when there is one, else through the SQLite file
+  // beside the configuration (the default for one ejabberd node).
   const redis: PrivateRedis | null = REDIS_SERVER ? await startRedis() : null;
-  const store = redis ? { store: { redis: { url: redis.url } } } : {};
+  const store = redis ? { store: { redis: { url: redis.url } } } : { storage: { dir: "data" } };
   const config = ejabberdPrivateFile("x-token.json", JSON.stringify({ domains: { [DOMAIN]: { keys: [KEY] } }, replay: { maxEntries: 1_000_000 }, ...store }));
   let external: RunningEjabberd | undefined;
   let internal: RunningEjabberd | undefined;

@@ -1,7 +1,9 @@
 /**
  * Login benchmark: X-TOKEN logins with fresh tokens against the real server (`x-token serve`, a
- * child process), interleaved in rounds with the same logins against a canned responder (the
- * floor: same exchange, constant answers, no parsing, no crypto; scripts/lib/canned-responder.ts).
+ * child process) on its two storage engines (SQLite in a temporary data directory, each used
+ * token committed before its <success/>; and memory), interleaved in rounds with the same logins
+ * against a canned responder (the floor: same exchange, constant answers, no parsing, no crypto;
+ * scripts/lib/canned-responder.ts). Prints login/floor for each engine and sqlite/memory.
  * The load runs in separate processes (--procs). Printed after a warm-up, as medians over the
  * rounds with their spread: the server's CPU per login (read from /proc, independent of the load
  * client), logins/s, p50/p99 latency, and `login/floor ratio`; then the same over STARTTLS.
@@ -27,8 +29,9 @@ const PROSODY_CPU_MS = 2.8; // Prosody 0.12 + mod_auth_token, plain TCP, measure
 const { configPath, ca } = await benchServerConfig();
 
 const profile = PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROFILE_DIR] : [];
-const serve = (requireTls: boolean) =>
-  startProcess(SERVER_BINARY, ["serve", "--config", configPath], { XMPP_REQUIRE_TLS: String(requireTls) }, profile);
+type Engine = "sqlite" | "memory";
+const serve = (requireTls: boolean, engine: Engine = "sqlite") =>
+  startProcess(SERVER_BINARY, ["serve", "--config", configPath], { XMPP_REQUIRE_TLS: String(requireTls), XTOKEN_STORAGE: engine }, profile);
 const canned = () => startProcess(new URL("./lib/canned-responder.js", import.meta.url).pathname, [], { DOMAIN });
 const clients = new LoadClients(PROCS);
 
@@ -68,33 +71,32 @@ for (let i = 0; i < sample.length; i++) checkToken(sample[i], { jid: `user${i}@$
 const verifyUs = Number(process.hrtime.bigint() - t0) / 1e3 / sample.length;
 
 try {
-  const real = await serve(false);
+  const real = await serve(false, "sqlite");
+  const memory = await serve(false, "memory");
   const floor = await canned();
+  const sides = [real, memory, floor];
   // Warm-up: V8 keeps compiling the login path on background threads (their CPU is counted)
   // for a few thousand logins; with a 500-login warm-up a quarter of the first measured
-  // round's CPU was the optimising compiler (perf). Both sides get the same warm-up.
-  for (let i = 0; i < WARMUP_BATCHES; i++) {
-    await batch(real, false);
-    await batch(floor, false);
-  }
-  const reals: Batch[] = [];
-  const floors: Batch[] = [];
+  // round's CPU was the optimising compiler (perf). Every side gets the same warm-up.
+  for (let i = 0; i < WARMUP_BATCHES; i++) for (const side of sides) await batch(side, false);
+  const results = new Map<ServerProcess, Batch[]>(sides.map((side) => [side, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    // Alternate which goes first, so a drift in the machine's load falls on both alike.
-    if (round % 2 === 0) {
-      reals.push(await batch(real, false));
-      floors.push(await batch(floor, false));
-    } else {
-      floors.push(await batch(floor, false));
-      reals.push(await batch(real, false));
+    // Rotate which goes first, so a drift in the machine's load falls on all alike.
+    for (let k = 0; k < sides.length; k++) {
+      const side = sides[(round + k) % sides.length]!;
+      results.get(side)!.push(await batch(side, false));
     }
   }
-  await real.stop();
-  await floor.stop();
+  for (const side of sides) await side.stop();
+  const reals = results.get(real)!;
+  const memories = results.get(memory)!;
+  const floors = results.get(floor)!;
   console.log(`plain TCP: ${N} logins a round, ${C} in flight, ${PROCS} load processes, ${ROUNDS} rounds after ${WARMUP_BATCHES * N} warm-up logins (median (min-max))`);
-  report("server", reals);
-  report("floor ", floors);
-  console.log(`login/floor ratio: ${spread(reals.map((b, i) => b.cpuMs / floors[i]!.cpuMs))}`);
+  report("server, SQLite", reals);
+  report("server, memory", memories);
+  report("floor         ", floors);
+  console.log(`login/floor ratio: SQLite ${spread(reals.map((b, i) => b.cpuMs / floors[i]!.cpuMs))}, memory ${spread(memories.map((b, i) => b.cpuMs / floors[i]!.cpuMs))}`);
+  console.log(`SQLite/memory CPU per login: ${spread(reals.map((b, i) => b.cpuMs / memories[i]!.cpuMs))}`);
   console.log(`  (Prosody 0.12 + mod_auth_token: ${PROSODY_CPU_MS} ms/login measured once on this kind of machine)`);
 
   const secure = await serve(true);

@@ -58,7 +58,7 @@ describeRedis("two x-token serve processes, one Redis", () => {
 
   test("each says where used tokens are remembered, without secrets", () => {
     for (const p of [one, two]) {
-      expect(p.stdout()).toMatch(new RegExp(`Replay store: +Redis at redis://127\\.0\\.0\\.1:${redis.port}\n`));
+      expect(p.stdout()).toMatch(new RegExp(`Used tokens: +Redis at redis://127\\.0\\.0\\.1:${redis.port}\n`));
       expect(p.stdout() + p.stderr()).not.toContain(KEY.tokenSecret);
     }
     expect(one.c2s).not.toBe(two.c2s);

@@ -4,7 +4,7 @@
  * load-client processes (scripts/lib/load-client.ts) that split the work between them.
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSelfSignedCertificate } from "../../src/app/tls/self-signed.js";
@@ -199,7 +199,10 @@ export async function benchServerConfig(): Promise<{ configPath: string; ca: str
       tls: { certFile: "cert.pem", keyFile: "key.pem" },
       limits: { maxAuthFailuresPerIpPerMinute: 1_000_000 },
       replay: { maxEntries: 1_000_000 },
+      // SQLite beside the configuration (the default engine); XTOKEN_STORAGE=memory overrides it.
+      storage: { dir: "data" },
     }),
   );
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   return { configPath: join(dir, "config.json"), ca: pem.cert };
 }

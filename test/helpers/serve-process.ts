@@ -26,7 +26,7 @@ export async function startServe(env: NodeJS.ProcessEnv): Promise<ServeProcess> 
   while (!c2s) {
     if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${stderr}`);
     if (Date.now() > deadline) throw new Error(`serve did not start: ${stdout} ${stderr}`);
-    c2s = Number(/Replay store/.test(stdout) ? stdout.match(/xmpp:\/\/127\.0\.0\.1:(\d+)/)?.[1] ?? 0 : 0);
+    c2s = Number(/Storage: /.test(stdout) ? stdout.match(/xmpp:\/\/127\.0\.0\.1:(\d+)/)?.[1] ?? 0 : 0);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const http = Number(stdout.match(/ws:\/\/127\.0\.0\.1:(\d+)\//)?.[1] ?? 0);

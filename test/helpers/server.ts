@@ -13,6 +13,7 @@ import { readFile } from "node:fs/promises";
 import type { PemPair } from "../../src/app/tls/self-signed.js";
 import type { Logger } from "../../src/server/log.js";
 import type { LoginPolicy } from "../../src/auth/policy/login-limiter.js";
+import type { Storage } from "../../src/core/records/storage.js";
 
 export const DOMAIN = "example.test";
 export const OTHER_DOMAIN = "other.test";
@@ -75,6 +76,8 @@ export interface TestServerOptions {
   /** Bind to these ports instead of free ones, and reuse these keys (a restart of the same server). */
   ports?: { c2s?: number; component?: number };
   keys?: Record<string, TokenKey[]>;
+  /** What outlives a login (SQLite in a temp dir, a failing engine); the memory engine when absent. */
+  storage?: Storage;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -108,7 +111,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
   const logLines: string[] = [];
   const log: Logger = { info: (m) => logLines.push(`info ${m}`), warn: (m) => logLines.push(`warn ${m}`) };
-  const server = await startServer(config, { log, ...(options.loginPolicy ? { loginPolicy: options.loginPolicy } : {}) });
+  const server = await startServer(config, { log, ...(options.loginPolicy ? { loginPolicy: options.loginPolicy } : {}), ...(options.storage ? { storage: options.storage } : {}) });
   return {
     server,
     domain: DOMAIN,

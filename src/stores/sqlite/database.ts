@@ -29,6 +29,12 @@ export interface OpenDatabaseOptions {
   synchronous?: Synchronous;
   /** Milliseconds a write waits for another process's write to finish (default 5000). */
   busyTimeoutMs?: number;
+  /**
+   * The most the database file may grow to, in bytes (rounded down to whole pages); a write past
+   * it fails as on a full disk (SQLITE_FULL) and the operation that needed it is refused.
+   * Default: no cap but the disk's.
+   */
+  maxBytes?: number;
 }
 
 function reason(err: unknown): string {
@@ -72,7 +78,7 @@ function migrate(db: Database.Database, path: string): void {
 }
 
 /** Opens (creating and migrating when needed) the database in `dir`. */
-export function openDatabase({ dir, synchronous = "normal", busyTimeoutMs = 5000 }: OpenDatabaseOptions): { db: Database.Database; path: string } {
+export function openDatabase({ dir, synchronous = "normal", busyTimeoutMs = 5000, maxBytes }: OpenDatabaseOptions): { db: Database.Database; path: string } {
   const folder = resolve(dir);
   privateFolder(folder);
   const path = join(folder, DATABASE_FILE);
@@ -90,6 +96,10 @@ export function openDatabase({ dir, synchronous = "normal", busyTimeoutMs = 5000
     const check = db.pragma("quick_check", { simple: true });
     if (check !== "ok") throw Object.assign(new Error(String(check)), { code: "SQLITE_CORRUPT" });
     migrate(db, path);
+    if (maxBytes !== undefined) {
+      const pageSize = db.pragma("page_size", { simple: true }) as number;
+      db.pragma(`max_page_count = ${Math.max(1, Math.floor(maxBytes / pageSize))}`);
+    }
   } catch (err) {
     db.close();
     if (err instanceof StorageOpenError) throw err;

@@ -20,6 +20,8 @@ export interface SqliteStorageOptions {
    */
   exclusive?: boolean;
   busyTimeoutMs?: number;
+  /** The most the database may grow to, in bytes (OpenDatabaseOptions.maxBytes). */
+  maxBytes?: number;
 }
 
 export interface SqliteStorage extends Storage {
@@ -29,11 +31,11 @@ export interface SqliteStorage extends Storage {
   backup(destination: string): Promise<void>;
 }
 
-export function openSqliteStorage({ dir, synchronous, offlineLimits = DEFAULT_OFFLINE_LIMITS, exclusive = false, busyTimeoutMs }: SqliteStorageOptions): SqliteStorage {
+export function openSqliteStorage({ dir, synchronous, offlineLimits = DEFAULT_OFFLINE_LIMITS, exclusive = false, busyTimeoutMs, maxBytes }: SqliteStorageOptions): SqliteStorage {
   const hold = exclusive ? holdDataDirectory(dir) : null;
   let opened;
   try {
-    opened = openDatabase({ dir, ...(synchronous ? { synchronous } : {}), ...(busyTimeoutMs !== undefined ? { busyTimeoutMs } : {}) });
+    opened = openDatabase({ dir, synchronous, busyTimeoutMs, maxBytes });
   } catch (err) {
     hold?.release();
     throw err;
