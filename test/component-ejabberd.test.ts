@@ -10,7 +10,7 @@ import type { TokenKey } from "../src/core/token/keys.js";
 import { startTokenComponent, type TokenComponent } from "../src/component/component.js";
 import { LOGIN_TOKEN_NODE, NS_COMMANDS } from "../src/component/login-token-command.js";
 import { BINARY } from "./helpers/cli.js";
-import { ejabberdPrivateFile, ejabberdUnavailable, startEjabberd, type RunningEjabberd } from "./helpers/ejabberd.js";
+import { ejabberdPrivateDir, ejabberdPrivateFile, ejabberdUnavailable, startEjabberd, type RunningEjabberd } from "./helpers/ejabberd.js";
 import { loginWithPassword } from "./helpers/ejabberd-login.js";
 import { freshKey } from "./helpers/server.js";
 
@@ -25,11 +25,14 @@ const SECRET = "ejabberd-component-secret";
 describeWithEjabberd("the component on ejabberd (ejabberd_service)", () => {
   const key: TokenKey = freshKey();
   let ej: RunningEjabberd;
-  let remove = () => {};
+  const removals: (() => void)[] = [];
   let component: TokenComponent;
   beforeAll(async () => {
-    const file = ejabberdPrivateFile("x-token.json", JSON.stringify({ domains: { [DOMAIN]: { keys: [key] } } }));
-    remove = file.remove;
+    // The extauth program's used tokens: SQLite in a data directory of its own, removed afterwards.
+    const data = ejabberdPrivateDir();
+    removals.push(data.remove);
+    const file = ejabberdPrivateFile("x-token.json", JSON.stringify({ domains: { [DOMAIN]: { keys: [key] } }, storage: { dir: data.path } }));
+    removals.push(file.remove);
     ej = await startEjabberd({
       domains: [DOMAIN],
       auth: { method: "external", program: [process.execPath, BINARY, "extauth", "--config", file.path], poolSize: 1 },
@@ -41,7 +44,7 @@ describeWithEjabberd("the component on ejabberd (ejabberd_service)", () => {
   afterAll(async () => {
     await component?.stop();
     await ej?.stop();
-    remove();
+    for (const remove of removals) remove();
   }, 30_000);
 
   test("a user who logged in to ejabberd with a token gets a new one from the component, and it logs in once", async () => {

@@ -1,12 +1,15 @@
 /**
  * The private ejabberd harness itself (test/helpers/ejabberd.ts), with ejabberd's internal
  * accounts: the node starts on its own loopback port, takes logins through real @xmpp/client,
- * refuses a wrong password, serves a component listener, and is gone after stop().
+ * refuses a wrong password, serves a component listener, and is gone after stop(); the data
+ * directories it hands out for extauth programs are the ejabberd user's and go with remove().
  */
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
 import net from "node:net";
-import { ejabberdUnavailable, startEjabberd, type RunningEjabberd } from "./helpers/ejabberd.js";
+import { join } from "node:path";
+import { ejabberdIds, ejabberdPrivateDir, ejabberdUnavailable, startEjabberd, type RunningEjabberd } from "./helpers/ejabberd.js";
 import { loginWithPassword } from "./helpers/ejabberd-login.js";
 
 const unavailable = ejabberdUnavailable();
@@ -54,5 +57,22 @@ describeWithEjabberd("private ejabberd node (internal accounts)", () => {
   test("the node listens on loopback only", () => {
     expect(ej.host).toBe("127.0.0.1");
     expect(ej.log()).toContain(`Start accepting TCP connections at 127.0.0.1:${ej.c2sPort}`);
+  });
+});
+
+describeWithEjabberd("a data directory for the extauth program (ejabberdPrivateDir)", () => {
+  test("is private to the ejabberd user, which can write in it, and remove() deletes it with its contents", () => {
+    const dir = ejabberdPrivateDir();
+    try {
+      const { uid } = ejabberdIds();
+      expect(statSync(dir.path).uid).toBe(uid);
+      expect(statSync(dir.path).mode & 0o777).toBe(0o700);
+      // What the program does there: create the database file, as the ejabberd user.
+      execFileSync("su", ["-s", "/bin/sh", "-c", 'touch "$0/x-token.sqlite"', "ejabberd", "--", dir.path]);
+      expect(statSync(join(dir.path, "x-token.sqlite")).uid).toBe(uid);
+    } finally {
+      dir.remove();
+    }
+    expect(existsSync(dir.path)).toBe(false);
   });
 });

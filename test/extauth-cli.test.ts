@@ -1,14 +1,16 @@
 /**
  * `x-token extauth` as the compiled binary over real pipes, the way ejabberd and Prosody run
  * it: standard output carries answer frames and nothing else, logs go to standard error and
- * never hold a token, and the program exits 0 when its input closes.
+ * never hold a token, and the program exits 0 when its input closes. Several processes on one
+ * data directory (ejabberd's worker pool) share its used tokens, also across a SIGKILL.
  */
 import { describe, expect, test } from "@jest/globals";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mintToken } from "../src/core/token/mint.js";
 import { cli, spawnCli } from "./helpers/cli.js";
+import { extauthPipe } from "./helpers/ejabberd.js";
 import { freshKey } from "./helpers/server.js";
 
 const DOMAIN = "example.test";
@@ -96,11 +98,15 @@ describe("x-token extauth, the binary over pipes", () => {
 
   test("a config file (with TLS-less listeners) is enough; --isuser none", async () => {
     const dir = mkdtempSync(join(tmpdir(), "x-token-extauth-"));
-    const file = join(dir, "config.json");
-    writeFileSync(file, JSON.stringify({ domains: { [DOMAIN]: { keys: [key] } } }));
-    const { code, stdout } = await runExtauth(["--config", file, "--isuser", "none"], [frame(`isuser:bob:${DOMAIN}`)], {});
-    expect(code).toBe(0);
-    expect(answers(stdout)).toEqual([0]);
+    try {
+      const file = join(dir, "config.json");
+      writeFileSync(file, JSON.stringify({ domains: { [DOMAIN]: { keys: [key] } } }));
+      const { code, stdout } = await runExtauth(["--config", file, "--isuser", "none"], [frame(`isuser:bob:${DOMAIN}`)], {});
+      expect(code).toBe(0);
+      expect(answers(stdout)).toEqual([0]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("mistakes in the call: exit 2, one line on stderr, nothing on stdout", async () => {
@@ -116,10 +122,94 @@ describe("x-token extauth, the binary over pipes", () => {
     expect(noDomain.stderr).toContain("no domain configured");
   });
 
-  test("--help documents the protocols", async () => {
+  test("--help documents the protocols and where used tokens are remembered", async () => {
     const { code, stdout } = await cli(["extauth", "--help"]);
     expect(code).toBe(0);
     expect(stdout).toContain("--protocol prosody");
+    expect(stdout).toContain("XTOKEN_DATA_DIR");
     expect(stdout).toContain("store.redis");
+  });
+});
+
+describe("x-token extauth processes sharing one data directory (ejabberd's worker pool)", () => {
+  const auth = (user: string, token: string) => `auth:${user}:${DOMAIN}:${token}`;
+  const fresh = (user: string) => mintToken({ jid: `${user}@${DOMAIN}`, key });
+
+  /** A temporary data directory for the test's processes, removed afterwards. */
+  async function withDataDir(body: (env: NodeJS.ProcessEnv, database: string) => Promise<void>) {
+    const dir = mkdtempSync(join(tmpdir(), "x-token-extauth-data-"));
+    try {
+      await body({ ...ENV, XTOKEN_DATA_DIR: dir }, join(dir, "x-token.sqlite"));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test("two processes refuse each other's used tokens; the same token sent to both at once is accepted once", async () => {
+    await withDataDir(async (env, database) => {
+      const a = extauthPipe(spawnCli(["extauth"], env));
+      const b = extauthPipe(spawnCli(["extauth"], env));
+      try {
+        const alice = fresh("alice");
+        expect(await a.ask(auth("alice", alice))).toBe(1);
+        expect(await b.ask(auth("alice", alice))).toBe(0);
+        const bob = fresh("bob");
+        expect(await b.ask(auth("bob", bob))).toBe(1);
+        expect(await a.ask(auth("bob", bob))).toBe(0);
+        // Racing: each claim is one upsert on the shared file, so exactly one process says yes.
+        for (let i = 0; i < 20; i++) {
+          const token = fresh(`racer${i}`);
+          const answers = await Promise.all([a.ask(auth(`racer${i}`, token)), b.ask(auth(`racer${i}`, token))]);
+          expect(answers.sort()).toEqual([0, 1]);
+        }
+        await b.logged(/auth refused for alice@/);
+        await a.logged(/auth refused for bob@/);
+        for (const p of [a, b]) expect(p.stderr()).toContain(`used tokens remembered SQLite in ${database} (shared by`);
+        expect(b.stderr()).toContain(`auth refused for alice@${DOMAIN}: replayed`);
+        expect(a.stderr()).toContain(`auth refused for bob@${DOMAIN}: replayed`);
+      } finally {
+        expect((await a.close()).code).toBe(0);
+        expect((await b.close()).code).toBe(0);
+      }
+      expect(`${a.stderr()}${b.stderr()}`.match(/auth accepted for racer\d+@/g)).toHaveLength(20);
+    });
+  });
+
+  test("a token used just before its process is killed (SIGKILL) is refused by the next process", async () => {
+    await withDataDir(async (env) => {
+      const first = extauthPipe(spawnCli(["extauth"], env));
+      const token = fresh("alice");
+      try {
+        expect(await first.ask(auth("alice", token))).toBe(1);
+      } finally {
+        process.kill(first.pid, "SIGKILL");
+      }
+      expect((await first.exited).signal).toBe("SIGKILL");
+      const next = extauthPipe(spawnCli(["extauth"], env));
+      try {
+        expect(await next.ask(auth("alice", token))).toBe(0);
+        expect(await next.ask(auth("bob", fresh("bob")))).toBe(1);
+        await next.logged(/auth accepted for bob@/);
+        expect(next.stderr()).toContain(`auth refused for alice@${DOMAIN}: replayed`);
+      } finally {
+        expect((await next.close()).code).toBe(0);
+      }
+    });
+  });
+
+  test("XTOKEN_STORAGE=memory: each process remembers only its own used tokens (and says so)", async () => {
+    const env = { ...ENV, XTOKEN_STORAGE: "memory" };
+    const a = extauthPipe(spawnCli(["extauth"], env));
+    const b = extauthPipe(spawnCli(["extauth"], env));
+    try {
+      const token = fresh("alice");
+      expect(await a.ask(auth("alice", token))).toBe(1);
+      expect(await a.ask(auth("alice", token))).toBe(0);
+      expect(await b.ask(auth("alice", token))).toBe(1);
+      expect(await a.logged(/used tokens remembered in memory \(this process only/)).toBeTruthy();
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 });

@@ -9,13 +9,23 @@
  *   await ej.stop();   // always, also when the test failed (afterAll / finally)
  *
  * ejabberdPrivateFile(name, text) writes a file only root and the ejabberd user can read (the
- * extauth program's config, with keys). ejabberdUnavailable() says why a test must skip.
+ * extauth program's config, with keys); ejabberdPrivateDir() makes a folder only they can use (the
+ * program's data directory: storage.dir in its config). ejabberdUnavailable() says why a test must
+ * skip.
+ *
+ * The extauth program's storage: it runs in ejabberd's working directory (ejabberdctl changes to
+ * the spool folder), so a config without storage.dir would put ./x-token-data there. Tests name
+ * it: `storage: { dir: ejabberdPrivateDir().path }` (SQLite, kept until the test removes it, so
+ * it can outlive a restart) or `storage: { engine: "memory" }`. XTOKEN_* variables of the test
+ * process are not passed on (they would override the config file); `env` adds some on purpose.
  *
  * Options (all optional but `auth`):
  *   auth: { method: "internal" }      ejabberd's own accounts (add them with ej.register(user, password));
- *         { method: "external", program, poolSize = 2, useCache = false }
+ *         { method: "external", program, poolSize = 2, useCache = false, logPerWorker = false }
  *                                    `program` is the extauth command as argv; its stderr goes to
- *                                    ej.extauthLog (a file), as ejabberd itself discards it.
+ *                                    ej.extauthLog (a file), as ejabberd itself discards it, or
+ *                                    with logPerWorker to one file per worker process, named by
+ *                                    its pid (ej.extauthWorkers(): which workers answered).
  *   domains: ["example.test"]        the hosted domains (ej.domain is the first).
  *   services: [{ host, password }]   adds one ejabberd_service (XEP-0114 component) listener on
  *                                    ej.servicePort accepting these component hosts.
@@ -29,16 +39,20 @@
  * switches to the `ejabberd` user with the environment kept, so the folders are given to that
  * user and the extauth program must be readable by it; PLAIN is offered on an unencrypted stream
  * (no starttls_required here); with external auth X-OAUTH2 is still offered unless disabled;
- * the listeners' default backlog is 5 (raised here); the extauth pool is used round-robin; and
- * `auth_use_cache` must be false or ejabberd accepts a successful password again for an hour
- * without asking the program.
+ * the listeners' default backlog is 5 (raised here); a request goes to the extauth worker a
+ * node-wide counter picks (p1_rand:round_robin), so logins one after another often all reach the
+ * same worker and only logins in flight together spread over the pool; a worker that exits is
+ * started again at once (its supervisor); the program runs in the spool folder (ejabberdctl
+ * changes to it); and `auth_use_cache` must be false or ejabberd accepts a successful password
+ * again for an hour without asking the program.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, type ChildProcessByStdio } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
 
 const EJABBERDCTL = "/usr/sbin/ejabberdctl";
 const EJABBERD_USER = "ejabberd";
@@ -52,7 +66,7 @@ export function ejabberdUnavailable(): string | null {
 
 export type EjabberdAuth =
   | { method: "internal" }
-  | { method: "external"; program: string[]; poolSize?: number; useCache?: boolean };
+  | { method: "external"; program: string[]; poolSize?: number; useCache?: boolean; logPerWorker?: boolean };
 
 export interface EjabberdOptions {
   auth: EjabberdAuth;
@@ -80,8 +94,13 @@ export interface RunningEjabberd {
   pid: number;
   /** The temp folder holding config/, spool/ and logs/. */
   dir: string;
-  /** Where the extauth program's stderr goes (external auth only). */
+  /** Where the extauth program's stderr goes (external auth only; empty with logPerWorker). */
   extauthLog: string;
+  /**
+   * With logPerWorker: every extauth worker process ejabberd started so far (also ones that have
+   * exited), by pid, with its stderr, in the order they started.
+   */
+  extauthWorkers(): { pid: number; log: string }[];
   /** ejabberd's own log so far. */
   log(): string;
   /** Adds an account for internal auth (ejabberdctl register). */
@@ -100,6 +119,15 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * The test process's environment for ejabberd and its extauth program, without XTOKEN_* (which
+ * would override the program's config file) and jest's NODE_OPTIONS and NODE_EXTRA_CA_CERTS (a
+ * path relative to the checkout, which the program, running in the spool folder, warns about).
+ */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("XTOKEN_") && name !== "NODE_OPTIONS" && name !== "NODE_EXTRA_CA_CERTS"));
 }
 
 /** Single quotes for /bin/sh, which ejabberd uses to start the extauth program. */
@@ -184,7 +212,10 @@ export async function startEjabberd(options: EjabberdOptions): Promise<RunningEj
       ? { auth_method: ["internal"], auth_password_format: "plain" }
       : {
           auth_method: ["external"],
-          extauth_program: `${options.auth.program.map(shellQuote).join(" ")} 2>>${shellQuote(extauthLog)}`,
+          extauth_program: options.auth.logPerWorker
+            ? // sh -c 'exec "$@" 2>>"$0/extauth-$$.log"' LOGS program...: $$ is the shell's pid, which exec hands to the program.
+              ["/bin/sh", "-c", 'exec "$@" 2>>"$0/extauth-$$.log"', logsDir, ...options.auth.program].map(shellQuote).join(" ")
+            : `${options.auth.program.map(shellQuote).join(" ")} 2>>${shellQuote(extauthLog)}`,
           extauth_pool_size: options.auth.poolSize ?? 2,
           auth_use_cache: options.auth.useCache ?? false,
         };
@@ -228,7 +259,7 @@ export async function startEjabberd(options: EjabberdOptions): Promise<RunningEj
       execFile(
         EJABBERDCTL,
         ["--config-dir", configDir, "--spool", spoolDir, "--logs", logsDir, "--node", node, ...args],
-        { env: { ...process.env, ...options.env }, timeout: 30_000 },
+        { env: { ...inheritedEnv(), ...options.env }, timeout: 30_000 },
         (err, stdout, stderr) => (err ? reject(new Error(`ejabberdctl ${args[0]} failed: ${(stderr || stdout || err.message).trim()}`)) : resolve(stdout)),
       );
     });
@@ -283,6 +314,14 @@ export async function startEjabberd(options: EjabberdOptions): Promise<RunningEj
     pid,
     dir,
     extauthLog,
+    extauthWorkers() {
+      const workers = readdirSync(logsDir)
+        .map((name) => /^extauth-(\d+)\.log$/.exec(name))
+        .filter((match) => match !== null)
+        .map((match) => ({ pid: Number(match[1]), log: readFileSync(join(logsDir, match[0]), "utf8") }));
+      // Each log starts with the worker's ISO timestamp (a worker that logged nothing yet sorts last).
+      return workers.sort((a, b) => (a.log || "~").localeCompare(b.log || "~"));
+    },
     log,
     async register(user, password, domain = domains[0]!) {
       await ctl(["register", user, domain, password]);
@@ -297,11 +336,30 @@ function testCertificate(): { cert: string; key: string } {
   return { cert: readFileSync(new URL("cert.pem", dir), "utf8"), key: readFileSync(new URL("key.pem", dir), "utf8") };
 }
 
-function ejabberdIds(): { uid: number; gid: number } {
+/** The ejabberd user's uid and gid (to give it files, or to run a program as it). */
+export function ejabberdIds(): { uid: number; gid: number } {
   const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith(`${EJABBERD_USER}:`));
   if (!line) throw new Error(`no ${EJABBERD_USER} user (is the ejabberd package installed?)`);
   const [, , uid, gid] = line.split(":");
   return { uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * A new empty folder (mode 0700) owned by the ejabberd user, under the system temp folder: the
+ * extauth program's data directory, say. remove() deletes it and everything in it (the test runs
+ * as root); call it in afterAll, after ej.stop().
+ */
+export function ejabberdPrivateDir(prefix = "x-token-ejabberd-data-"): { path: string; remove(): void } {
+  const { uid, gid } = ejabberdIds();
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  try {
+    chownSync(path, uid, gid);
+    chmodSync(path, 0o700);
+  } catch (err) {
+    rmSync(path, { recursive: true, force: true });
+    throw err;
+  }
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
 /**
@@ -310,11 +368,61 @@ function ejabberdIds(): { uid: number; gid: number } {
  */
 export function ejabberdPrivateFile(name: string, content: string): { path: string; remove(): void } {
   const { uid, gid } = ejabberdIds();
-  const dir = mkdtempSync(join(tmpdir(), "x-token-ejabberd-file-"));
-  const path = join(dir, name);
+  const dir = ejabberdPrivateDir("x-token-ejabberd-file-");
+  const path = join(dir.path, name);
   writeFileSync(path, content, { mode: 0o600 });
   chownSync(path, uid, gid);
-  chownSync(dir, uid, gid);
-  chmodSync(dir, 0o700);
-  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return { path, remove: dir.remove };
+}
+
+/**
+ * Talks to an `x-token extauth` child over its pipes the way ejabberd does (2-byte length, then the
+ * request; the answer is 2-byte length 2 and a 16-bit 1 or 0), one request at a time or several:
+ * answers come back in request order. `stderr()` is what the program logged so far.
+ */
+export function extauthPipe(child: ChildProcessByStdio<Writable, Readable, Readable>) {
+  let pending = Buffer.alloc(0);
+  let stderr = "";
+  const waiting: { resolve(answer: number): void; reject(err: Error): void }[] = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on("data", (d: Buffer) => {
+    pending = Buffer.concat([pending, d]);
+    while (pending.length >= 4 && waiting.length > 0) {
+      const waiter = waiting.shift()!;
+      if (pending.readUInt16BE(0) === 2) waiter.resolve(pending.readUInt16BE(2));
+      else waiter.reject(new Error(`not an extauth answer: ${pending.toString("hex")}`));
+      pending = pending.subarray(4);
+    }
+  });
+  void exited.then(({ code, signal }) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`extauth exited (${code ?? signal}) before answering; its log:\n${stderr}`));
+  });
+  return {
+    pid: child.pid!,
+    /** Sends `auth:USER:SERVER:TOKEN` (or any request) and resolves with the answer, 1 or 0. */
+    ask(request: string): Promise<number> {
+      return new Promise((resolve, reject) => {
+        waiting.push({ resolve, reject });
+        const body = Buffer.from(request);
+        const header = Buffer.alloc(2);
+        header.writeUInt16BE(body.length);
+        child.stdin.write(Buffer.concat([header, body]));
+      });
+    },
+    stderr: () => stderr,
+    /** Once the program logged a line matching `pattern` (its lines come in batches, at most 100 ms apart). */
+    async logged(pattern: RegExp, ms = 10_000): Promise<string> {
+      for (const deadline = Date.now() + ms; !pattern.test(stderr); await new Promise((r) => setTimeout(r, 20))) {
+        if (Date.now() > deadline) throw new Error(`extauth did not log ${pattern}; its log:\n${stderr}`);
+      }
+      return stderr;
+    },
+    /** Closes its input, as ejabberd does when it stops: the program exits 0. */
+    async close() {
+      child.stdin.end();
+      return exited;
+    },
+    exited,
+  };
 }

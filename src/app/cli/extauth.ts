@@ -19,8 +19,15 @@ export const EXTAUTH_HELP = `Usage: x-token extauth [--config FILE] [--protocol 
 An external authentication program: the server starts it and asks it over standard input
 and output whether a password is good. The password is an X-TOKEN token for USER@SERVER,
 checked with the keys of the configuration (--config FILE or XTOKEN_CONFIG, and
-XTOKEN_DOMAIN, XTOKEN_SECRET, XTOKEN_OTP_SEED), and accepted once (the replay store of the
-configuration; use store.redis when the server runs more than one copy of this program).
+XTOKEN_DOMAIN, XTOKEN_SECRET, XTOKEN_OTP_SEED), and accepted once.
+
+Used tokens are remembered in the SQLite database of the data directory: XTOKEN_DATA_DIR, or
+storage.dir in the config file (relative to the file), or else ./x-token-data under the
+working directory (for ejabberd, its spool folder: name one). Every copy of this program
+that uses the directory shares it, and it outlives restarts, so one server needs nothing
+more; the user the server runs this program as must be able to write there. Servers on
+several machines: store.redis (or XTOKEN_REDIS_URL) for every copy. XTOKEN_STORAGE=memory
+(storage.engine "memory"): this process only, forgotten when it exits.
 
 --protocol ejabberd   2-byte length-prefixed requests (ejabberd, MongooseIM); the default
 --protocol prosody    one request per line (Prosody's mod_auth_external)
@@ -64,8 +71,8 @@ export async function extauth(io: CliIO): Promise<number> {
     const shared = stores.redis
       ? ""
       : stores.storage.durable
-        ? " (shared by the workers on this machine; with several machines, configure store.redis)"
-        : " (this process only: with several extauth workers, use the SQLite storage or store.redis)";
+        ? " (shared by every worker using this file, kept across restarts; servers on several machines need store.redis)"
+        : " (this process only, forgotten when it exits: with several workers, use the SQLite storage or store.redis)";
     log.info(`extauth (${protocol} protocol) for ${authority.domains.join(", ")}; used tokens remembered ${stores.where}${shared}`);
     const summary = await serveExtauthStream({
       input: io.stdin,
