@@ -23,6 +23,8 @@ export interface StorageSettings {
   dir: string | null;
   synchronous: Synchronous;
   offline: OfflineLimits;
+  /** The most the database file may grow to (bytes); null: the disk's. */
+  maxBytes: number | null;
 }
 
 /**
@@ -67,11 +69,13 @@ export function dataDirectory(settings: StorageSettings | undefined, { cwd, defa
 
 function openStorage(config: StoresConfig, options: OpenStoresOptions): Storage {
   const settings = config.storage;
-  if (settings?.engine === "memory") return memoryStorage({ replayMaxEntries: config.replayMaxEntries, offlineLimits: settings.offline });
+  // A verifier keeps nothing but used tokens: with Redis holding those, it needs no database.
+  const onlyRedis = options.role === "verifier" && config.store?.redis;
+  if (settings?.engine === "memory" || onlyRedis) return memoryStorage({ replayMaxEntries: config.replayMaxEntries, ...(settings ? { offlineLimits: settings.offline } : {}) });
   return openSqliteStorage({
     dir: dataDirectory(settings, options),
     exclusive: options.role === "server",
-    ...(settings ? { synchronous: settings.synchronous, offlineLimits: settings.offline } : {}),
+    ...(settings ? { synchronous: settings.synchronous, offlineLimits: settings.offline, ...(settings.maxBytes !== null ? { maxBytes: settings.maxBytes } : {}) } : {}),
   });
 }
 

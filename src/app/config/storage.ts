@@ -18,6 +18,8 @@ export interface StorageSettings {
   dir: string | null;
   synchronous: Synchronous;
   offline: OfflineLimits;
+  /** The most the database file may grow to (bytes); null: no cap but the disk's. */
+  maxBytes: number | null;
 }
 
 function choice<T extends string>(value: unknown, path: string, allowed: readonly T[]): T {
@@ -27,7 +29,7 @@ function choice<T extends string>(value: unknown, path: string, allowed: readonl
 
 /** `baseDir`: the configuration file's folder (relative `storage.dir` is taken from there). */
 export function parseStorage(value: unknown, env: NodeJS.ProcessEnv, baseDir: string | null): StorageSettings {
-  const raw = value === undefined ? {} : object(value, "storage", ["engine", "dir", "synchronous", "offline"]);
+  const raw = value === undefined ? {} : object(value, "storage", ["engine", "dir", "synchronous", "offline", "maxSizeMiB"]);
   const engine = env.XTOKEN_STORAGE ? choice(env.XTOKEN_STORAGE, "XTOKEN_STORAGE", STORAGE_ENGINES) : raw.engine === undefined ? "sqlite" : choice(raw.engine, "storage.engine", STORAGE_ENGINES);
   let dir: string | null = null;
   if (env.XTOKEN_DATA_DIR) dir = resolve(env.XTOKEN_DATA_DIR);
@@ -44,5 +46,6 @@ export function parseStorage(value: unknown, env: NodeJS.ProcessEnv, baseDir: st
     maxBytesPerAccount:
       offlineRaw.maxBytesPerAccount === undefined ? DEFAULT_OFFLINE_LIMITS.maxBytesPerAccount : integer(offlineRaw.maxBytesPerAccount, "storage.offline.maxBytesPerAccount", 0, 1 << 30),
   };
-  return { engine, dir, synchronous, offline };
+  const maxBytes = raw.maxSizeMiB === undefined ? null : integer(raw.maxSizeMiB, "storage.maxSizeMiB", 1, 1 << 20) * 1024 * 1024;
+  return { engine, dir, synchronous, offline, maxBytes };
 }
