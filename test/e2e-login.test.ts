@@ -153,6 +153,8 @@ describe("@xmpp/client logs in with X-TOKEN", () => {
         if (stanza.is("message")) resolve({ from: stanza.attrs.from!, body: stanza.getChildText("body") ?? "" });
       });
     });
+    // bob is available: a message to the bare JID of an account with no available session waits offline (XEP-0160).
+    await bob.send(xml("presence"));
     await alice.send(xml("message", { to: `bob@${DOMAIN}`, type: "chat" }, xml("body", {}, "hello bob")));
     const message = await received;
     expect(message.body).toBe("hello bob");

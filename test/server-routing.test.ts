@@ -23,6 +23,12 @@ async function login(localpart: string, options: { resource?: string; domain?: s
   return session;
 }
 
+/** Sends initial presence and waits until the server has handled it (a ping after it is answered). */
+async function available(session: { client: RawClient }): Promise<void> {
+  session.client.write("<presence/><iq type='get' id='available'><ping xmlns='urn:xmpp:ping'/></iq>");
+  await session.client.waitFor(/<iq [^>]*id="available"/);
+}
+
 describe("messages", () => {
   test("to a full JID reaches that resource, stamped with the sender's full JID", async () => {
     const alice = await login("alice");
@@ -36,10 +42,13 @@ describe("messages", () => {
     expect(got).not.toContain("mallory");
   });
 
-  test("to a bare JID, written in another case, reaches every session of that user", async () => {
+  test("to a bare JID, written in another case, reaches every available session of that user", async () => {
     const alice = await login("alice");
     const b1 = await login("bob", { resource: "one" });
     const b2 = await login("bob", { resource: "two" });
+    // Sessions that have not sent presence are not available: a message then waits offline (offline-messages.test.ts).
+    await available(b1);
+    await available(b2);
     alice.client.write(`<message to='Bob@EXAMPLE.test' type='chat'><body>both</body></message>`);
     await b1.client.waitFor("<body>both</body>");
     await b2.client.waitFor("<body>both</body>");
@@ -64,6 +73,7 @@ describe("messages", () => {
   test("to a full JID that is offline falls back to the bare JID", async () => {
     const alice = await login("alice");
     const dave = await login("dave", { resource: "laptop" });
+    await available(dave);
     alice.client.write(`<message to='dave@${DOMAIN}/gone' type='chat'><body>fallback</body></message>`);
     await dave.client.waitFor("<body>fallback</body>");
   });

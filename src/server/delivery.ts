@@ -1,8 +1,9 @@
 /**
- * IM delivery rules for a bound session's stanzas (RFC 6120 8, RFC 6121 8 for a server without
- * offline storage): the server stamps `from`, answers IQs addressed to itself through the IQ
- * handlers (src/server/iq/), hands subscription requests to the rosters (src/server/roster/),
- * routes the rest through the Router, and bounces what cannot be delivered.
+ * IM delivery rules for a bound session's stanzas (RFC 6120 8, RFC 6121 8, XEP-0160 offline
+ * messages): the server stamps `from`, answers IQs addressed to itself through the IQ handlers
+ * (src/server/iq/), hands subscription requests to the rosters (src/server/roster/), routes the
+ * rest through the Router, keeps `chat` and `normal` messages for accounts nobody can take them
+ * for (src/core/records/offline.ts), and bounces what cannot be delivered.
  */
 import { Element, xml } from "@xmpp/xml";
 import { prepareAddress, type Address } from "./address.js";
@@ -11,6 +12,10 @@ import { offer, type RoutableSession, type Router, type StanzaTarget } from "./r
 import type { IqHandlers, IqTarget, StanzaErrorType } from "./iq/handlers.js";
 import { hasFrom, hasTo, SUBSCRIPTION_TYPES, type Rosters, type Subscription, type SubscriptionRequest } from "./roster/index.js";
 import type { PresenceBroadcast } from "./config.js";
+import type { Storage } from "../core/records/storage.js";
+import type { StoredMessage } from "../core/records/offline.js";
+import type { Logger } from "./log.js";
+import { StrictXmlParser } from "./transport/strict-xml.js";
 
 /** A bound session as the delivery rules see it: its presence state is theirs to keep. */
 export interface BoundSession extends RoutableSession {
@@ -25,8 +30,11 @@ export interface DeliveryServices {
   iqHandlers: IqHandlers;
   /** Rosters and presence subscriptions: src/server/roster/. */
   rosters: Rosters;
-  /** Who sees a user's presence (ServerConfig.presenceBroadcast); `roster` when absent. */
-  config: { presenceBroadcast?: PresenceBroadcast };
+  /** Who sees a user's presence (ServerConfig.presenceBroadcast); `roster` when absent. The hosted domains. */
+  config: { presenceBroadcast?: PresenceBroadcast; domains: Readonly<Record<string, unknown>> };
+  /** Accounts that have logged in, and the messages waiting for them (XEP-0160). */
+  storage: Pick<Storage, "accounts" | "offline">;
+  log: Logger;
 }
 
 /** One stanza from a bound session. */
@@ -44,7 +52,7 @@ export function deliverFrom(sender: BoundSession, stanza: Element, services: Del
   if (elsewhere) return deliverTo(sender, elsewhere, out);
   if (stanza.name === "presence") return onPresence(sender, out, to, services);
   if (stanza.name === "iq") return onIq(sender, out, to, services);
-  return onMessage(sender, out, to, services.router);
+  return onMessage(sender, out, to, services);
 }
 
 /** The session is going away: if it was available, everyone who saw it learns it is gone. */
@@ -88,19 +96,138 @@ function onIq(sender: BoundSession, iq: Element, to: Address | null, { router, i
   deliverTo(sender, target, iq);
 }
 
-function onMessage(sender: BoundSession, message: Element, to: Address | null, router: Router): void {
+function onMessage(sender: BoundSession, message: Element, to: Address | null, services: DeliveryServices): void {
   if (!to) return sendStanzaError(sender, message, "cancel", "service-unavailable");
+  const { router } = services;
   const exact = router.resource(to);
+  if (exact) return deliverTo(sender, exact, message);
   // A full JID that is not online is treated like the bare JID (RFC 6121 8.5.3.2.1).
-  const targets = exact ? [exact] : to.bare.includes("@") ? router.messageTargets(to.bare) : [];
+  const account = to.bare.includes("@");
+  if (account) {
+    // RFC 6121 8.5.2.1.1: the available resources with a non-negative priority get it.
+    const ready = router.sessionsOf(to.bare).filter(isReady);
+    if (ready.length > 0) {
+      for (const target of ready) deliverTo(sender, target, message);
+      return;
+    }
+    if (keptOffline(sender, message, to, services)) return;
+  }
+  // What is not kept offline follows the rules from before offline storage: the account's bound
+  // sessions if it has any (Router.messageTargets), else chat and normal messages bounce and the
+  // rest (groupchat, headline, error) are dropped silently.
+  const targets = account ? router.messageTargets(to.bare) : [];
   if (targets.length === 0) {
-    // Nobody to deliver to, and no offline storage: chat and normal messages bounce, the rest
-    // (groupchat, headline, error) are dropped silently as RFC 6121 8.5.2.2 allows.
     const type = message.attrs.type ?? "normal";
     if (type === "normal" || type === "chat") sendStanzaError(sender, message, "cancel", "service-unavailable");
     return;
   }
   for (const target of targets) deliverTo(sender, target, message);
+}
+
+/** A session that takes messages sent to its bare JID, and its offline messages (RFC 6121 8.5.2.1.1, XEP-0160 2). */
+function isReady(session: RoutableSession): boolean {
+  return session.available && session.priority >= 0;
+}
+
+const NS_CHAT_STATES = "http://jabber.org/protocol/chatstates";
+const NS_HINTS = "urn:xmpp:hints";
+const NS_STANZA_IDS = "urn:xmpp:sid:0";
+const NS_DELAY = "urn:xmpp:delay";
+
+/**
+ * XEP-0160 for a message to `to`'s account, which has no available resource with a non-negative
+ * priority: a `chat` or `normal` message (no type is normal) to an account of a hosted domain that
+ * has logged in here is stored for its next available presence. True when that is settled here
+ * (stored, refused with an error to the sender, or dropped on purpose); false leaves the message
+ * to the rules for what is not stored: groupchat, headline and error (XEP-0160 3: not stored),
+ * other domains, accounts that never logged in (so nobody fills the store by writing to made-up
+ * addresses), and messages the sender marked `<no-store/>` (XEP-0334 4.2).
+ */
+function keptOffline(sender: BoundSession, message: Element, to: Address, { storage, config, log }: DeliveryServices): boolean {
+  const type = message.attrs.type ?? "normal";
+  if (type !== "chat" && type !== "normal") return false;
+  if (!Object.hasOwn(config.domains, to.domain)) return false;
+  try {
+    if (!storage.accounts.has(to.bare)) return false;
+    // The sender's XEP-0334 hints: <store/> asks for it to be kept whatever it holds.
+    const store = message.getChild("store", NS_HINTS) !== undefined;
+    // A chat state alone ("typing...") says something about a conversation now: XEP-0160 3 says
+    // not to store it. It is not bounced either: it is worth nothing later, and an error for
+    // each would show the sender errors while it types. Any other message without a body (a
+    // receipt, a marker, an invitation) is stored, as other servers do.
+    if (!store && onlyChatStates(message)) return true;
+    if (!store && message.getChild("no-store", NS_HINTS) !== undefined) return false;
+    // Stored as it will be delivered: `from` stamped, in jabber:client, to the bare JID.
+    const stanza = withAttrs(message, { to: to.bare }).toString();
+    if (storage.offline.add(to.bare, { stanza, storedAt: Date.now() }) === "full") {
+      // XEP-0160 2 (step 3): when the account's offline queue is full the server returns
+      // service-unavailable (type cancel), the error RFC 6121 has for a message a server does
+      // not store; no text says why. Nothing already stored is dropped to make room.
+      sendStanzaError(sender, message, "cancel", "service-unavailable");
+    }
+  } catch (err) {
+    // The store cannot be read or written (a disk full, a database busy or read-only): nothing
+    // was stored (the engine adds in one transaction). RFC 6120 8.3.3.18 resource-constraint,
+    // type wait: the server lacks the resources to take it now, and sending it again later may
+    // work (internal-server-error's type is cancel: do not retry).
+    log.warn(`offline message for ${to.bare} not stored: ${describe(err)}`);
+    sendStanzaError(sender, message, "wait", "resource-constraint", "the message could not be stored; try again later");
+  }
+  return true;
+}
+
+/** No body, and nothing but chat states (XEP-0085) and what rides along with them (hints, ids, a thread). */
+function onlyChatStates(message: Element): boolean {
+  let chatState = false;
+  for (const child of message.children) {
+    if (typeof child === "string") continue;
+    const ns = child.attrs.xmlns ?? NS.client;
+    if (ns === NS_CHAT_STATES) chatState = true;
+    else if (ns !== NS_HINTS && ns !== NS_STANZA_IDS && !(ns === NS.client && child.name === "thread")) return false;
+  }
+  return chatState;
+}
+
+/**
+ * Hands `session` (now available with a non-negative priority) the messages kept for its account,
+ * oldest first, each with a XEP-0203 delay stamped when it was stored (XEP-0160 2, step 5).
+ * They are the session's to take, like the answers to its own presence: written to it as any
+ * answer is (`deliver`, not `offer`: dropped, they would be lost, since take() removed them), so
+ * about the account's offline bound (maxBytesPerAccount, plus the delays) is queued at once, and
+ * reading from the connection pauses until it takes them. A store that cannot hand them over
+ * keeps them (for the next available presence); a stored text that does not parse is dropped.
+ */
+function deliverOffline(session: BoundSession, { storage, log }: DeliveryServices): void {
+  let waiting: StoredMessage[];
+  try {
+    // count() reads; take() writes (one transaction): most presences find nothing waiting.
+    if (storage.offline.count(session.bareJid) === 0) return;
+    waiting = storage.offline.take(session.bareJid);
+  } catch (err) {
+    log.warn(`offline messages for ${session.bareJid} not delivered (they stay stored): ${describe(err)}`);
+    return;
+  }
+  const parser = new StrictXmlParser("messages");
+  let unreadable = 0;
+  for (const { stanza, storedAt } of waiting) {
+    let message: Element;
+    try {
+      // Stored by us from a stanza the strict parser read, but read back just as strictly: what a
+      // database file holds is not trusted to be XML a client can take.
+      message = parser.parseElement(stanza);
+      if (message.name !== "message" || message.attrs.xmlns !== NS.client) throw new Error("not a jabber:client message");
+      message.append(xml("delay", { xmlns: NS_DELAY, from: session.domain, stamp: new Date(storedAt).toISOString() }, "Offline Storage"));
+    } catch {
+      unreadable++;
+      continue;
+    }
+    session.deliver(message);
+  }
+  if (unreadable > 0) log.warn(`${unreadable} offline message(s) for ${session.bareJid} could not be read and were dropped`);
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 
 function onPresence(sender: BoundSession, presence: Element, to: Address | null, services: DeliveryServices): void {
@@ -118,6 +245,7 @@ function onPresence(sender: BoundSession, presence: Element, to: Address | null,
     return;
   }
   if (type !== undefined && type !== "unavailable") return;
+  const wasReady = isReady(sender);
   const initial = !sender.available && type === undefined;
   sender.available = type === undefined;
   sender.lastPresence = sender.available ? presence : null;
@@ -131,6 +259,9 @@ function onPresence(sender: BoundSession, presence: Element, to: Address | null,
     // Subscription requests that arrived while the account was offline (RFC 6121 3.1.3).
     for (const request of rosters.subscriptions.pendingFor(sender.bareJid)) sender.deliver(request);
   }
+  // Messages kept while no session could take them go to the first that can: an initial presence,
+  // or a priority raised from negative (XEP-0160 2: "next sends non-negative available presence").
+  if (!wasReady && isReady(sender)) deliverOffline(sender, services);
 }
 
 function broadcastPresence(sender: BoundSession, presence: Element, services: DeliveryServices): void {

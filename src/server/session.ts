@@ -352,6 +352,16 @@ export class XmppSession implements BoundSession {
   private onBind(iq: Element): void {
     const outcome = bindResource(iq, this.bareJid, this.services.router);
     if (outcome.kind === "error") return sendStanzaError(this, iq, outcome.type, outcome.condition);
+    // An account exists once it has bound a resource: only such accounts get offline messages
+    // (delivery.ts). Recorded before the session is reachable; a known account costs a set
+    // lookup (the engines remember the accounts they know). A store that cannot record it
+    // refuses the bind, and the stream stays as it was: the client may try again.
+    try {
+      this.services.storage.accounts.add(this.bareJid);
+    } catch (err) {
+      this.services.log.warn(`bind refused for ${this.bareJid}: the account could not be recorded: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+      return sendStanzaError(this, iq, "wait", "internal-server-error", "the account could not be recorded; try again later");
+    }
     this.resource = outcome.resource;
     this.fullJid = outcome.fullJid;
     this.services.router.add(this.resource, this);

@@ -1,8 +1,9 @@
 /**
  * XEP-0030 service discovery for the server (identity server/im) and for an account on behalf of
  * its user (identity account/registered). Features come from the registered IQ handlers, so
- * they never claim more than the server answers. disco#items lists what providers add (hosted
- * components, for example): `DiscoItems.add`.
+ * they never claim more than the server answers, and from what the server does outside any IQ
+ * (`extraFeatures`: offline messages, XEP-0160's `msgoffline`). disco#items lists what providers
+ * add (hosted components, for example): `DiscoItems.add`.
  */
 import { xml } from "@xmpp/xml";
 import { iqError, result, type IqHandler, type IqHandlers, type IqTarget } from "./handlers.js";
@@ -41,7 +42,10 @@ const IDENTITY: Record<"server" | "own-account", Record<string, string>> = {
  */
 const TARGETS: readonly IqTarget[] = ["server", "own-account"];
 
-export function discoInfoHandler(handlers: IqHandlers): IqHandler {
+/** disco#info features of what the server does outside any IQ handler, per addressee. */
+export type ExtraFeatures = Partial<Record<IqTarget, readonly string[]>>;
+
+export function discoInfoHandler(handlers: IqHandlers, extraFeatures: ExtraFeatures = {}): IqHandler {
   return {
     ns: NS_DISCO_INFO,
     name: "query",
@@ -52,9 +56,8 @@ export function discoInfoHandler(handlers: IqHandlers): IqHandler {
       // We publish no nodes (no entity capabilities, no PEP): any node is unknown.
       if (payload.attrs.node !== undefined) return iqError("cancel", "item-not-found");
       const identity = IDENTITY[target as "server" | "own-account"];
-      return result(
-        xml("query", { xmlns: NS_DISCO_INFO }, xml("identity", identity), ...handlers.features(target).map((v) => xml("feature", { var: v }))),
-      );
+      const features = [...new Set([...handlers.features(target), ...(extraFeatures[target] ?? [])])].sort();
+      return result(xml("query", { xmlns: NS_DISCO_INFO }, xml("identity", identity), ...features.map((v) => xml("feature", { var: v }))));
     },
   };
 }
