@@ -10,6 +10,8 @@ import { fileURLToPath } from "node:url";
 import type { AddressInfo } from "node:net";
 import { createTokenEndpoint } from "../../src/web/endpoint/token-endpoint.js";
 import type { TokenKey } from "../../src/core/token/keys.js";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { collectPageErrors } from "./browser.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const CONVERSE_DIST = `${ROOT}node_modules/converse.js/dist`;
@@ -157,4 +159,71 @@ converse.initialize(settings);
 </body>
 </html>
 `;
+}
+
+/** A Converse page in a browser context of its own (its own, empty, browser storage). */
+export interface ConverseSession {
+  context: BrowserContext;
+  page: Page;
+  /** Console errors and uncaught exceptions on the page. */
+  errors: string[];
+  /** Requests for anything but this machine (refused): there must be none. */
+  offsite: string[];
+  /** Every WebSocket frame the page received from the server, in order (text frames). */
+  received: string[];
+  /** Every WebSocket frame the page sent, in order (text frames). */
+  sent: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Opens /converse/chat-USER.html in a new browser context (so nothing Converse cached in an
+ * earlier context is there: its roster and messages can only come from the server) and waits
+ * until it is logged in with the roster shown (the user's own entry is in the contacts list).
+ * Every WebSocket frame is recorded, so a test can say what the server sent.
+ */
+export async function openConverse(browser: Browser, site: ConverseSite, user: string, mechanism: "plain" | "x-token", domain: string): Promise<ConverseSession> {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const offsite: string[] = [];
+  await context.route(/^(?!http:\/\/127\.0\.0\.1:)/, (route) => {
+    offsite.push(route.request().url());
+    return route.abort();
+  });
+  const page = await context.newPage();
+  const errors = collectPageErrors(page);
+  const received: string[] = [];
+  const sent: string[] = [];
+  page.on("websocket", (ws) => {
+    ws.on("framereceived", (frame) => void (typeof frame.payload === "string" && received.push(frame.payload)));
+    ws.on("framesent", (frame) => void (typeof frame.payload === "string" && sent.push(frame.payload)));
+  });
+  await page.goto(`${site.base}/converse/chat-${user}.html?mechanism=${mechanism}`);
+  await page.waitForSelector(`#controlbox li.current-xmpp-contact [data-jid="${user}@${domain}"]`, { timeout: 20_000 });
+  return { context, page, errors, offsite, received, sent, close: () => context.close() };
+}
+
+/** A roster entry's <li> in a Converse page. */
+export const converseContact = (jid: string) => `#controlbox li:has(> converse-roster-contact [data-jid="${jid}"])`;
+
+/**
+ * A round trip on the page's own stream: Converse pings its server (XEP-0199) when the page
+ * becomes visible, and this waits for the answer. The server handles a stream's stanzas in order,
+ * so everything the page sent before has been handled (and written, where the server writes) once
+ * this returns.
+ */
+export async function converseRoundTrip(session: ConverseSession, timeoutMs = 10_000): Promise<void> {
+  const before = session.sent.length;
+  await session.page.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ping = session.sent.slice(before).find((frame) => frame.includes("urn:xmpp:ping"));
+    const id = ping && /\sid=["']([^"']+)["']/.exec(ping)?.[1];
+    const answer = id && session.received.find((frame) => frame.startsWith("<iq") && (frame.includes(`id="${id}"`) || frame.includes(`id='${id}'`)));
+    if (answer) {
+      if (!/type=["']result["']/.test(answer)) throw new Error(`the server answered the ping with ${answer}`);
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`no answer to Converse's ping within ${timeoutMs} ms (sent: ${ping ?? "nothing"})`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
