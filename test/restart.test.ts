@@ -15,7 +15,7 @@ import { RawClient, saslAuth, streamHeader } from "./helpers/server.js";
 const DOMAIN = "example.test";
 const KEY = { tokenSecret: "restart-test-secret-of-enough-length", otpSeed: "XVGR73KMZH2M4XMY" };
 const dataDir = mkdtempSync(join(tmpdir(), "x-token-restart-"));
-const ENV = { XTOKEN_DOMAIN: DOMAIN, XTOKEN_SECRET: KEY.tokenSecret, XTOKEN_OTP_SEED: KEY.otpSeed, XMPP_REQUIRE_TLS: "false", XTOKEN_DATA_DIR: dataDir, XTOKEN_STORAGE: "memory" };
+const ENV = { XTOKEN_DOMAIN: DOMAIN, XTOKEN_SECRET: KEY.tokenSecret, XTOKEN_OTP_SEED: KEY.otpSeed, XMPP_REQUIRE_TLS: "false", XTOKEN_DATA_DIR: dataDir };
 
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
