@@ -107,10 +107,15 @@ describe("handshake", () => {
     await streamError(client, "connection-timeout");
   }, 10_000);
 
-  test("one live stream per domain: the second gets conflict, the first stays", async () => {
+  test("one live stream per domain: the second gets conflict while the first answers the server's ping; the first stays", async () => {
     const first = await connected();
     const second = await open();
     second.client.write(`<handshake>${handshakeDigest(second.id, SECRET)}</handshake>`);
+    // The server asks the first whether it is still there (XEP-0199); it answers.
+    const ping = await first.waitFor(/<iq [^>]*type="get"[^>]*><ping xmlns="urn:xmpp:ping"\/><\/iq>/);
+    const id = /id="([^"]+)"/.exec(ping)![1]!;
+    const from = /from="([^"]+)"/.exec(ping)![1]!;
+    first.write(`<iq type='result' id='${id}' from='${COMPONENT}' to='${from}'/>`);
     await streamError(second.client, "conflict");
     // The first still works: a user reaches it.
     const { client: alice } = await loginRaw(t, "alice");

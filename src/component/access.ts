@@ -23,7 +23,8 @@ export interface AccessOptions {
 
 export type MintDecision =
   | { ok: true; jid: string }
-  | { ok: false; condition: "forbidden" | "item-not-found" | "bad-request"; text: string };
+  /** `jid`: the prepared JID asked for, when it was one (never the text as typed). */
+  | { ok: false; condition: "forbidden" | "item-not-found" | "bad-request"; text: string; jid?: string };
 
 /** The requester's prepared bare JID from a stanza's `from` (a full or bare JID), or null. */
 export function requesterOf(from: string | undefined): BareJid | null {
@@ -82,13 +83,13 @@ export class AccessPolicy {
       throw err;
     }
     const jid = `${wanted.local}@${wanted.domain}`;
-    if (jid !== own && !this.isAdmin(requester)) return { ok: false, condition: "forbidden", text: "only an admin may get a token for another JID" };
+    if (jid !== own && !this.isAdmin(requester)) return { ok: false, condition: "forbidden", text: "only an admin may get a token for another JID", jid };
     return this.keysFor(wanted.domain, jid);
   }
 
   /** Only admins get this far for a domain without keys: everyone else fails `mayUse`. */
   private keysFor(domain: string, jid: string): MintDecision {
-    if (!this.keyDomains.has(domain)) return { ok: false, condition: "item-not-found", text: `this service holds no keys for ${domain}` };
+    if (!this.keyDomains.has(domain)) return { ok: false, condition: "item-not-found", text: `this service holds no keys for ${domain}`, jid };
     return { ok: true, jid };
   }
 }

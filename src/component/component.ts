@@ -49,6 +49,8 @@ export function startTokenComponent(options: TokenComponentOptions): TokenCompon
   xmpp.iqCallee.get(NS_DISCO_INFO, "query", (ctx) => commands.discoInfo(ctx.stanza.attrs.from, ctx.element));
   xmpp.iqCallee.get(NS_DISCO_ITEMS, "query", (ctx) => commands.discoItems(ctx.stanza.attrs.from, ctx.element));
   xmpp.iqCallee.set(NS_COMMANDS, "command", (ctx) => commands.execute(ctx.stanza.attrs.from, ctx.element));
+  // The server's XEP-0199 pings get @xmpp/iq's service-unavailable, which answers them as well as
+  // a result would (XEP-0199 4.2): the stream is alive.
 
   xmpp.reconnect.delay = minMs;
   xmpp.on("online", () => {
@@ -93,6 +95,7 @@ export function startTokenComponent(options: TokenComponentOptions): TokenCompon
         stopped = true;
         xmpp.reconnect.stop();
         await xmpp.stop().catch(() => {});
+        commands.flushLog();
       },
     },
   }) as TokenComponent;

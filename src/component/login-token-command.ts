@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { xml, type Element } from "@xmpp/xml";
 import { WindowCounter } from "../auth/policy/window-counter.js";
+import { FailureLog } from "../auth/policy/failure-log.js";
 import { Keyring, type TokenKey } from "../core/token/keys.js";
 import { issueToken } from "../core/token/mint.js";
 import { systemClock, type Clock } from "../core/clock.js";
@@ -47,6 +48,11 @@ export interface LoginTokenOptions {
   loginUrl?: string;
   /** One line per mint and per refusal: who, for whom, why. Never the token. */
   log?: ComponentLogger;
+  /**
+   * Refusal lines per requester per minute (default 10); past them, one summary line per
+   * requester when the minute is over (the server's FailureLog, keyed by the requester's bare JID).
+   */
+  refusalLinesPerMinute?: number;
   /** Unix seconds. */
   now?: Clock;
   /** Open admin form sessions kept at most (oldest dropped first) and how long each lives. */
@@ -80,6 +86,16 @@ interface AdminSession {
   expires: number;
 }
 
+/** The most characters of a JID a log line shows (prepared JIDs may be 3 KB long). */
+export const MAX_LOGGED_JID_CHARS = 96;
+
+/** A prepared value as a log line shows it: at most MAX_LOGGED_JID_CHARS characters, the rest counted. */
+export function logged(value: string): string {
+  const chars = [...value];
+  if (chars.length <= MAX_LOGGED_JID_CHARS) return value;
+  return `${chars.slice(0, MAX_LOGGED_JID_CHARS).join("")}…(${chars.length} characters)`;
+}
+
 function isoTime(unixSeconds: number): string {
   return new Date(Math.floor(unixSeconds) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
@@ -105,6 +121,8 @@ export class LoginTokenCommand {
   private readonly options: LoginTokenOptions;
   private readonly now: Clock;
   private readonly log: ComponentLogger;
+  /** Refusal lines, bounded per requester. */
+  private readonly refusals: FailureLog;
 
   constructor(options: LoginTokenOptions) {
     this.options = options;
@@ -128,6 +146,7 @@ export class LoginTokenCommand {
     if (options.loginUrl !== undefined && !options.loginUrl.includes("{token}")) throw new LoginTokenOptionsError("loginUrl must contain {token}");
     this.now = options.now ?? systemClock;
     this.log = options.log ?? { info() {}, warn() {} };
+    this.refusals = new FailureLog(this.log, { linesPerMinute: options.refusalLinesPerMinute ?? 10 });
     // The same per-user window counter (and bounded memory) as the token endpoint.
     this.issued = new WindowCounter({ limit: max, windowSeconds: perSeconds, maxKeys: this.rateLimit.maxUsers ?? 100_000, now: this.now });
   }
@@ -170,7 +189,7 @@ export class LoginTokenCommand {
     if (!requester) return stanzaError("forbidden", "only a user account (user@domain) can get a login token");
     const who = `${requester.local}@${requester.domain}`;
     if (!this.access.mayUse(requester)) {
-      this.log.info(`component: refused a login token to ${who}: not allowed`);
+      this.refused(who, "not allowed");
       return stanzaError("forbidden", "you may not get login tokens from this service");
     }
     const action = command.attrs.action ?? "execute";
@@ -208,11 +227,12 @@ export class LoginTokenCommand {
 
     const decision = this.access.decide(requester, target);
     if (!decision.ok) {
-      this.log.info(`component: refused a login token to ${who}${target === undefined ? "" : ` for ${decision.condition === "bad-request" ? "an invalid JID" : target.trim()}`}: ${decision.condition}`);
+      // Only the prepared JID asked for, never the text as typed.
+      this.refused(who, decision.condition, decision.jid ?? (target === undefined ? undefined : "an invalid JID"));
       return stanzaError(decision.condition, decision.text);
     }
     if (this.issued.isOver(who)) {
-      this.log.info(`component: refused a login token to ${who} for ${decision.jid}: rate limited`);
+      this.refused(who, "rate limited", decision.jid);
       return stanzaError("resource-constraint", `at most ${this.rateLimit.max} tokens per ${this.rateLimit.perSeconds} seconds; try again later`);
     }
     this.issued.record(who);
@@ -226,7 +246,8 @@ export class LoginTokenCommand {
     const issued = issueToken({ jid, key: keyring, now, window, ...(nonceDigits === undefined ? {} : { nonceDigits }) });
     const { token } = issued;
     const expires = isoTime(issued.expiresAt);
-    this.log.info(`component: login token minted by ${who} for ${jid}, expires ${expires}`);
+    // One line per token: as many as the rate limit lets through.
+    this.log.info(`component: login token minted by ${logged(who)} for ${logged(jid)}, expires ${expires}`);
     const { websocketUrl, loginUrl } = this.options;
     const fields = [
       { var: "jid", type: "jid-single" as const, label: "For", values: [jid] },
@@ -243,6 +264,20 @@ export class LoginTokenCommand {
       xml("note", { type: "info" }, `Login token for ${jid}, usable once, until ${expires}.`),
       dataForm("result", { formType: LOGIN_TOKEN_NODE, title: LOGIN_TOKEN_NAME, fields }),
     );
+  }
+
+  /**
+   * A refusal's line, through the per-requester bound: `who` is the requester's prepared bare JID
+   * (stamped by the server), `target` a prepared JID or a fixed phrase; both shortened to a bound.
+   */
+  private refused(who: string, why: string, target?: string): void {
+    const shown = logged(who);
+    this.refusals.failure(shown, `component: refused a login token to ${shown}${target === undefined ? "" : ` for ${logged(target)}`}: ${why}`);
+  }
+
+  /** Writes the refusal summaries still pending (the component stops). */
+  flushLog(): void {
+    this.refusals.flush();
   }
 
   private adminForm(from: string, who: string): Element {

@@ -26,6 +26,11 @@ export interface StanzaTarget {
   /** Its outbound queue is at `maxOutboundBytes` (it is not reading): stanzas for it are dropped. */
   readonly outboundFull: boolean;
   deliver(stanza: Element): void;
+  /**
+   * A target whose queue many senders share (a component) decides itself, by each sender's fair
+   * share (fair-queue.ts): true when it took the stanza, false when it dropped it.
+   */
+  accept?(stanza: Element): boolean;
 }
 
 /**
@@ -33,9 +38,12 @@ export interface StanzaTarget {
  * request, a roster push): delivered unless the target's outbound queue is at the bound (it does
  * not read), when it is dropped and the answer is false; what to tell the sender is the caller's
  * rule. So a peer that does not read costs the server at most maxOutboundBytes and one stanza,
- * whatever others send it.
+ * whatever others send it. A target with a queue shared by many senders applies its fair share
+ * instead (`accept`): a full queue then drops the stanza of whoever holds the most of it, so one
+ * sender cannot keep the others out.
  */
 export function offer(target: StanzaTarget, stanza: Element): boolean {
+  if (target.accept) return target.accept(stanza);
   if (target.outboundFull) return false;
   target.deliver(stanza);
   return true;
