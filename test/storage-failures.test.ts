@@ -121,6 +121,13 @@ describe("a database that refuses writes while running", () => {
       expect(roster).toContain("bob@example.test");
       expect(roster).not.toContain("dave@example.test");
 
+      alice.clear();
+      alice.write("<presence to='bob@example.test' type='subscribe'/>");
+      const refused = await alice.waitFor(/<presence[^>]*type=["']error["'][\s\S]*?<\/presence>/);
+      expect(refused).toMatch(/<internal-server-error xmlns=["']urn:ietf:params:xml:ns:xmpp-stanzas["']\/>/);
+      expect(t.logLines.some((line) => line.includes("subscription subscribe from alice@example.test to bob@example.test not stored"))).toBe(true);
+      expect(t.server.rosters.get("alice@example.test", "bob@example.test")).toMatchObject({ subscription: "none", ask: false });
+
       // Once the database answers again, the same token logs in: the refusal did not use it up.
       blocker.exec("ROLLBACK");
       client.write(saslAuth("carol", token));

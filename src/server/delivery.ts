@@ -235,7 +235,14 @@ function onPresence(sender: BoundSession, presence: Element, to: Address | null,
   const type = presence.attrs.type;
   if (type !== undefined && SUBSCRIPTION_TYPES.includes(type)) {
     // Subscription requests are between accounts: bare JIDs on both ends (RFC 6121 3.1.2).
-    if (to) rosters.subscriptions.outbound(sender.bareJid, to.bare, type as SubscriptionRequest, presence);
+    if (!to) return;
+    try {
+      rosters.subscriptions.outbound(sender.bareJid, to.bare, type as SubscriptionRequest, presence);
+    } catch (err) {
+      // Neither roster changed and nothing was sent (one unit): the sender may try again.
+      services.log.warn(`subscription ${type} from ${sender.bareJid} to ${to.bare} not stored: ${describe(err)}`);
+      sendStanzaError(sender, presence, "wait", "internal-server-error");
+    }
     return;
   }
   if (to) {

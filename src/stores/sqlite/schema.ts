@@ -17,7 +17,6 @@ export const MIGRATIONS: readonly string[] = [
     id TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
   ) WITHOUT ROWID;
-  CREATE INDEX used_tokens_by_expiry ON used_tokens (expires_at);
 
   CREATE TABLE roster_items (
     owner TEXT NOT NULL,
@@ -43,6 +42,13 @@ export const MIGRATIONS: readonly string[] = [
     stored_at INTEGER NOT NULL
   );
   CREATE INDEX offline_messages_by_owner ON offline_messages (owner, id);
+  -- What each account has waiting, kept in the same transaction as the messages, so checking
+  -- the bound costs one row whatever the queue's length.
+  CREATE TABLE offline_usage (
+    owner TEXT PRIMARY KEY,
+    count INTEGER NOT NULL CHECK (count >= 0),
+    bytes INTEGER NOT NULL CHECK (bytes >= 0)
+  ) WITHOUT ROWID;
 
   CREATE TABLE web_sessions (
     id_hash TEXT NOT NULL UNIQUE,
