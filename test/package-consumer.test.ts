@@ -120,6 +120,34 @@ describe("a TypeScript consumer of the packed tarball (strict, skipLibCheck fals
   });
 });
 
+/** README's TypeScript example, compiled as a strict consumer would: NodeNext, and Bundler resolution. */
+describe("README's TypeScript example in the consumer project", () => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const snippet = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.startsWith("// login.ts"));
+
+  test.each([
+    ["NodeNext", {}],
+    ["Bundler", { module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler }],
+  ] as const)("compiles with moduleResolution %s, strict, skipLibCheck false", (name, overrides) => {
+    expect(snippet).toBeDefined();
+    const file = join(consumer, `readme_login_${name}.ts`);
+    writeFileSync(file, snippet!);
+    const options = { ...CONSUMER_OPTIONS, ...overrides };
+    const program = ts.createProgram({ rootNames: [file], options, host: ts.createCompilerHost(options) });
+    const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => `${d.file ? d.file.fileName.replace(consumer, ".") + ": " : ""}TS${d.code}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`);
+    expect(diagnostics).toEqual([]);
+  }, 180_000);
+
+  test("the old node resolution is refused, as README says (so the advice is needed)", () => {
+    const file = join(consumer, "readme_login_node10.ts");
+    writeFileSync(file, snippet!);
+    const options = { ...CONSUMER_OPTIONS, module: ts.ModuleKind.ES2022, moduleResolution: ts.ModuleResolutionKind.Node10 };
+    const program = ts.createProgram({ rootNames: [file], options, host: ts.createCompilerHost(options) });
+    const codes = ts.getPreEmitDiagnostics(program).map((d) => d.code);
+    expect(codes).toContain(2307); // Cannot find module 'xmpp-x-token/client'
+  }, 180_000);
+});
+
 describe("the Node versions we claim", () => {
   test("every locked package (dev ones too: npm ci installs them) runs on the oldest Node package.json's engines allows", () => {
     const { engines } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { engines: { node: string } };

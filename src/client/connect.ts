@@ -1,6 +1,6 @@
 /** Connects an @xmpp/client client with an X-TOKEN token: the one-call path for apps. */
-import { client as createClient, type Client } from "@xmpp/client";
-import { assertTokenMaySend, useXToken } from "./x-token-mechanism.js";
+import { client as createClient, type Client, type JID } from "@xmpp/client";
+import { assertTokenMaySend, isDeadEndFeatures, isStreamEncrypted, LoginNotOfferedError, loginNotOfferedMessage, useXToken } from "./x-token-mechanism.js";
 
 /** A token, or a function that fetches a fresh one: tokens are single-use, reconnects need new ones. */
 export type TokenSource = string | (() => string | Promise<string>);
@@ -30,6 +30,9 @@ export interface ConnectWithTokenOptions {
   timeout?: number;
 }
 
+/** A client that is online: its `jid` is the bound full JID (`alice@example.com/<resource>`). */
+export type OnlineClient = Client & { jid: JID };
+
 /** Builds a client that authenticates with X-TOKEN only, fetching a token for every attempt. */
 export function xTokenClient({ service, domain, username, token, resource, authzid, allowInsecure = false, timeout }: ConnectWithTokenOptions): Client {
   const xmpp: Client = createClient({
@@ -37,7 +40,7 @@ export function xTokenClient({ service, domain, username, token, resource, authz
     domain,
     resource,
     ...(timeout === undefined ? {} : { timeout }),
-    credentials: async (authenticate: (credentials: object, mechanism: string) => Promise<void>, mechanisms: string[]) => {
+    credentials: async (authenticate, mechanisms) => {
       // Before the token function runs: on a stream without TLS no token is even fetched.
       assertTokenMaySend(xmpp, { allowInsecure });
       if (!mechanisms.includes("X-TOKEN")) throw new Error("the server does not offer X-TOKEN");
@@ -46,6 +49,13 @@ export function xTokenClient({ service, domain, username, token, resource, authz
     },
   });
   useXToken(xmpp, { allowInsecure });
+  // Features that offer nothing (a server requiring TLS, on ws://): start() rejects now, not at the
+  // server's authentication timeout; stop() (or disconnect()) then closes the stream.
+  xmpp.middleware.use((ctx, next) => {
+    if (!isDeadEndFeatures(ctx.stanza)) return next();
+    xmpp.emit("error", new LoginNotOfferedError(loginNotOfferedMessage()));
+    return undefined;
+  });
   return xmpp;
 }
 
@@ -61,22 +71,34 @@ async function ensureWebSocket(service: string): Promise<void> {
  * login (`err.condition`: "not-authorized", "invalid-authzid", ...), InsecureStreamError on a
  * stream without TLS (unless `allowInsecure`), or the connection error.
  */
-export async function connectWithToken(options: ConnectWithTokenOptions): Promise<Client> {
+export async function connectWithToken(options: ConnectWithTokenOptions): Promise<OnlineClient> {
   await ensureWebSocket(options.service);
   const xmpp = xTokenClient(options);
   // A failed first login is not retried: the caller gets the error instead of a retry loop.
   xmpp.reconnect.stop();
   // start() rejects with the error; the same error is also emitted, which must not crash the app.
-  const swallow = () => {};
+  // Whether the stream was encrypted when an error came (the socket is gone once start() rejects).
+  let encryptedAtError = true;
+  const swallow = () => {
+    encryptedAtError = isStreamEncrypted(xmpp);
+  };
   xmpp.on("error", swallow);
   try {
     await xmpp.start();
   } catch (err) {
+    // A server that offered nothing may not answer our closing of the stream either: wait for it
+    // half a second, not a whole step (xmpp.js's Connection reads its `timeout` when closing).
+    if (err instanceof LoginNotOfferedError) (xmpp as unknown as { timeout: number }).timeout = 500;
     await xmpp.stop().catch(() => {});
+    // This server's answer on a stream it will not log in without TLS: say what to change.
+    const { name, condition, text } = err as { name?: string; condition?: string; text?: string };
+    if (name === "StreamError" && condition === "policy-violation" && !encryptedAtError) {
+      throw new LoginNotOfferedError(loginNotOfferedMessage(text), { cause: err });
+    }
     throw err;
   } finally {
     xmpp.off("error", swallow);
   }
   if (options.reconnect ?? typeof options.token === "function") xmpp.reconnect.start();
-  return xmpp;
+  return xmpp as OnlineClient; // online: resource bound, so jid is set
 }

@@ -5,8 +5,11 @@ export {
   isStreamEncrypted,
   assertTokenMaySend,
   InsecureStreamError,
+  LoginNotOfferedError,
+  isDeadEndFeatures,
   type XTokenCredentials,
   type XTokenClientOptions,
   type StreamEntityLike,
 } from "./x-token-mechanism.js";
-export { xTokenClient, connectWithToken, type ConnectWithTokenOptions, type TokenSource } from "./connect.js";
+export { xTokenClient, connectWithToken, type ConnectWithTokenOptions, type TokenSource, type OnlineClient } from "./connect.js";
+export type { Client, ClientOptions, Credentials, CredentialsCallback, Authenticate, JID } from "@xmpp/client";

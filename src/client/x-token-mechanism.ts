@@ -33,6 +33,47 @@ export class InsecureStreamError extends Error {
   readonly condition = "encryption-required";
 }
 
+/**
+ * The server offers no way to log in on this stream: no STARTTLS, no SASL mechanism (or it closed
+ * the stream with `policy-violation` instead). What a server that requires TLS answers on a stream
+ * without it, such as ws:// to a server that does not count it as TLS-protected.
+ */
+export class LoginNotOfferedError extends Error {
+  override readonly name = "LoginNotOfferedError";
+  readonly condition = "encryption-required";
+}
+
+/** The message of a LoginNotOfferedError, with the server's own words when it sent some. */
+export function loginNotOfferedMessage(serverText?: string): string {
+  return (
+    "the server offers no way to log in on this stream (no STARTTLS, no SASL mechanism)" +
+    (serverText ? `: "${serverText}"` : "") +
+    ". It requires TLS and this stream has none: use wss:// or xmpp:// (STARTTLS) or xmpps://. For development over ws:// " +
+    "on loopback, the server must count it as secure (loopbackWebSocketIsSecure; x-token serve --dev sets it) and this " +
+    "client must pass allowInsecure: true"
+  );
+}
+
+const NS_STREAMS = "http://etherx.jabber.org/streams";
+/** Features that lead somewhere: STARTTLS, SASL, SASL2, resource binding. */
+const WAYS_ON = [
+  ["starttls", "urn:ietf:params:xml:ns:xmpp-tls"],
+  ["mechanisms", "urn:ietf:params:xml:ns:xmpp-sasl"],
+  ["authentication", "urn:xmpp:sasl:2"],
+  ["bind", "urn:ietf:params:xml:ns:xmpp-bind"],
+] as const;
+
+/** What this module reads of an element (`@xmpp/xml`'s Element). */
+export interface ElementLike {
+  is(name: string, xmlns?: string): boolean;
+  getChild(name: string, xmlns?: string): unknown;
+}
+
+/** Stream features that offer nothing a client can go on with: it would wait for the server's timeout. */
+export function isDeadEndFeatures(element: ElementLike): boolean {
+  return element.is("features", NS_STREAMS) && WAYS_ON.every(([name, xmlns]) => !element.getChild(name, xmlns));
+}
+
 /** What this module reads of an xmpp.js entity (`Connection`): its current socket. */
 export interface StreamEntityLike {
   socket?: { secure?: unknown; url?: unknown } | null;

@@ -38,19 +38,69 @@ declare module "@xmpp/xml/lib/parse.js" {
 declare module "@xmpp/client" {
   import type { Element } from "@xmpp/xml";
   import { EventEmitter } from "node:events";
+
+  /** An address as xmpp.js gives it (`@xmpp/jid`): `local@domain/resource`. */
+  export interface JID {
+    local: string;
+    domain: string;
+    resource: string;
+    bare(): JID;
+    toString(): string;
+    equals(other: JID): boolean;
+  }
+
+  /** What a SASL mechanism is given: X-TOKEN and PLAIN read username, password (the token) and authzid. */
+  export interface Credentials {
+    username?: string;
+    password?: string;
+    authzid?: string;
+    /** A FAST token (SASL2); not used by X-TOKEN. */
+    token?: unknown;
+  }
+
+  /** Runs one SASL exchange with these credentials and this mechanism (e.g. "X-TOKEN"). */
+  export type Authenticate = (credentials: Credentials, mechanism: string, userAgent?: Element) => Promise<void>;
+
+  /**
+   * The `credentials` option as a function: called for every authentication (the first login and
+   * each reconnect) with the mechanisms the server offers; it calls `authenticate` once.
+   */
+  export type CredentialsCallback = (authenticate: Authenticate, mechanisms: string[], fast: unknown, entity: Client) => Promise<void> | void;
+
+  export interface ClientOptions {
+    /** `xmpp://host:5222` (STARTTLS), `xmpps://host:5223`, `ws(s)://host/xmpp-websocket`. */
+    service?: string;
+    domain?: string;
+    resource?: string;
+    /** Milliseconds each step (connect, stream open, each reply) may take; 2000 by default. */
+    timeout?: number;
+    lang?: string;
+    username?: string;
+    password?: string;
+    credentials?: CredentialsCallback | Credentials;
+    userAgent?: Element;
+  }
+
   export interface Client extends EventEmitter {
-    jid: { toString(): string; bare(): { toString(): string }; local: string; domain: string; resource: string } | null;
+    /** The client's address: null before login (unless `username` was given), full once online. */
+    jid: JID | null;
     status: string;
+    options: ClientOptions;
     saslFactory: { use(mechanism: unknown): unknown };
     /** The current transport: net.Socket, @xmpp/tls's (secure: true) or @xmpp/websocket's (secure, url). */
     socket: { secure?: unknown; url?: unknown } | null;
-    reconnect: { stop(): void; start(): void };
-    start(): Promise<unknown>;
+    reconnect: EventEmitter & { delay: number; stop(): void; start(): void };
+    middleware: { use(fn: (ctx: { stanza: Element; entity: Client }, next: () => Promise<unknown>) => unknown): unknown };
+    /** Resolves with the bound address once online. */
+    start(): Promise<JID>;
     stop(): Promise<unknown>;
+    /** Closes the stream and the socket, leaving the client offline (reconnect may start it again). */
+    disconnect(): Promise<unknown>;
     send(element: Element): Promise<void>;
     sendReceive(element: Element): Promise<Element>;
     iqCaller: { request(element: Element, timeout?: number): Promise<Element> };
   }
-  export function client(options: Record<string, unknown>): Client;
+  export function client(options?: ClientOptions): Client;
+  export function jid(local: string | null, domain?: string, resource?: string): JID;
   export { xml } from "@xmpp/xml";
 }
