@@ -1,7 +1,7 @@
 /** README and docs/: links stay inside the repository, and the examples a newcomer runs first do what they say. */
 import { describe, expect, test } from "@jest/globals";
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { startTestServer } from "./helpers/server.js";
 import { cli } from "./helpers/cli.js";
@@ -31,37 +31,93 @@ describe("links in README.md and docs/", () => {
   });
 });
 
-describe("README's login.mjs", () => {
-  /** Runs the example as written, but against a test server (its port and domain). */
-  async function runLoginExample(token: string | "GOOD") {
-    const server = await startTestServer();
-    try {
-      const source = codeBlockStartingWith("README.md", "// login.mjs")
-        .replace("xmpp://127.0.0.1:5222", `xmpp://127.0.0.1:${server.server.ports.c2s}`)
-        .replace('domain: "localhost"', `domain: "${server.domain}"`);
-      // Inside this package's folder, so "xmpp-x-token/client" resolves to the package itself (built dist/).
-      mkdirSync(join(ROOT, "test-results"), { recursive: true });
-      const file = join(mkdtempSync(join(ROOT, "test-results", "readme-login-")), "login.mjs");
-      writeFileSync(file, source);
-      return await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
-        const env = { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: join(ROOT, "test/fixtures/tls/cert.pem") };
-        const arg = token === "GOOD" ? server.mint("alice") : token;
-        const child = execFile(process.execPath, [file, arg], { env, timeout: 20_000 }, (_err, stdout, stderr) => done({ code: child.exitCode, stdout, stderr }));
-      });
-    } finally {
-      await server.close();
-    }
+/**
+ * Runs a snippet as a module inside this package's folder, so "xmpp-x-token/client" resolves to the
+ * package itself (built dist/); the folder it was written to is removed afterwards.
+ */
+async function runSnippet(source: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  mkdirSync(join(ROOT, "test-results"), { recursive: true });
+  const dir = mkdtempSync(join(ROOT, "test-results", "docs-snippet-"));
+  try {
+    const file = join(dir, "snippet.mjs");
+    writeFileSync(file, source);
+    return await new Promise((done) => {
+      const env = { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: join(ROOT, "test/fixtures/tls/cert.pem") };
+      const child = execFile(process.execPath, [file, ...args], { env, timeout: 20_000 }, (_err, stdout, stderr) => done({ code: child.exitCode, stdout, stderr }));
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
+}
 
+/** The login example of README.md or docs/client.md, as written, but against a test server (its port and domain). */
+async function runLoginExample(file: string, token: string | "GOOD") {
+  const server = await startTestServer();
+  try {
+    const source = codeBlockStartingWith(file, "// login.mjs")
+      .replace("xmpp://127.0.0.1:5222", `xmpp://127.0.0.1:${server.server.ports.c2s}`)
+      .replace('domain: "localhost"', `domain: "${server.domain}"`);
+    return await runSnippet(source, [token === "GOOD" ? server.mint("alice") : token]);
+  } finally {
+    await server.close();
+  }
+}
+
+describe("README's login.mjs", () => {
   test("logs in with a fresh token", async () => {
-    const result = await runLoginExample("GOOD");
+    const result = await runLoginExample("README.md", "GOOD");
     expect(result.stdout).toMatch(/^online as alice@example\.test\/\S+\n$/);
     expect(result.code).toBe(0);
   });
 
   test("a refused token prints the SASL condition in one line, exit 1, no stack trace", async () => {
-    const result = await runLoginExample(`${"1".repeat(40)} ${"A".repeat(43)}=`);
+    const result = await runLoginExample("README.md", `${"1".repeat(40)} ${"A".repeat(43)}=`);
     expect(result).toMatchObject({ code: 1, stdout: "", stderr: "login refused: not-authorized\n" });
+  });
+});
+
+describe("docs/client.md's examples", () => {
+  test("login.mjs logs in with a fresh token", async () => {
+    const result = await runLoginExample("docs/client.md", "GOOD");
+    expect(result.stdout).toMatch(/^online as alice@example\.test\/\S+\n$/);
+    expect(result.code).toBe(0);
+  });
+
+  test("login.mjs's comment is right: ws:// to the dev-like server needs allowInsecure: true", async () => {
+    const comment = codeBlockStartingWith("docs/client.md", "// login.mjs").match(/service: "xmpp:\/\/127\.0\.0\.1:5222", \/\/ (.*)/)?.[1];
+    expect(comment).toBe('STARTTLS; "ws://127.0.0.1:5280/xmpp-websocket" needs allowInsecure: true');
+    // The allowInsecure example, run against a server that counts a loopback WebSocket as secure (as serve --dev does).
+    const server = await startTestServer({ loopbackWebSocketIsSecure: true });
+    try {
+      const block = codeBlockStartingWith("docs/client.md", 'const xmpp = await connectWithToken({ service: "ws://')
+        .replace("ws://127.0.0.1:5280/", `ws://127.0.0.1:${server.server.ports.http}/`)
+        .replace('domain: "localhost"', `domain: "${server.domain}"`);
+      expect(block).toContain("allowInsecure: true");
+      const source = `import { connectWithToken } from "xmpp-x-token/client";\nconst token = process.argv[2];\n${block}\nconsole.log("online as", xmpp.jid.toString());\nawait xmpp.stop();\n`;
+      const result = await runSnippet(source, [server.mint("alice")]);
+      expect(result.stdout).toMatch(/^online as alice@example\.test\/\S+\n$/);
+      // Without it, the same login is refused before the token is sent.
+      const refused = await runSnippet(source.replace("allowInsecure: true", "allowInsecure: false"), [server.mint("alice")]);
+      expect(refused.stderr).toContain("InsecureStreamError");
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("the token function fetches a fresh token for the login (fetch answered as the token endpoint does)", async () => {
+    const server = await startTestServer();
+    try {
+      const block = codeBlockStartingWith("docs/client.md", "const xmpp = await connectWithToken({\n")
+        .replace("wss://chat.example.com/xmpp-websocket", `xmpp://127.0.0.1:${server.server.ports.c2s}`)
+        .replace('domain: "example.com"', `domain: "${server.domain}"`);
+      expect(block).toContain("createTokenEndpoint, docs/web.md");
+      const fetchStub = `let fetched = 0;\nglobalThis.fetch = async (url) => (fetched++, { json: async () => ({ password: process.argv[2] }) });\n`;
+      const source = `import { connectWithToken } from "xmpp-x-token/client";\n${fetchStub}${block}\nconsole.log("online as", xmpp.jid.toString(), "fetched", fetched);\nawait xmpp.stop();\n`;
+      const result = await runSnippet(source, [server.mint("alice")]);
+      expect(result.stdout).toMatch(/^online as alice@example\.test\/\S+ fetched 1\n$/);
+    } finally {
+      await server.close();
+    }
   });
 });
 

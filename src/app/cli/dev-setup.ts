@@ -54,6 +54,8 @@ async function devSetup(cwd: string): Promise<DevSetup> {
   const setup = { dir, configFile, certFile: join(dir, "cert.pem") };
   if (existsSync(configFile)) {
     const added = upgradeDevConfig(dir, configFile);
+    // Deleted on purpose (docs/client.md: a certificate from an older version): made anew.
+    if (!existsSync(join(dir, "cert.pem")) && !existsSync(join(dir, "key.pem"))) await writeCertificate(dir);
     // The passwords file is a convenience for printing; the hashes in config.json are what count.
     let passwords: Record<string, string> = {};
     try {
@@ -69,9 +71,7 @@ async function devSetup(cwd: string): Promise<DevSetup> {
   }
   mkdirSync(dir, { mode: 0o700 }); // not recursive: cwd exists (and recursive mkdir can spin on /proc)
   chmodSync(dir, 0o700);
-  const pem = await createSelfSignedCertificate([DEV_DOMAIN]);
-  writeFileSync(join(dir, "cert.pem"), pem.cert, { mode: 0o644 });
-  writeSecret(join(dir, "key.pem"), pem.key);
+  await writeCertificate(dir);
   writeSecret(join(dir, "token-secret"), base32Encode(randomBytes(32)));
   writeSecret(join(dir, "otp-seed"), base32Encode(randomBytes(20)));
   writeSecret(join(dir, "session-secret"), randomBytes(32).toString("base64"));
@@ -89,6 +89,13 @@ async function devSetup(cwd: string): Promise<DevSetup> {
   // The config file is written last: its presence means the setup is complete.
   writeSecret(configFile, `${JSON.stringify(config, null, 2)}\n`);
   return { ...setup, passwords, added: [] };
+}
+
+/** The development certificate: localhost, 127.0.0.1 and ::1 (see docs/client.md). */
+async function writeCertificate(dir: string): Promise<void> {
+  const pem = await createSelfSignedCertificate([DEV_DOMAIN]);
+  writeFileSync(join(dir, "cert.pem"), pem.cert, { mode: 0o644 });
+  writeSecret(join(dir, "key.pem"), pem.key);
 }
 
 /**

@@ -25,7 +25,9 @@ export async function createSelfSignedCertificate(domains: readonly string[], da
         name: "subjectAltName",
         altNames: [
           ...[...new Set([...domains, "localhost"])].map((value) => ({ type: 2 as const, value })),
+          // Direct TLS to an address (xmpps://127.0.0.1:5223) checks the address, not a name.
           { type: 7 as const, ip: "127.0.0.1" },
+          { type: 7 as const, ip: "::1" },
         ],
       },
     ],
