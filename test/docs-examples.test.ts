@@ -121,6 +121,55 @@ describe("docs/client.md's examples", () => {
   });
 });
 
+describe("imports in README.md's and docs/' examples", () => {
+  const exportsMap = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).exports as Record<string, { default: string }>;
+  const imports = DOCS.flatMap((file) =>
+    [...readFileSync(join(ROOT, file), "utf8").matchAll(/import \{([^}]+)\} from "(xmpp-x-token(?:\/[\w-]+)?)"/g)].map((m) => ({
+      file,
+      entry: m[2]!,
+      // Names imported as values (an ES module import of a name its module lacks does not even load).
+      names: m[1]!.split(",").map((n) => n.trim().split(/\s+as\s+/)[0]!).filter((n) => n && !n.startsWith("type ")),
+    })),
+  );
+
+  test("name only what their entry point exports", async () => {
+    expect(imports.length).toBeGreaterThan(10);
+    const missing: string[] = [];
+    for (const { file, entry, names } of imports) {
+      const target = exportsMap[entry === "xmpp-x-token" ? "." : `./${entry.slice("xmpp-x-token/".length)}`];
+      if (!target) {
+        missing.push(`${file}: ${entry} is not an entry point`);
+        continue;
+      }
+      const mod = (await import(join(ROOT, target.default))) as Record<string, unknown>;
+      for (const name of names) if (!(name in mod)) missing.push(`${file}: ${name} is not exported by ${entry}`);
+    }
+    expect(missing).toEqual([]);
+  });
+});
+
+describe("docs/scaling.md's RedisReplayStore with your own (ioredis) client", () => {
+  test("imports from the entry points that export them, and refuses the same token twice", async () => {
+    const block = codeBlockStartingWith("docs/scaling.md", 'import { verifyToken } from "xmpp-x-token";');
+    // ioredis is not a dependency here: a stand-in with its `call`, answering SET NX PX as Redis does.
+    const ioredisStub = `class Redis { keys = new Set(); call(command, key, ...args) {
+      if (command !== "SET" || !args.includes("NX")) throw new Error("unexpected " + command);
+      if (this.keys.has(key)) return Promise.resolve(null);
+      this.keys.add(key); return Promise.resolve("OK"); } }`;
+    const setup = `import { mintToken } from "xmpp-x-token";
+const keys = [{ tokenSecret: "docs-example-secret-docs-example-secret", otpSeed: "XVGR73KMZH2M4XMY" }];
+const jid = "alice@example.com";
+const token = mintToken({ jid, key: keys });
+`;
+    const source = setup + block.replace('import Redis from "ioredis";', ioredisStub) + `
+const again = await verifyToken(token, { jid, keys, replay });
+console.log(result.ok, again.ok, again.reason);
+`;
+    const result = await runSnippet(source, []);
+    expect(result).toMatchObject({ stdout: "true false replayed\n", code: 0 });
+  });
+});
+
 describe("docs/configuration.md's server without a file", () => {
   test("runs on a free c2s port, not 5222", async () => {
     const line = readFileSync(join(ROOT, "docs/configuration.md"), "utf8").match(/^(XTOKEN_DOMAIN=.*) npx x-token serve$/m)?.[1];
