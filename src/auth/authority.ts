@@ -5,7 +5,7 @@
 import { nameprep } from "../core/jid/prep.js";
 import { MemoryReplayStore } from "../core/replay/memory.js";
 import type { ReplayStore } from "../core/replay/store.js";
-import { DEFAULT_NONCE_DIGITS, nonceDigitsProblem } from "../core/token/format.js";
+import { DEFAULT_NONCE_DIGITS, nonceDigitsProblem, tokenSignatureStart } from "../core/token/format.js";
 import { KeyError, Keyring, type TokenKey } from "../core/token/keys.js";
 import { verifyToken, type Accepted, type RejectReason } from "../core/token/verify.js";
 import { DEFAULT_WINDOW, WINDOW_RULE, isValidWindow } from "../core/token/window.js";
@@ -97,6 +97,25 @@ export class TokenAuthority {
   /** The keys that mint for `domain` (current first), for an endpoint or CLI on the same host. */
   keyring(domain: string): Keyring | undefined {
     return this.hosted.get(domain)?.keyring;
+  }
+
+  /**
+   * Whether `password` has the shape of a token (digits, a space, a signature): a PLAIN password
+   * of that shape is checked as a token, any other may be a one-time password account's.
+   */
+  isToken(password: string): boolean {
+    return tokenSignatureStart(password) >= 0;
+  }
+
+  /**
+   * What refuses every login of `localpart@domain` before any secret is looked at: the domain is
+   * not hosted, or the account is disabled; null when neither. For the other checks of a login
+   * (one-time password accounts, src/auth/otp), so they follow the same rules as tokens.
+   */
+  accountProblem(localpart: string, domain: string): "unknown-domain" | "account-disabled" | null {
+    const hosted = this.hosted.get(domain);
+    if (!hosted) return "unknown-domain";
+    return hosted.disabled.has(localpart) ? "account-disabled" : null;
   }
 
   /**

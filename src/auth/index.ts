@@ -1,4 +1,8 @@
-/** xmpp-x-token/auth: the token authority, the SASL server side (no I/O) and the login policy. */
+/**
+ * xmpp-x-token/auth: the token authority, the SASL server side (no I/O) and the login policy.
+ * One-time password accounts (their login check, and managing credentials for a web backend's
+ * enrolment screens) have their own entry point, xmpp-x-token/otp (src/auth/otp, docs/otp.md).
+ */
 export { TokenAuthority, type AuthorityOptions, type AuthorityDomain, type AuthorityVerdict } from "./authority.js";
 export * from "./sasl/index.js";
 export {

@@ -1,11 +1,14 @@
 /**
  * What `x-token extauth` answers to each request of an XMPP server's external-auth protocol:
- * `auth` is the authority's one login check (hosted domain, enabled account, signature, time
- * window, replay store), `isuser` says whether a user could hold tokens here, and every
- * account-management command is refused. Answers are yes/no; the log line says why.
+ * `auth` is the login check of our own PLAIN (checkPassword): a token goes to the authority
+ * (hosted domain, enabled account, signature, time window, replay store), the PIN + code of a
+ * one-time password account to its credentials (docs/otp.md); `isuser` says whether a user
+ * could hold tokens here, and every account-management command is refused. Answers are yes/no;
+ * the log line says why, never with the password.
  */
 import { InvalidJidError, nameprep, nodeprep } from "../core/jid/prep.js";
 import type { TokenAuthority } from "../auth/authority.js";
+import { checkPassword, type OtpCheck } from "../auth/sasl/index.js";
 import type { ExtauthRequest } from "./protocol.js";
 
 /** Who `isuser` says exists: any valid username at a hosted domain, or nobody. */
@@ -20,6 +23,8 @@ export interface ExtauthLog {
 
 export interface ExtauthAnswererOptions {
   authority: TokenAuthority;
+  /** One-time password accounts (src/auth/otp's OtpVerifier over the shared database); tokens only when absent. */
+  otp?: OtpCheck;
   isUser?: IsUserPolicy;
   log: ExtauthLog;
 }
@@ -41,13 +46,13 @@ function shown(text: string): string {
   return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}...` : text);
 }
 
-export function createExtauthAnswerer({ authority, isUser = "hosted", log }: ExtauthAnswererOptions): ExtauthAnswerer {
+export function createExtauthAnswerer({ authority, otp, isUser = "hosted", log }: ExtauthAnswererOptions): ExtauthAnswerer {
   return async (request) => {
     switch (request.command) {
       case "auth": {
         const who = prepare(request.user, request.server);
         if (!who) return log.warn(`auth refused for ${shown(request.user)}@${shown(request.server)}: invalid-jid`), false;
-        const verdict = await authority.check(who.localpart, who.domain, request.password);
+        const verdict = await checkPassword({ authority, otp }, who.localpart, who.domain, request.password);
         if (verdict.ok) return log.info(`auth accepted for ${verdict.jid}`), true;
         return log.warn(`auth refused for ${who.localpart}@${who.domain}: ${verdict.reason}`), false;
       }

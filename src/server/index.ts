@@ -11,6 +11,7 @@ import { TokenAuthority } from "../auth/authority.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { memoryStorage, type Storage } from "../core/records/storage.js";
 import { createXTokenSasl } from "../auth/sasl/index.js";
+import { OtpVerifier } from "../auth/otp/verifier.js";
 import { LoginLimiter, type LoginPolicy } from "../auth/policy/login-limiter.js";
 import { TrustedProxies, clientOrigin } from "../auth/policy/trusted-proxies.js";
 import { oneLineLogger, stderrLogger, type Logger } from "./log.js";
@@ -54,6 +55,11 @@ export interface StartOptions {
   loginPolicy?: LoginPolicy;
   /** Where login figures go (src/metrics' Prometheus adapter); none by default. */
   metrics?: LoginMetrics;
+  /**
+   * One-time password accounts (docs/otp.md), whose credentials are `storage.otp`: the HOTP
+   * look-ahead (counter values beyond the stored one a code may be for; 4 by default).
+   */
+  otp?: { maxOffset?: number };
 }
 
 /** What `RunningServer.reload` takes besides the configuration. */
@@ -198,7 +204,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // The configuration in force: reload() replaces it (its domains, certificate and limits).
   let live = config;
   // The login policy is applied by each stream's SASL exchange (src/server/sasl-exchange.ts).
-  const sasl = createXTokenSasl({ authority, allowPlainWithoutTls: config.allowPlainWithoutTls });
+  // PLAIN takes PIN + code for accounts with one-time password credentials, read at each login.
+  const otp = new OtpVerifier({ credentials: storage.otp, now, accounts: authority, ...(options.otp?.maxOffset !== undefined ? { maxOffset: options.otp.maxOffset } : {}) });
+  const sasl = createXTokenSasl({ authority, allowPlainWithoutTls: config.allowPlainWithoutTls, otp });
   const router = new Router();
   const sessions = new Set<XmppSession>();
   // Each reload that changes its limit starts a new one; streams keep the one they started with.

@@ -10,6 +10,8 @@ import { DEFAULT_MAX_REQUEST_BYTES, EXTAUTH_PROTOCOLS, type ExtauthProtocol } fr
 import { serveExtauthStream } from "../../extauth/stdio.js";
 import { oneLineLogger, stderrLogger } from "../../server/log.js";
 import { openStores } from "../stores.js";
+import { OtpVerifier } from "../../auth/otp/verifier.js";
+import { otpSettings } from "../config/otp.js";
 import { parseFlags } from "./args.js";
 import { EXIT_OK, println, UsageError, type CliIO } from "./io.js";
 
@@ -19,7 +21,9 @@ export const EXTAUTH_HELP = `Usage: x-token extauth [--config FILE] [--protocol 
 An external authentication program: the server starts it and asks it over standard input
 and output whether a password is good. The password is an X-TOKEN token for USER@SERVER,
 checked with the keys of the configuration (--config FILE or XTOKEN_CONFIG, and
-XTOKEN_DOMAIN, XTOKEN_SECRET, XTOKEN_OTP_SEED), and accepted once.
+XTOKEN_DOMAIN, XTOKEN_SECRET, XTOKEN_OTP_SEED), and accepted once. For an account with
+one-time password credentials (x-token otp, docs/otp.md) the password may instead be its PIN
+followed by a code, each code accepted once (XTOKEN_OTP_MAX_OFFSET: HOTP look-ahead, 4).
 
 Used tokens are remembered in the SQLite database of the data directory: XTOKEN_DATA_DIR, or
 storage.dir in the config file (relative to the file), or else ./x-token-data under the
@@ -62,6 +66,7 @@ export async function extauth(io: CliIO): Promise<number> {
     maxRequestBytes = Number(value);
   }
   const config = loadConfig({ file: flags.config, env: io.env, role: "verifier" });
+  const { maxOffset } = otpSettings(io.env);
   const log = oneLineLogger(stderrLogger(io.stderr));
   // SQLite in the data directory by default, shared by every worker on this machine; Redis
   // (store.redis, XTOKEN_REDIS_URL) when several machines must share it.
@@ -78,7 +83,8 @@ export async function extauth(io: CliIO): Promise<number> {
       input: io.stdin,
       output: io.stdout,
       protocol,
-      answer: createExtauthAnswerer({ authority, isUser, log }),
+      // One-time password accounts from the same database (docs/otp.md), read at each login.
+      answer: createExtauthAnswerer({ authority, otp: new OtpVerifier({ credentials: stores.storage.otp, accounts: authority, maxOffset }), isUser, log }),
       log,
       maxRequestBytes,
     });

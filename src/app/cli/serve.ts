@@ -13,6 +13,7 @@ import { parseFlags } from "./args.js";
 import { DEV_DIR, ensureDevSetup, type DevSetup } from "./dev-setup.js";
 import { EXIT_OK, println, UsageError, type CliIO } from "./io.js";
 import { createHttpHandler } from "./http-handler.js";
+import { otpSettings } from "../config/otp.js";
 
 export const SERVE_HELP = `Usage: x-token serve [--config FILE | --dev]
 
@@ -59,6 +60,7 @@ export async function serve(io: CliIO): Promise<number> {
   // SIGHUP reloads from the same file and environment as the start.
   const source = { file: flags.config ?? dev?.configFile, env: dev ? { ...env, XTOKEN_CONFIG: undefined } : env };
   const config: AppConfig = loadConfig(source);
+  const otp = otpSettings(env);
   const log = stderrLogger(io.stderr);
   // SQLite in the data directory (or memory), and a Redis shared with other processes when
   // configured (docs/storage.md, docs/scaling.md); closed whatever happens.
@@ -71,7 +73,7 @@ export async function serve(io: CliIO): Promise<number> {
     const metrics = config.metrics
       ? new PrometheusMetrics({ allowFrom: config.metrics.allowFrom, streams: () => running?.streamsByState() ?? {} })
       : null;
-    const server = await listenOrExplain(config, { log, authority, loginPolicy, storage: stores.storage, ...(metrics ? { metrics } : {}) }, metrics);
+    const server = await listenOrExplain(config, { log, authority, loginPolicy, storage: stores.storage, otp, ...(metrics ? { metrics } : {}) }, metrics);
     running = server;
     // From here on the ports are open: whatever happens, they are closed before serve returns or throws.
     try {

@@ -11,9 +11,12 @@ export * from "./types.js";
 export { SaslRegistry, ABORTED, INVALID_MECHANISM, failure, type MechanismFactory, type ServerMechanism } from "./registry.js";
 export { decodeSaslPayload, encodeSaslPayload, type DecodedPayload } from "./encoding.js";
 export { parsePlainMessage, MAX_PLAIN_MESSAGE_BYTES, type PlainMessage } from "./message.js";
-export { xTokenMechanism, plainTokenMechanism, authenticateTokenMessage, type AuthGate, type TokenMechanismOptions } from "./token-mechanisms.js";
+export { xTokenMechanism, plainTokenMechanism, authenticateTokenMessage, checkPassword, type AuthGate, type TokenMechanismOptions } from "./token-mechanisms.js";
 
-/** The registry our server uses: X-TOKEN first, then PLAIN-with-a-token where allowed. */
+/**
+ * The registry our server uses: X-TOKEN first, then PLAIN where allowed (a token, or with
+ * `otp`, PIN + code for one-time password accounts).
+ */
 export function createXTokenSasl(options: TokenMechanismOptions): SaslRegistry {
   return new SaslRegistry().use(xTokenMechanism(options)).use(plainTokenMechanism(options));
 }

@@ -1,11 +1,13 @@
 /**
- * X-TOKEN, and PLAIN whose password is an X-TOKEN token. Both read the same PLAIN-shaped
- * message and end in the same checks; they differ in name and in where they are offered.
+ * X-TOKEN, and PLAIN whose password is an X-TOKEN token or, for a one-time password account, its
+ * PIN followed by a code (docs/otp.md). Both read the same PLAIN-shaped message and end in the
+ * same checks; they differ in name, in where they are offered, and in PLAIN's second kind of
+ * password.
  */
 import { InvalidJidError, prepareBareJid } from "../../core/jid/prep.js";
 import { parsePlainMessage } from "./message.js";
 import { failure, type MechanismFactory, type ServerMechanism } from "./registry.js";
-import type { SaslCondition, SaslContext, SaslOutcome, TokenCheck } from "./types.js";
+import type { OtpCheck, SaslCondition, SaslContext, SaslOutcome, TokenCheck } from "./types.js";
 
 /** Consulted before a token is checked, with the JID that tries: rate limits, bans. */
 export type AuthGate = (ctx: SaslContext, jid: string) => "allow" | "deny" | Promise<"allow" | "deny">;
@@ -16,10 +18,32 @@ export interface TokenMechanismOptions {
   gate?: AuthGate;
   /** Offer PLAIN on streams without TLS too (tokens are one-time, but still bearer secrets). */
   allowPlainWithoutTls?: boolean;
+  /** One-time password accounts (src/auth/otp's OtpVerifier): PLAIN takes PIN + code for them. */
+  otp?: OtpCheck;
 }
 
 /** Reasons that say the server could not decide, not that the token is bad. */
-const TEMPORARY_REASONS = new Set(["replay-store-full", "replay-store-error"]);
+const TEMPORARY_REASONS = new Set(["replay-store-full", "replay-store-error", "otp-store-error"]);
+
+/**
+ * The check of a password (PLAIN's, or extauth's): a password with the shape of a token is
+ * checked as a token; any other is checked against the account's one-time password credentials
+ * when it has some, and else as a token after all (which refuses it as `malformed`, as for any
+ * account without them). One function, so every way in follows the same rules.
+ */
+export async function checkPassword(
+  { authority, otp }: { authority: TokenCheck; otp?: OtpCheck | undefined },
+  localpart: string,
+  domain: string,
+  password: string,
+): Promise<{ ok: true; jid: string } | { ok: false; reason: string }> {
+  // The shape is the authority's to know (TokenAuthority.isToken); without it, credentials first.
+  if (otp && !(authority.isToken?.(password) ?? false)) {
+    const verdict = await otp.check(localpart, domain, password);
+    if (verdict !== null) return verdict;
+  }
+  return authority.check(localpart, domain, password);
+}
 
 /** The SASL condition for each refusal the authority can give; the rest are not-authorized. */
 function conditionFor(reason: string): SaslCondition {
@@ -34,7 +58,7 @@ function conditionFor(reason: string): SaslCondition {
 export async function authenticateTokenMessage(
   message: Buffer,
   ctx: SaslContext,
-  { authority, gate }: Pick<TokenMechanismOptions, "authority" | "gate">,
+  { authority, gate, otp }: Pick<TokenMechanismOptions, "authority" | "gate" | "otp">,
 ): Promise<SaslOutcome> {
   const parsed = parsePlainMessage(message);
   if ("error" in parsed) return failure("malformed-request", parsed.error);
@@ -51,8 +75,8 @@ export async function authenticateTokenMessage(
     if (requested !== jid) return failure("invalid-authzid", "invalid-authzid", jid);
   }
   if (gate && (await gate(ctx, jid)) === "deny") return failure("temporary-auth-failure", "rate-limited", jid);
-  // The one call to the authority: the token's shape is read there, once, and the JID is not prepared again.
-  const verdict = await authority.check(parsed.localpart, ctx.domain, parsed.secret);
+  // The one check: the token's shape is read there, once, and the JID is not prepared again.
+  const verdict = otp ? await checkPassword({ authority, otp }, parsed.localpart, ctx.domain, parsed.secret) : await authority.check(parsed.localpart, ctx.domain, parsed.secret);
   if (verdict.ok) return { kind: "success", jid: verdict.jid };
   return failure(conditionFor(verdict.reason), verdict.reason, jid);
 }
@@ -67,7 +91,8 @@ function clientFirst(ctx: SaslContext, options: TokenMechanismOptions): ServerMe
   };
 }
 
-export function xTokenMechanism(options: TokenMechanismOptions): MechanismFactory {
+/** X-TOKEN takes tokens only: one-time password accounts log in with PLAIN. */
+export function xTokenMechanism({ otp: _otp, ...options }: TokenMechanismOptions): MechanismFactory {
   return { name: "X-TOKEN", offered: () => true, start: (ctx) => clientFirst(ctx, options) };
 }
 

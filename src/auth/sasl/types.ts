@@ -46,4 +46,15 @@ export interface SaslContext {
  */
 export interface TokenCheck {
   check(localpart: string, domain: string, token: string): Promise<{ ok: true; jid: string } | { ok: false; reason: string }>;
+  /** Whether `password` has the shape of a token (checkPassword then checks it as one first). */
+  isToken?(password: string): boolean;
+}
+
+/**
+ * The check of one-time password accounts (src/auth/otp's OtpVerifier): null when the account
+ * has no such credential, else the verdict for `password` (PIN followed by the code). `reason`
+ * is a word for the logs ("otp-invalid", "otp-replayed", ...), never the code.
+ */
+export interface OtpCheck {
+  check(localpart: string, domain: string, password: string): Promise<{ ok: true; jid: string } | { ok: false; reason: string } | null>;
 }

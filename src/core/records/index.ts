@@ -3,3 +3,4 @@ export { DEFAULT_OFFLINE_LIMITS, MemoryOfflineMessages, type OfflineAddResult, t
 export type { WebSessionRecord, WebSessionRecords } from "./web-sessions.js";
 export { StorageError, memoryStorage, type Storage } from "./storage.js";
 export { MemoryAccounts, type AccountRecords } from "./accounts.js";
+export { MAX_OTP_CREDENTIALS_PER_ACCOUNT, MemoryOtpCredentials, OtpRecordsError, type OtpCredential, type OtpCredentialSpec, type OtpCredentials, type OtpKind } from "./otp.js";

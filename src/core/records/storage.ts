@@ -7,6 +7,7 @@ import { MemoryReplayStore } from "../replay/memory.js";
 import type { ReplayStore } from "../replay/store.js";
 import { MemoryAccounts, type AccountRecords } from "./accounts.js";
 import { DEFAULT_OFFLINE_LIMITS, MemoryOfflineMessages, type OfflineLimits, type OfflineMessages } from "./offline.js";
+import { MemoryOtpCredentials, type OtpCredentials } from "./otp.js";
 import type { RosterRecords } from "./roster.js";
 import type { WebSessionRecords } from "./web-sessions.js";
 
@@ -20,6 +21,8 @@ export interface Storage {
   offline: OfflineMessages;
   /** Web sign-in sessions; null: they live only in memory. */
   webSessions: WebSessionRecords | null;
+  /** One-time password credentials of accounts (docs/otp.md), read at every such login. */
+  otp: OtpCredentials;
   /** Whether what is stored survives a restart (false for the memory engine). */
   readonly durable: boolean;
   /** Where it lives, for start-up lines ("in memory", "SQLite in /var/lib/x-token"). */
@@ -46,6 +49,7 @@ export function memoryStorage({ replayMaxEntries = 100_000, offlineLimits = DEFA
     rosters: null,
     offline: new MemoryOfflineMessages(offlineLimits),
     webSessions: null,
+    otp: new MemoryOtpCredentials(),
     durable: false,
     where: "in memory",
     close: () => {},

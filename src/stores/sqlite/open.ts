@@ -5,6 +5,7 @@ import { SqliteRosterRecords } from "./roster-records.js";
 import { SqliteOfflineMessages } from "./offline-messages.js";
 import { SqliteWebSessions } from "./web-sessions.js";
 import { SqliteAccounts } from "./accounts.js";
+import { SqliteOtpCredentials } from "./otp-credentials.js";
 import type { Storage } from "../../core/records/storage.js";
 import { DEFAULT_OFFLINE_LIMITS, type OfflineLimits } from "../../core/records/offline.js";
 
@@ -51,6 +52,7 @@ export function openSqliteStorage({ dir, synchronous, offlineLimits = DEFAULT_OF
     rosters: new SqliteRosterRecords(db),
     offline: new SqliteOfflineMessages(db, offlineLimits),
     webSessions: new SqliteWebSessions(db),
+    otp: new SqliteOtpCredentials(db),
     backup: async (destination) => {
       await db.backup(destination);
     },

@@ -57,6 +57,26 @@ export const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  // 2: one-time password credentials of accounts (docs/otp.md).
+  `
+  CREATE TABLE otp_credentials (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    jid TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('hotp', 'totp')),
+    algorithm TEXT NOT NULL CHECK (algorithm IN ('sha1', 'sha256', 'sha512')),
+    digits INTEGER NOT NULL CHECK (digits IN (6, 8)),
+    period INTEGER CHECK ((kind = 'totp' AND period IN (30, 60)) OR (kind = 'hotp' AND period IS NULL)),
+    secret BLOB NOT NULL CHECK (length(secret) > 0),
+    pin_hash TEXT,
+    -- HOTP: the next counter value expected; TOTP: 0.
+    counter INTEGER NOT NULL CHECK (counter >= 0),
+    -- TOTP: the last time step a code was accepted for.
+    last_step INTEGER,
+    created_at INTEGER NOT NULL,
+    UNIQUE (jid, name)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
