@@ -146,7 +146,7 @@ describe("usage and configuration errors: exit 2, one line, no secret", () => {
     ["prototype name as command", ["__proto__"], ENV, /unknown command "__proto__"/],
     ["missing secret", ["mint", "--jid", "a@b.c"], {}, /no keys: set XTOKEN_SECRET and XTOKEN_OTP_SEED/],
     ["bad base32 seed", ["mint", "--jid", "a@b.c"], { XTOKEN_SECRET: SECRET, XTOKEN_OTP_SEED: "XVGR73KMZH2M4XM1" }, /^x-token: XTOKEN_OTP_SEED is not valid base32: invalid character at position 16$/m],
-    ["empty secret on argv", ["mint", "--jid", "a@b.c", "--insecure-secret-arg", "--token-secret", "", "--otp-seed", SEED], {}, /--token-secret is missing or empty/],
+    ["empty secret on argv", ["mint", "--jid", "a@b.c", "--insecure-secret-arg", "--token-secret", "", "--otp-seed", SEED], {}, /mint: --token-secret is empty/],
     ["unknown option on verify", ["verify", "--jid", "a@b.c", "--token", "x", "--secret", SECRET], ENV, /Unknown option '--secret'/],
     ["missing token", ["verify", "--jid", "a@b.c"], ENV, /--token is required/],
     ["stray positional argument", ["keygen", "extra"], {}, /keygen: /],
@@ -159,6 +159,15 @@ describe("usage and configuration errors: exit 2, one line, no secret", () => {
     ["negative time as a separate argument", ["mint", "--jid", "a@b.c", "--at", "-5"], ENV, /^x-token: --at must be a unix time in seconds\n$/],
     ["secret on argv without the explicit flag", ["mint", "--jid", "a@b.c", "--token-secret", SECRET, "--otp-seed", SEED], {}, /--insecure-secret-arg/],
     ["missing config file", ["mint", "--jid", "a@b.c", "--config", "/nonexistent/x-token.json"], {}, /cannot read \/nonexistent\/x-token.json \(ENOENT\)/],
+    // Issue 22 item 13: careless input is a usage error, never silently something else.
+    ["a repeated --jid (not the last one taken)", ["mint", "--jid", "a@b.c", "--jid", "b@b.c"], ENV, /^x-token: mint: --jid is given more than once \(see x-token mint --help\)$/m],
+    ["a repeated --jid, = form", ["verify", "--jid=a@b.c", "--token", "x", "--jid=b@b.c"], ENV, /verify: --jid is given more than once/],
+    ["--config \"\" (not the environment's keys)", ["mint", "--jid", "a@b.c", "--config", ""], ENV, /^x-token: mint: --config is empty/m],
+    ["--config= on serve", ["serve", "--config="], ENV, /serve: --config is empty/],
+    ["--config \"\" on extauth", ["extauth", "--config", ""], ENV, /extauth: --config is empty/],
+    ["--config \"\" on component", ["component", "--config", ""], ENV, /component: --config is empty/],
+    // docs/cli.md and verify --help: a JID that cannot be prepared is a usage error (exit 2), not "invalid: invalid-jid".
+    ["verify with a JID that cannot be prepared", ["verify", "--jid", "a@b@c", "--token", "x"], ENV, /^x-token: --jid is not a valid JID/],
   ])("%s", async (_what, argv, env, message) => {
     const args = (argv as string[]).map((a) => (a === "CONFIG_WITH_BAD_SEED" ? configWithBadSeed() : a));
     const result = await cli(args, env as NodeJS.ProcessEnv);
@@ -175,6 +184,22 @@ describe("usage and configuration errors: exit 2, one line, no secret", () => {
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/warning: secrets given on the command line/);
     expectNoSecret(result.stderr);
+  });
+
+  test("verify --help: no sentence broken across lines, and what a bad --jid does", async () => {
+    const { stdout } = await cli(["verify", "--help"]);
+    expect(stdout).toContain(`"--token -" reads the token from standard input.`);
+    expect(stdout).toMatch(/A --jid that is not a valid JID is a usage error: exit 2/);
+    expect(stdout).not.toMatch(/invalid-jid/);
+    // Every line of prose that does not end a sentence is followed by more of it, not by a blank line.
+    expect(stdout).not.toMatch(/reads the token\n/);
+  });
+
+  test("docs/cli.md says the same as verify does for a bad --jid", () => {
+    const doc = readFileSync(new URL("../docs/cli.md", import.meta.url), "utf8");
+    const section = doc.slice(doc.indexOf("## `x-token verify"), doc.indexOf("\n## ", doc.indexOf("## `x-token verify") + 5));
+    expect(section).toMatch(/exit 2 and one line on stderr for a `--jid` that is not a valid JID/);
+    expect(section).not.toMatch(/`invalid-jid`/);
   });
 
   test("--help on every command", async () => {

@@ -87,9 +87,9 @@ describe("configuration", () => {
 
   test.each([
     ["no domain", {}, {}, /no domain configured/],
-    ["typo at top level", { domain: {} }, {}, /domain is not a known setting; did you mean "domains"\?/],
-    ["wrong case, did you mean", { domains: { "a.b": { keys: [KEY] } }, requireTLS: false }, {}, /^config: the configuration\.requireTLS is not a known setting; did you mean "requireTls"\? \(known: /],
-    ["nothing near: no guess", { domains: { "a.b": { keys: [KEY] } }, frobnicate: 1, ...NO_TLS }, {}, /^config: the configuration\.frobnicate is not a known setting \(known: /],
+    ["typo at top level", { domain: {} }, {}, /^config: domain is not a known setting; did you mean "domains"\?/],
+    ["wrong case, did you mean", { domains: { "a.b": { keys: [KEY] } }, requireTLS: false }, {}, /^config: requireTLS is not a known setting; did you mean "requireTls"\? \(known: /],
+    ["nothing near: no guess", { domains: { "a.b": { keys: [KEY] } }, frobnicate: 1, ...NO_TLS }, {}, /^config: frobnicate is not a known setting \(known: /],
     ["typo in limits", { domains: { "a.b": { keys: [KEY] } }, limits: { maxStanzaByte: 1 }, ...NO_TLS }, {}, /limits.maxStanzaByte is not a known setting/],
     ["bad base32", { domains: { "a.b": { keys: [{ tokenSecret: "x", otpSeed: "ABC!" }] } }, ...NO_TLS }, {}, /^config: domains\["a.b"\].keys\[0\].otpSeed is not valid base32: invalid character at position 4$/],
     ["empty secret in the second key", { domains: { "a.b": { keys: [KEY, { tokenSecret: "", otpSeed: KEY.otpSeed }] } }, ...NO_TLS }, {}, /^config: domains\["a.b"\].keys\[1\].tokenSecret must be a non-empty string$/],

@@ -5,15 +5,26 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /** Strict flag parsing: unknown flags and stray arguments are usage errors, as one line. */
 export function parseFlags<T extends Options>(command: string, argv: string[], options: T) {
+  let parsed;
   try {
-    return parseArgs({ args: joinNegativeValues(argv, options), options: { ...options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false }).values as {
-      [K in keyof T]?: T[K] extends { type: "boolean" } ? boolean : string;
-    } & { help?: boolean };
+    parsed = parseArgs({ args: joinNegativeValues(argv, options), options: { ...options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false, tokens: true });
   } catch (err) {
     // Node's messages look like: Unknown option '--foo'. ... ; keep the first sentence.
     const message = (err as Error).message.split("\n")[0]!.replace(/\. To specify.*$/, "");
     throw new UsageError(`${command}: ${message} (see x-token ${command} --help)`);
   }
+  // parseArgs keeps the last of a repeated option and takes "" as a value: both hide a mistake
+  // (`--jid a --jid b` would mint for b; `--config ""` would fall back to the environment).
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== "option") continue;
+    if (seen.has(token.name)) throw new UsageError(`${command}: --${token.name} is given more than once (see x-token ${command} --help)`);
+    seen.add(token.name);
+    if (token.value === "") throw new UsageError(`${command}: --${token.name} is empty (see x-token ${command} --help)`);
+  }
+  return parsed.values as {
+    [K in keyof T]?: T[K] extends { type: "boolean" } ? boolean : string;
+  } & { help?: boolean };
 }
 
 /**

@@ -11,12 +11,13 @@ Checks a token for a JID: exit 0 and "valid", or exit 1 and "invalid: REASON":
   malformed          not "8-digit otp, nonce, space, base64 signature", or the nonce is not
                      exactly 32 digits (the domain's nonceDigits with --config); a line on
                      stderr then says which
-  invalid-jid        --jid cannot be prepared
   bad-signature      signed with another key, or for another JID
   otp-out-of-window  the token's time step is outside --window steps of now
-"--token -" reads the token
-from standard input. The check is stateless: there is no replay store here, so a token
-already used on a server still shows as valid while its time window lasts.
+A --jid that is not a valid JID is a usage error: exit 2, one line on stderr.
+
+"--token -" reads the token from standard input. The check is stateless: there is no
+replay store here, so a token already used on a server still shows as valid while its
+time window lasts.
 
 ${KEY_SOURCE_HELP}`;
 

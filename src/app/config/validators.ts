@@ -49,7 +49,9 @@ export function object(value: unknown, path: string, allowed: readonly string[])
     if (!allowed.includes(key)) {
       const near = nearest(key, allowed);
       const hint = near === null ? "" : `; did you mean "${near}"?`;
-      throw new ConfigError(`config: ${path}.${key} is not a known setting${hint} (known: ${allowed.join(", ")})`);
+      // The file's top level is "the configuration" in other messages ("... must be an object"); its keys are named alone.
+      const name = path === "the configuration" ? key : `${path}.${key}`;
+      throw new ConfigError(`config: ${name} is not a known setting${hint} (known: ${allowed.join(", ")})`);
     }
   }
   return value;
