@@ -3,8 +3,8 @@ import { describe, expect, test } from "@jest/globals";
 import { KeyError, MemoryReplayStore, mintToken } from "../src/index.js";
 import { TokenAuthority } from "../src/auth/index.js";
 
-const KEY_A = { tokenSecret: "auth-test-a", otpSeed: "XVGR73KMZH2M4XMY" };
-const KEY_B = { tokenSecret: "auth-test-b", otpSeed: "GEZDGNBVGY3TQOJQ" };
+const KEY_A = { tokenSecret: "auth-test-secret-a", otpSeed: "XVGR73KMZH2M4XMY" };
+const KEY_B = { tokenSecret: "auth-test-secret-b", otpSeed: "GEZDGNBVGY3TQOJQ" };
 const NOW = 1_700_000_000;
 
 function authority(bKeys = [KEY_B], replay = new MemoryReplayStore()) {
@@ -85,6 +85,8 @@ describe("TokenAuthority", () => {
   test("bad keys or a bad window fail at construction", () => {
     expect(() => new TokenAuthority({ domains: { "a.example": { keys: [] } } })).toThrow(KeyError);
     expect(() => new TokenAuthority({ domains: { "a.example": { keys: [{ tokenSecret: "s", otpSeed: "not base32!" }] } } })).toThrow(KeyError);
+    // A weak key (secret-strength.ts), even an old one further down the list, is refused too.
+    expect(() => new TokenAuthority({ domains: { "a.example": { keys: [KEY_A, { tokenSecret: "abc", otpSeed: "MZXW6" }] } } })).toThrow(/^key 2: tokenSecret is shorter than 16 bytes/);
     expect(() => new TokenAuthority({ domains: { "a.example": { keys: [KEY_A], window: -1 } } })).toThrow(/window/);
   });
 });

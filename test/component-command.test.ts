@@ -15,7 +15,7 @@ import {
 import { AccessOptionsError } from "../src/component/access.js";
 
 const KEYS: TokenKey[] = [{ tokenSecret: "component-test-secret", otpSeed: "XVGR73KMZH2M4XMY" }];
-const OTHER_KEYS: TokenKey[] = [{ tokenSecret: "other-test-secret", otpSeed: "MZXW6YTBOI======" }];
+const OTHER_KEYS: TokenKey[] = [{ tokenSecret: "other-test-secret", otpSeed: "JBSWY3DPEHPK3PXP" }];
 const NOW = 1_700_000_000;
 
 function make(options: Partial<LoginTokenOptions> = {}, lines: string[] = []): LoginTokenCommand {

@@ -6,6 +6,7 @@ import { ConfigError, DEFAULT_LIMITS, loadConfig, parseConfig } from "../src/app
 
 const KEY = { tokenSecret: "a-config-secret-value", otpSeed: "XVGR73KMZH2M4XMY" };
 const NO_TLS = { requireTls: false };
+const SESSION_SECRET = "a-demo-session-secret-of-at-least-32-bytes";
 
 function configError(raw: unknown, env: NodeJS.ProcessEnv = {}, files: Record<string, string> = {}): string {
   try {
@@ -40,7 +41,7 @@ describe("configuration", () => {
     const withComponent = parseConfig({ domains: { "example.com": { keys: [KEY] } }, ...NO_TLS, components: JSON.parse('{"__proto__": {"secret": "component-secret"}}') });
     expect(Object.getPrototypeOf(withComponent.components!)).toBe(Object.prototype);
     expect(Object.keys(withComponent.components!)).toEqual(["__proto__"]);
-    const demo = { users: [{ username: "a", passwordHash: "x" }], sessionSecret: "s".repeat(32) };
+    const demo = { users: [{ username: "a", passwordHash: "x" }], sessionSecret: SESSION_SECRET };
     for (const name of ["constructor", "toString"]) {
       expect(configError({ domains: { "example.com": { keys: [KEY] } }, ...NO_TLS, demo: { ...demo, domain: name } })).toBe(
         `config: demo.domain ${name.toLowerCase()} is not one of the configured domains`,
@@ -80,9 +81,9 @@ describe("configuration", () => {
     const config = parseConfig(
       { domains: { "a.example": { keys: [{ tokenSecretFile: "s", otpSeedEnv: "SEED" }, KEY], window: 2, nonceDigits: 24, disabledUsers: ["Mallory"] } }, ...NO_TLS },
       { SEED: "GEZDGNBVGY3TQOJQ" },
-      (path) => (path === "s" ? "file-secret\n" : ""),
+      (path) => (path === "s" ? "file-secret-of-enough-length\n" : ""),
     );
-    expect(config.domains["a.example"]).toEqual({ keys: [{ tokenSecret: "file-secret", otpSeed: "GEZDGNBVGY3TQOJQ" }, KEY], window: 2, nonceDigits: 24, disabledUsers: ["mallory"] });
+    expect(config.domains["a.example"]).toEqual({ keys: [{ tokenSecret: "file-secret-of-enough-length", otpSeed: "GEZDGNBVGY3TQOJQ" }, KEY], window: 2, nonceDigits: 24, disabledUsers: ["mallory"] });
   });
 
   test.each([
@@ -100,9 +101,9 @@ describe("configuration", () => {
     ["direct TLS without a certificate", { domains: { "a.b": { keys: [KEY] } }, listeners: { directTlsPort: 5223 }, ...NO_TLS }, {}, /directTlsPort needs a tls certificate/],
     ["negative limit", { domains: { "a.b": { keys: [KEY] } }, limits: { authTimeoutSeconds: 0 }, ...NO_TLS }, {}, /limits.authTimeoutSeconds must be an integer from 1/],
     ["replay store typo", { domains: { "a.b": { keys: [KEY] } }, replay: { max: 5 }, ...NO_TLS }, {}, /replay.max is not a known setting/],
-    ["demo.secureCookie not a boolean", { domains: { "a.b": { keys: [KEY] } }, demo: { domain: "a.b", sessionSecret: "s".repeat(32), users: [{ username: "a", passwordHash: "scrypt$16384$8$1$AAAA$AAAA" }], secureCookie: "yes" }, ...NO_TLS }, {}, /^config: demo.secureCookie must be true or false$/],
-    ["demo for an unknown domain", { domains: { "a.b": { keys: [KEY] } }, demo: { domain: "c.d", sessionSecret: "s".repeat(32), users: [] }, ...NO_TLS }, {}, /demo.domain c.d is not one of the configured domains/],
-    ["demo user with a bad name", { domains: { "a.b": { keys: [KEY] } }, demo: { domain: "a.b", sessionSecret: "s".repeat(32), users: [{ username: "a@b", passwordHash: "scrypt$16384$8$1$AAAA$AAAA" }] }, ...NO_TLS }, {}, /^config: demo.users\[0\].username is not a valid username/],
+    ["demo.secureCookie not a boolean", { domains: { "a.b": { keys: [KEY] } }, demo: { domain: "a.b", sessionSecret: SESSION_SECRET, users: [{ username: "a", passwordHash: "scrypt$16384$8$1$AAAA$AAAA" }], secureCookie: "yes" }, ...NO_TLS }, {}, /^config: demo.secureCookie must be true or false$/],
+    ["demo for an unknown domain", { domains: { "a.b": { keys: [KEY] } }, demo: { domain: "c.d", sessionSecret: SESSION_SECRET, users: [] }, ...NO_TLS }, {}, /demo.domain c.d is not one of the configured domains/],
+    ["demo user with a bad name", { domains: { "a.b": { keys: [KEY] } }, demo: { domain: "a.b", sessionSecret: SESSION_SECRET, users: [{ username: "a@b", passwordHash: "scrypt$16384$8$1$AAAA$AAAA" }] }, ...NO_TLS }, {}, /^config: demo.users\[0\].username is not a valid username/],
     ["one domain spelled twice", { domains: { "a.b": { keys: [KEY] }, "A.B": { keys: [KEY] } }, ...NO_TLS }, {}, /domains\["A.B"\] is the same domain as another entry \(a.b\)/],
     ["requireTls not a boolean", { domains: { "a.b": { keys: [KEY] } }, requireTls: "no" }, {}, /requireTls must be true or false/],
     ["no keys", { domains: { "a.b": { keys: [] } }, ...NO_TLS }, {}, /domains\["a.b"\].keys must be a non-empty list/],
@@ -130,7 +131,7 @@ describe("configuration", () => {
   test("loadConfig reads a JSON file, with relative paths beside it", () => {
     const dir = mkdtempSync(join(tmpdir(), "x-token-config-"));
     writeFileSync(join(dir, "seed"), KEY.otpSeed);
-    writeFileSync(join(dir, "config.json"), JSON.stringify({ domains: { "a.example": { keys: [{ tokenSecret: "s", otpSeedFile: "seed" }] } }, requireTls: false }));
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ domains: { "a.example": { keys: [{ tokenSecret: KEY.tokenSecret, otpSeedFile: "seed" }] } }, requireTls: false }));
     expect(loadConfig({ file: join(dir, "config.json"), env: {} }).domains["a.example"]?.keys[0]?.otpSeed).toBe(KEY.otpSeed);
     writeFileSync(join(dir, "broken.json"), "{ nope");
     expect(() => loadConfig({ file: join(dir, "broken.json"), env: {} })).toThrow(/is not valid JSON/);

@@ -16,7 +16,7 @@ import type { DemoConfig } from "../src/app/config/types.js";
 import type { TokenKey } from "../src/core/token/keys.js";
 import type { WebSessionRecord, WebSessionRecords } from "../src/core/records/web-sessions.js";
 
-const KEYS: TokenKey[] = [{ tokenSecret: "demo-app-secret", otpSeed: "XVGR73KMZH2M4XMY" }];
+const KEYS: TokenKey[] = [{ tokenSecret: "demo-app-test-secret", otpSeed: "XVGR73KMZH2M4XMY" }];
 const SESSION_SECRET = "a-session-secret-for-the-demo-app-test-0123456789";
 let demo: DemoConfig;
 let assetsDir: string;

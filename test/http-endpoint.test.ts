@@ -6,7 +6,7 @@ import Fastify from "fastify";
 import { checkToken, mintToken, type TokenKey } from "../src/index.js";
 import { createTokenEndpoint, TokenEndpointOptionsError } from "../src/web/index.js";
 
-const KEYS: TokenKey[] = [{ tokenSecret: "endpoint-secret", otpSeed: "XVGR73KMZH2M4XMY" }];
+const KEYS: TokenKey[] = [{ tokenSecret: "endpoint-test-secret", otpSeed: "XVGR73KMZH2M4XMY" }];
 /** The "app's session": a header stands in for a cookie here; the demo uses a real signed cookie. */
 const whoIsSignedIn = (req: http.IncomingMessage) => (req.headers["x-test-user"] as string | undefined) ?? null;
 

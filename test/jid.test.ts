@@ -1,6 +1,6 @@
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
-import { InvalidJidError, nameprep, nameprepUnicode, nodeprep, nodeprepUnicode, normaliseBareJid, prepareBareJid } from "../src/core/jid/prep.js";
+import { hasBidiControl, InvalidJidError, nameprep, nameprepUnicode, nodeprep, nodeprepUnicode, normaliseBareJid, prepareBareJid, resourceProblem } from "../src/core/jid/prep.js";
 
 describe("the bare, prepared JID tokens are signed over", () => {
   test.each([
@@ -119,5 +119,45 @@ describe("the lower-case ASCII shortcut of nodeprep and nameprep", () => {
       expect(outcome(nodeprep, s)).toBe(outcome(nodeprepUnicode, s));
       expect(outcome(nameprep, s)).toBe(outcome(nameprepUnicode, s));
     }
+  });
+});
+
+describe("bidirectional controls are refused in every part (issue 18; RFC 7622's PRECIS profiles disallow them)", () => {
+  // Embeddings and overrides, isolates, and the three marks.
+  const CONTROLS = ["\u202A", "\u202B", "\u202C", "\u202D", "\u202E", "\u2066", "\u2067", "\u2068", "\u2069", "\u200E", "\u200F", "\u061C"];
+  const hex = (c: string) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+
+  test.each(CONTROLS.map((c) => [hex(c), c]))("%s in a localpart, a domain, a resource", (_name, c) => {
+    for (const local of [`alice${c}`, `${c}alice`, `ali${c}ce`, `ALICE${c}`, `jürgen${c}`, `${c}שלום`]) {
+      expect(() => nodeprep(local)).toThrow("localpart contains a bidirectional control character");
+      expect(() => nodeprepUnicode(local)).toThrow(InvalidJidError);
+      expect(() => normaliseBareJid(`${local}@example.com`)).toThrow(InvalidJidError);
+    }
+    for (const domain of [`example${c}.com`, `${c}example.com`, `Example.COM${c}`]) {
+      expect(() => nameprep(domain)).toThrow("domain contains a bidirectional control character");
+      expect(() => normaliseBareJid(`alice@${domain}`)).toThrow(InvalidJidError);
+    }
+    expect(resourceProblem(`phone${c}`)).toBe("resource contains a bidirectional control character");
+    expect(resourceProblem(`${c}gpj.exe`)).toBe("resource contains a bidirectional control character");
+    expect(hasBidiControl(`a${c}b`)).toBe(true);
+  });
+
+  test("right-to-left names themselves are fine, and other format characters are still mapped or refused as before", () => {
+    expect(nodeprep("שלום")).toBe("שלום");
+    expect(normaliseBareJid("مرحبا@example.com")).toBe("مرحبا@example.com");
+    expect(resourceProblem("טלפון")).toBeNull();
+    // Zero-width joiners are mapped to nothing (RFC 3454 B.1), as before.
+    expect(nodeprep("al\u200Dice")).toBe("alice");
+    expect(hasBidiControl("alice")).toBe(false);
+  });
+
+  test("resources: empty, over 1023 bytes, control characters refused; 1023 bytes and Unicode kept", () => {
+    expect(resourceProblem("")).toBe("resource is empty");
+    expect(resourceProblem("r".repeat(1024))).toBe("resource is longer than 1023 bytes");
+    expect(resourceProblem("€".repeat(342))).toBe("resource is longer than 1023 bytes");
+    expect(resourceProblem("a\u0007b")).toBe("resource contains a control character");
+    expect(resourceProblem("a\u007fb")).toBe("resource contains a control character");
+    expect(resourceProblem("r".repeat(1023))).toBeNull();
+    expect(resourceProblem("Phone ☎ / home @ work")).toBeNull();
   });
 });

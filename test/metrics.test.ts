@@ -103,7 +103,7 @@ describe("metrics on x-token serve", () => {
     const token = mintToken({ jid: `alice@${DOMAIN}`, key: KEY });
     expect(await login(on.c2s, DOMAIN, "alice", token)).toBe("success");
     expect(await login(on.c2s, DOMAIN, "alice", token)).toBe("not-authorized"); // replayed
-    expect(await login(on.c2s, DOMAIN, "bob", mintToken({ jid: `bob@${DOMAIN}`, key: { ...KEY, tokenSecret: "wrong" } }))).toBe("not-authorized");
+    expect(await login(on.c2s, DOMAIN, "bob", mintToken({ jid: `bob@${DOMAIN}`, key: { ...KEY, tokenSecret: "a-wrong-metrics-secret" } }))).toBe("not-authorized");
     const stream = await boundStream(on.c2s, "carol");
     const idle = net.connect({ port: on.c2s, host: "127.0.0.1" });
     await new Promise((resolve) => idle.once("connect", resolve));

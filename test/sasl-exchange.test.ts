@@ -9,7 +9,7 @@ import { mintToken } from "../src/core/token/mint.js";
 import { SaslExchange } from "../src/server/sasl-exchange.js";
 import { StrictXmlParser } from "../src/server/transport/strict-xml.js";
 
-const KEY = { tokenSecret: "exchange-test", otpSeed: "XVGR73KMZH2M4XMY" };
+const KEY = { tokenSecret: "exchange-test-secret", otpSeed: "XVGR73KMZH2M4XMY" };
 const DOMAIN = "example.test";
 const SASL = "urn:ietf:params:xml:ns:xmpp-sasl";
 

@@ -124,7 +124,7 @@ describe("x-token serve", () => {
       JSON.stringify({
         domains: { "example.com": { keys: [{ tokenSecret: "secure-cookie-test-secret", otpSeed: "XVGR73KMZH2M4XMY" }] } },
         requireTls: false,
-        demo: { domain: "example.com", sessionSecret: "s".repeat(40), users: [{ username: "alice", passwordHash: await hashPassword("alice-pw") }], secureCookie: true },
+        demo: { domain: "example.com", sessionSecret: "a-secure-cookie-test-session-secret-0123456789", users: [{ username: "alice", passwordHash: await hashPassword("alice-pw") }], secureCookie: true },
       }),
     );
     const child = spawnCli(["serve", "--config", file], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, cwd);

@@ -470,7 +470,7 @@ describe("a subscription that ends hides presence at once (RFC 6121 3.2.2, 3.3.3
 });
 
 describe("config: presenceBroadcast", () => {
-  const env = { XTOKEN_DOMAIN: "example.test", XTOKEN_SECRET: "A".repeat(52), XTOKEN_OTP_SEED: "B".repeat(32), XMPP_REQUIRE_TLS: "false" };
+  const env = { XTOKEN_DOMAIN: "example.test", XTOKEN_SECRET: "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7", XTOKEN_OTP_SEED: "XVGR73KMZH2M4XMY", XMPP_REQUIRE_TLS: "false" };
 
   test("roster unless set to domain", () => {
     expect(parseConfig({}, env).presenceBroadcast).toBe("roster");

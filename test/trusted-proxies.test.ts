@@ -55,7 +55,7 @@ describe("clientOrigin", () => {
   });
 
   test("config: trustedProxies defaults to empty and is checked at load", () => {
-    const env = { XTOKEN_DOMAIN: "example.test", XTOKEN_SECRET: "A".repeat(52), XTOKEN_OTP_SEED: "B".repeat(32), XMPP_REQUIRE_TLS: "false" };
+    const env = { XTOKEN_DOMAIN: "example.test", XTOKEN_SECRET: "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7", XTOKEN_OTP_SEED: "XVGR73KMZH2M4XMY", XMPP_REQUIRE_TLS: "false" };
     expect(parseConfig({}, env).trustedProxies).toEqual([]);
     expect(parseConfig({ trustedProxies: ["127.0.0.1", " 10.0.0.0/8"] }, env).trustedProxies).toEqual(["127.0.0.1", "10.0.0.0/8"]);
     expect(() => parseConfig({ trustedProxies: ["nginx"] }, env)).toThrow(ConfigError);

@@ -122,7 +122,7 @@ describe("with loopbackWebSocketIsSecure: true", () => {
 });
 
 describe("config: loopbackWebSocketIsSecure", () => {
-  const env = { XTOKEN_DOMAIN: "example.test", XTOKEN_SECRET: "A".repeat(52), XTOKEN_OTP_SEED: "B".repeat(32), XMPP_REQUIRE_TLS: "false" };
+  const env = { XTOKEN_DOMAIN: "example.test", XTOKEN_SECRET: "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7", XTOKEN_OTP_SEED: "XVGR73KMZH2M4XMY", XMPP_REQUIRE_TLS: "false" };
 
   test("off unless set to true", () => {
     expect(parseConfig({}, env).loopbackWebSocketIsSecure).toBe(false);

@@ -1,7 +1,9 @@
 /** Resource binding (RFC 6120 7): the `<bind/>` request of an authenticated stream, answered. */
 import { xml, type Element } from "@xmpp/xml";
+import { MAX_RESOURCE_BYTES, resourceProblem } from "../core/jid/prep.js";
 import { isValidResource } from "./address.js";
 import { NS } from "./namespaces.js";
+import { randomHex } from "./random-id.js";
 import type { Router } from "./router.js";
 
 export type BindOutcome =
@@ -15,15 +17,62 @@ export function isBindRequest(iq: Element): boolean {
   return iq.name === "iq" && iq.getChild("bind", NS.bind) !== undefined;
 }
 
+/** What a taken resource gets after it: `-` and 6 hex digits (3 random bytes). */
+const SUFFIX_HEX_BYTES = 3;
+
 /**
- * Binds a resource for `bareJid`: the requested one (or one made from it when it is taken,
- * see Router.pickResource), or a random one. The caller adds the session to the router.
+ * The longest start of `text` that is at most `maxBytes` bytes of UTF-8, cut between code points
+ * (a surrogate pair is never split, so the result encodes to exactly those bytes).
+ */
+export function utf8Prefix(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, "utf8") <= maxBytes) return text;
+  let bytes = 0;
+  let end = 0;
+  for (const char of text) {
+    const size = Buffer.byteLength(char, "utf8");
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    end += char.length;
+  }
+  return text.slice(0, end);
+}
+
+/**
+ * The resource made from a taken `requested` one: its start, cut on a character boundary so the
+ * whole fits RFC 7622's 1023 bytes, then `-` and `suffix`. (A resource of 1017 bytes or more
+ * would otherwise grow past the limit, and stanzas to it would bounce as jid-malformed.)
+ */
+export function renamedResource(requested: string, suffix: string): string {
+  return `${utf8Prefix(requested, MAX_RESOURCE_BYTES - 1 - Buffer.byteLength(suffix, "utf8"))}-${suffix}`;
+}
+
+/**
+ * Chooses the resource (RFC 6120 7.7.2.2): the requested one when free; when it is taken, one
+ * made from it that always fits the limit (the old session keeps its resource, nobody is kicked
+ * out); when none was asked for, a random one (Router.pickResource).
+ */
+function chooseResource(bareJid: string, requested: string | null, router: Router): string {
+  if (requested === null) return router.pickResource(bareJid, null);
+  const taken = (resource: string) => router.resource({ bare: bareJid, resource, full: `${bareJid}/${resource}`, domain: bareJid.slice(bareJid.indexOf("@") + 1) }) !== null;
+  if (!taken(requested)) return requested;
+  let resource: string;
+  do {
+    resource = renamedResource(requested, randomHex(SUFFIX_HEX_BYTES));
+  } while (taken(resource));
+  return resource;
+}
+
+/**
+ * Binds a resource for `bareJid`: the requested one (or one made from it when it is taken), or
+ * a random one. A requested resource that is not a valid resourcepart (empty after trimming is
+ * "none", too long, control or bidirectional control characters) is bad-request (RFC 6120
+ * 7.7.2.1). The caller adds the session to the router.
  */
 export function bindResource(iq: Element, bareJid: string, router: Router): BindOutcome {
   if (iq.attrs.type !== "set") return { kind: "error", type: "modify", condition: "bad-request" };
   const requested = iq.getChild("bind", NS.bind)?.getChildText("resource")?.trim() || null;
-  if (requested !== null && !isValidResource(requested)) return { kind: "error", type: "modify", condition: "bad-request" };
-  const resource = router.pickResource(bareJid, requested);
+  if (requested !== null && (!isValidResource(requested) || resourceProblem(requested) !== null)) return { kind: "error", type: "modify", condition: "bad-request" };
+  const resource = chooseResource(bareJid, requested, router);
   const fullJid = `${bareJid}/${resource}`;
   const reply = xml("iq", { xmlns: NS.client, type: "result", id: iq.attrs.id }, xml("bind", { xmlns: NS.bind }, xml("jid", {}, fullJid)));
   return { kind: "bound", resource, fullJid, reply };

@@ -7,7 +7,11 @@ export const KEYGEN_HELP = `Usage: x-token keygen [--json]
 
 Prints a fresh otp_seed (160 bits, base32) and token_secret (256 bits, base32 text used as
 is), ready to paste into a Prosody configuration, into environment variables, and into an
-x-token configuration file's key list. Keep them secret: anyone who has them can mint tokens.`;
+x-token configuration file's key list. Keep them secret: anyone who has them can mint tokens.
+
+Every x-token command refuses weak keys (a token secret under 16 bytes, an OTP seed under 10
+bytes decoded, whitespace or repeated characters); keys made here always pass. The token secret
+also does as a demo session secret or a component secret.`;
 
 export function keygen({ argv, stdout }: CliIO): number {
   const flags = parseFlags("keygen", argv, { json: { type: "boolean" } });

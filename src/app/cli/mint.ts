@@ -9,6 +9,8 @@ export const MINT_HELP = `Usage: x-token mint --jid JID [--at UNIX_SECONDS] [--j
 Mints an X-TOKEN token for the bare JID and prints only the token, so that
   T=$(x-token mint --jid alice@example.com)
 works. --json prints {"jid", "token", "expiresAt"} instead. --at mints for another time.
+A weak key (token secret under 16 bytes, OTP seed under 10 bytes, repeated characters) is
+refused: make a strong one with x-token keygen.
 
 ${KEY_SOURCE_HELP}`;
 

@@ -7,6 +7,7 @@
  */
 import { ConfigError, domainName, object, secret, setOwn, string, integer, type FileReader } from "./validators.js";
 import { InvalidJidError, normaliseBareJid } from "../../core/jid/prep.js";
+import { MIN_COMPONENT_SECRET_BYTES, weakSecretProblem } from "../../core/token/secret-strength.js";
 import type { HostedComponentConfig } from "../../server/config.js";
 
 export interface TokenComponentConfig {
@@ -25,6 +26,16 @@ export interface TokenComponentConfig {
 
 export const DEFAULT_COMPONENT_PORT = 5347;
 
+/**
+ * A component secret that is good enough (at least 16 bytes, not repeated or whitespace: the
+ * core's one rule), else a ConfigError naming the setting and never the value.
+ */
+function componentSecret(value: string, name: string): string {
+  const problem = weakSecretProblem(value, MIN_COMPONENT_SECRET_BYTES);
+  if (problem !== null) throw new ConfigError(`config: ${name} ${problem}`);
+  return value;
+}
+
 /** `components`: `{ "tokens.example.com": { "secretFile": "..." } }`. */
 export function parseComponents(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader, hosted: readonly string[]): Record<string, HostedComponentConfig> {
   const raw = object(value, "components", Object.keys(typeof value === "object" && value !== null ? value : {}));
@@ -34,7 +45,8 @@ export function parseComponents(value: unknown, env: NodeJS.ProcessEnv, readFile
     const domain = domainName(name, path);
     if (Object.hasOwn(components, domain)) throw new ConfigError(`config: ${path} is the same domain as another entry (${domain})`);
     if (hosted.includes(domain)) throw new ConfigError(`config: ${path} is also a hosted domain; a component needs a domain of its own`);
-    setOwn(components, domain, { secret: secret(object(entry, path, ["secret", "secretFile", "secretEnv"]), "secret", path, env, readFile) });
+    const value = secret(object(entry, path, ["secret", "secretFile", "secretEnv"]), "secret", path, env, readFile);
+    setOwn(components, domain, { secret: componentSecret(value, `${path}.secret`) });
   }
   return components;
 }
@@ -78,14 +90,16 @@ export function parseTokenComponent(value: unknown, env: NodeJS.ProcessEnv, read
   if (!/^xmpp:\/\/[^/?#]+:\d+$/.test(service)) throw new ConfigError("config: tokenComponent.service must be xmpp://host:port (the server's component listener)");
   const domain = domainName(env.XTOKEN_COMPONENT_DOMAIN || string(raw.domain, "tokenComponent.domain"), "tokenComponent.domain");
   if (hosted.includes(domain)) throw new ConfigError("config: tokenComponent.domain is one of the user domains; a component needs a domain of its own");
-  const componentSecret = env.XTOKEN_COMPONENT_SECRET || secret(raw, "secret", "tokenComponent", env, readFile);
+  const sharedSecret = env.XTOKEN_COMPONENT_SECRET
+    ? componentSecret(env.XTOKEN_COMPONENT_SECRET, "XTOKEN_COMPONENT_SECRET")
+    : componentSecret(secret(raw, "secret", "tokenComponent", env, readFile), "tokenComponent.secret");
   const loginUrl = raw.loginUrl === undefined ? null : url(raw.loginUrl, "tokenComponent.loginUrl", ["http:", "https:"]);
   if (loginUrl !== null && !loginUrl.includes("{token}")) throw new ConfigError("config: tokenComponent.loginUrl must contain {token} (and may contain {jid})");
   const rate = raw.rateLimit === undefined ? {} : object(raw.rateLimit, "tokenComponent.rateLimit", ["max", "perSeconds"]);
   return {
     service,
     domain,
-    secret: componentSecret,
+    secret: sharedSecret,
     admins: raw.admins === undefined ? [] : jidList(raw.admins, "tokenComponent.admins", false),
     allowed: raw.allowed === undefined ? null : jidList(raw.allowed, "tokenComponent.allowed", true),
     rateLimit: {

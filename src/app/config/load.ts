@@ -7,6 +7,7 @@ import { dirname, resolve } from "node:path";
 import { createSecureContext } from "node:tls";
 import { InvalidJidError, nodeprep } from "../../core/jid/prep.js";
 import { Keyring, KeyError, type TokenKey } from "../../core/token/keys.js";
+import { MIN_SESSION_SECRET_BYTES, weakSecretProblem } from "../../core/token/secret-strength.js";
 import { DEFAULT_NONCE_DIGITS, MAX_NONCE_DIGITS, MIN_NONCE_DIGITS } from "../../core/token/format.js";
 import { isPasswordHash } from "../../web/demo/password.js";
 import { TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
@@ -111,7 +112,8 @@ function demo(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader, doma
   const name = domainName(string(raw.domain, "demo.domain"), "demo.domain");
   if (!Object.hasOwn(domains, name)) throw new ConfigError(`config: demo.domain ${name} is not one of the configured domains`);
   const sessionSecret = secret(raw, "sessionSecret", "demo", env, readFile);
-  if (sessionSecret.length < 32) throw new ConfigError("config: demo.sessionSecret must be at least 32 characters of random text");
+  const weakSession = weakSecretProblem(sessionSecret, MIN_SESSION_SECRET_BYTES);
+  if (weakSession !== null) throw new ConfigError(`config: demo.sessionSecret ${weakSession}`);
   if (!Array.isArray(raw.users) || raw.users.length === 0) throw new ConfigError("config: demo.users must be a non-empty list");
   const users = raw.users.map((user, i) => {
     const entry = object(user, `demo.users[${i}]`, ["username", "passwordHash"]);

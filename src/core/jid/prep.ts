@@ -22,6 +22,24 @@ const FOLD_EXTRA: Record<string, string> = { "ß": "ss", "ς": "σ", "ſ": "s", 
 const PROHIBITED =
   /[\s\p{Cc}\p{Co}\p{Cs}\u0340\u0341\u200E\u200F\u202A-\u202E\u206A-\u206F\uFFF9-\uFFFD\u2FF0-\u2FFB\uFDD0-\uFDEF\u{E0001}\u{E0020}-\u{E007F}]|[\uFFFE\uFFFF]|[\u{1FFFE}\u{1FFFF}\u{2FFFE}\u{2FFFF}\u{3FFFE}\u{3FFFF}\u{4FFFE}\u{4FFFF}\u{5FFFE}\u{5FFFF}\u{6FFFE}\u{6FFFF}\u{7FFFE}\u{7FFFF}\u{8FFFE}\u{8FFFF}\u{9FFFE}\u{9FFFF}\u{AFFFE}\u{AFFFF}\u{BFFFE}\u{BFFFF}\u{CFFFE}\u{CFFFF}\u{DFFFE}\u{DFFFF}\u{EFFFE}\u{EFFFF}\u{FFFFE}\u{FFFFF}\u{10FFFE}\u{10FFFF}]/u;
 
+/**
+ * Bidirectional controls: the embeddings and overrides (U+202A-U+202E), the isolates
+ * (U+2066-U+2069, newer than RFC 3454, so not in its tables), the marks (U+200E, U+200F,
+ * U+061C). RFC 7622's PRECIS profiles refuse them all (they are format characters, class
+ * DISALLOWED), so a name cannot display as another ("alice\u202Eexe" showing as "aliceexe"
+ * reversed). Refused in every part of a JID, resources included.
+ */
+const BIDI_CONTROL = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
+
+/** Whether `text` contains a bidirectional control character (see BIDI_CONTROL). */
+export function hasBidiControl(text: string): boolean {
+  return BIDI_CONTROL.test(text);
+}
+
+function refuseBidiControls(part: string, what: string): void {
+  if (BIDI_CONTROL.test(part)) throw new InvalidJidError(`${what} contains a bidirectional control character`);
+}
+
 /** Nodeprep's extra prohibitions (RFC 3920 appendix A.5). */
 const NODE_PROHIBITED = /["&'/:<>@]/u;
 
@@ -68,6 +86,7 @@ export function nodeprep(localpart: string): string {
 export function nodeprepUnicode(localpart: string): string {
   const prepared = foldAndNormalise(localpart);
   checkLength(prepared, "localpart");
+  refuseBidiControls(prepared, "localpart");
   if (PROHIBITED.test(prepared) || NODE_PROHIBITED.test(prepared)) {
     throw new InvalidJidError("localpart contains a character that is not allowed");
   }
@@ -84,6 +103,7 @@ export function nameprep(domain: string): string {
 export function nameprepUnicode(domain: string): string {
   const prepared = foldAndNormalise(domain).replace(/\.$/, "");
   checkLength(prepared, "domain");
+  refuseBidiControls(prepared, "domain");
   if (PROHIBITED.test(prepared) || /[\s"&'/:<>@\\[\]?#%]/u.test(prepared)) {
     throw new InvalidJidError("domain contains a character that is not allowed");
   }
@@ -95,6 +115,22 @@ export function nameprepUnicode(domain: string): string {
   checkBidi(prepared, "domain");
   return prepared;
 }
+
+/**
+ * Why `resource` is not acceptable as a resourcepart, or null when it is. Resources are kept as
+ * sent (not case-folded or normalised), but refused when empty, longer than 1023 bytes (RFC
+ * 7622 3.1), or containing control characters (U+0000-U+001F, U+007F) or bidirectional controls.
+ */
+export function resourceProblem(resource: string): string | null {
+  if (resource === "") return "resource is empty";
+  if (Buffer.byteLength(resource, "utf8") > MAX_PART_BYTES) return `resource is longer than ${MAX_PART_BYTES} bytes`;
+  if (/[\u0000-\u001f\u007f]/.test(resource)) return "resource contains a control character";
+  if (BIDI_CONTROL.test(resource)) return "resource contains a bidirectional control character";
+  return null;
+}
+
+/** The longest resourcepart RFC 7622 allows, in UTF-8 bytes. */
+export const MAX_RESOURCE_BYTES = MAX_PART_BYTES;
 
 export interface BareJid {
   local: string;

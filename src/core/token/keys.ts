@@ -2,11 +2,18 @@
  * Domain keys and their rotation. A domain has an ordered list of keys: the first mints,
  * every one verifies, so a new key can be put first while tokens made with the old one
  * are still in flight. The token carries no key id; this is Prosody's format unchanged.
+ *
+ * Weak keys (secret-strength.ts: a token secret under 16 bytes, an OTP seed under 10 bytes,
+ * repeated or whitespace-only) are refused by `new Keyring`, which servers, the CLI and the
+ * configuration use, and never mint. Only `Keyring.from` on plain keys (checkToken and
+ * verifyToken given keys directly) still verifies with one, so published test vectors made
+ * with short secrets can be checked.
  */
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
 import { base32Decode, Base32Error } from "../otp/base32.js";
 import { hotp } from "../otp/hotp.js";
 import { OTP_DIGITS } from "./format.js";
+import { MIN_OTP_SEED_BYTES, MIN_TOKEN_SECRET_BYTES, weakSecretProblem } from "./secret-strength.js";
 
 export const OTP_STEP_SECONDS = 30;
 
@@ -52,6 +59,8 @@ export class PreparedKey {
   private readonly hmacKey: KeyObject;
   private readonly seed: Buffer;
   private readonly otpByStep = new Map<number, Buffer>();
+  /** Why this key is too weak to mint or to serve (a KeyError naming the field), or null. */
+  readonly weakness: KeyError | null;
 
   constructor(key: TokenKey, index = 0) {
     if (!key || typeof key.tokenSecret !== "string" || key.tokenSecret.length === 0) {
@@ -69,6 +78,14 @@ export class PreparedKey {
       throw err;
     }
     if (this.seed.length === 0) throw KeyError.inField(index + 1, "otpSeed", "decodes to no bytes");
+    const secretProblem = weakSecretProblem(this.tokenSecret, MIN_TOKEN_SECRET_BYTES);
+    const seedProblem = weakSecretProblem(this.seed, MIN_OTP_SEED_BYTES);
+    this.weakness =
+      secretProblem !== null
+        ? KeyError.inField(index + 1, "tokenSecret", secretProblem)
+        : seedProblem !== null
+          ? KeyError.inField(index + 1, "otpSeed", seedProblem.replace(/ bytes\b/, " bytes once decoded"))
+          : null;
   }
 
   sign(message: string): Buffer {
@@ -100,22 +117,36 @@ export class PreparedKey {
 export class Keyring {
   readonly keys: readonly PreparedKey[];
 
-  constructor(keys: readonly TokenKey[]) {
+  /**
+   * Throws KeyError for a missing, malformed or weak key (the first one, by number and field).
+   * `allowWeak` keeps weak keys for verification only: `current` still refuses to mint with one.
+   */
+  constructor(keys: readonly TokenKey[], { allowWeak = false }: { allowWeak?: boolean } = {}) {
     if (!Array.isArray(keys) || keys.length === 0) throw new KeyError("at least one key is required");
     this.keys = keys.map((key, index) => new PreparedKey(key, index));
+    if (!allowWeak) {
+      const weak = this.keys.find((key) => key.weakness !== null);
+      if (weak) throw weak.weakness!;
+    }
   }
 
-  /** The key that mints new tokens. */
+  /** The key that mints new tokens; a weak one throws its KeyError (nothing mints with it). */
   get current(): PreparedKey {
-    return this.keys[0]!;
+    const key = this.keys[0]!;
+    if (key.weakness) throw key.weakness;
+    return key;
   }
 
+  /**
+   * A Keyring as is, or plain keys prepared once (and cached by identity). Plain keys may be
+   * weak, so that checkToken can verify published vectors; minting with a weak one still throws.
+   */
   static from(keys: Keyring | TokenKey | readonly TokenKey[]): Keyring {
     if (keys instanceof Keyring) return keys;
     if (typeof keys !== "object" || keys === null) throw new KeyError("keys must be a key or a list of keys");
     let ring = preparedRings.get(keys);
     if (!ring) {
-      ring = new Keyring(Array.isArray(keys) ? (keys as readonly TokenKey[]) : [keys as TokenKey]);
+      ring = new Keyring(Array.isArray(keys) ? (keys as readonly TokenKey[]) : [keys as TokenKey], { allowWeak: true });
       preparedRings.set(keys, ring);
     }
     return ring;
