@@ -166,6 +166,7 @@ describe("usage and configuration errors: exit 2, one line, no secret", () => {
     ["--config= on serve", ["serve", "--config="], ENV, /serve: --config is empty/],
     ["--config \"\" on extauth", ["extauth", "--config", ""], ENV, /extauth: --config is empty/],
     ["--config \"\" on component", ["component", "--config", ""], ENV, /component: --config is empty/],
+    ["a bad XMPP_TRUSTED_PROXIES names the variable", ["serve"], { ...ENV, XTOKEN_DOMAIN: "example.com", XMPP_REQUIRE_TLS: "false", XMPP_TRUSTED_PROXIES: "127.0.0.1,not-an-address" }, /^x-token: config: XMPP_TRUSTED_PROXIES: /],
     // docs/cli.md and verify --help: a JID that cannot be prepared is a usage error (exit 2), not "invalid: invalid-jid".
     ["verify with a JID that cannot be prepared", ["verify", "--jid", "a@b@c", "--token", "x"], ENV, /^x-token: --jid is not a valid JID/],
   ])("%s", async (_what, argv, env, message) => {

@@ -4,6 +4,8 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { startTestServer } from "./helpers/server.js";
+import { parseConfig } from "../src/app/config/load.js";
+import { startServer } from "../src/server/index.js";
 import { cli } from "./helpers/cli.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -183,5 +185,47 @@ describe("docs/configuration.md's server without a file", () => {
     const port = Number(result.stdout.match(/xmpp:\/\/127\.0\.0\.1:(\d+)/)?.[1]);
     expect(port).toBeGreaterThan(0);
     expect(port).not.toBe(5222);
+  });
+});
+
+/** The features a WebSocket stream gets, from 127.0.0.1, with or without a proxy's forwarded headers. */
+async function websocketMechanisms(port: number, domain: string, forwarded: boolean): Promise<string[]> {
+  const { WebSocket } = await import("ws");
+  const headers = forwarded ? { "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9" } : {};
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/xmpp-websocket`, "xmpp", { headers });
+  try {
+    const features = await new Promise<string>((resolve, reject) => {
+      ws.on("error", reject);
+      ws.on("open", () => ws.send(`<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="${domain}" version="1.0"/>`));
+      ws.on("message", (data) => {
+        const text = String(data);
+        if (text.includes("features")) resolve(text);
+      });
+    });
+    return [...features.matchAll(/<mechanism>([^<]+)<\/mechanism>/g)].map((m) => m[1]!);
+  } finally {
+    ws.close();
+  }
+}
+
+describe.each([
+  ["docs/configuration.md", /^(XTOKEN_DOMAIN=.*) npx x-token serve$/m],
+  ["README.md", /`(XTOKEN_DOMAIN=[^`]*) npx x-token serve`/],
+])("%s's server behind a TLS proxy, from the environment alone", (file, pattern) => {
+  test("believes the proxy on 127.0.0.1 (XMPP_TRUSTED_PROXIES): its wss:// streams are TLS-protected, so PLAIN is offered there only", async () => {
+    const line = readFileSync(join(ROOT, file), "utf8").match(pattern)?.[1];
+    expect(line).toBeDefined();
+    const env: NodeJS.ProcessEnv = Object.fromEntries(line!.split(" ").map((pair) => pair.split("=") as [string, string]));
+    expect(env.XMPP_TRUSTED_PROXIES).toBe("127.0.0.1");
+    const values = { XTOKEN_SECRET: "docs-example-secret", XTOKEN_OTP_SEED: "XVGR73KMZH2M4XMY" };
+    const config = parseConfig({}, { ...env, ...values, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" });
+    expect(config.trustedProxies).toEqual(["127.0.0.1"]);
+    const server = await startServer(config, { log: { info() {}, warn() {} } });
+    try {
+      expect(await websocketMechanisms(server.ports.http!, env.XTOKEN_DOMAIN!, true)).toContain("PLAIN");
+      expect(await websocketMechanisms(server.ports.http!, env.XTOKEN_DOMAIN!, false)).not.toContain("PLAIN");
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -20,7 +20,8 @@ export const SERVE_HELP = `Usage: x-token serve [--config FILE | --dev]
 Runs the XMPP server: TCP c2s with STARTTLS, WebSocket on the HTTP port, X-TOKEN and
 PLAIN-with-a-token authentication. Configuration from --config FILE (or XTOKEN_CONFIG) and
 the environment (XTOKEN_DOMAIN, XTOKEN_SECRET, XTOKEN_OTP_SEED, XMPP_HOST, XMPP_C2S_PORT,
-XMPP_HTTP_PORT, XMPP_REQUIRE_TLS, XTOKEN_REDIS_URL). Used tokens are remembered in memory, or in
+XMPP_HTTP_PORT, XMPP_COMPONENT_PORT, XMPP_REQUIRE_TLS, XMPP_TRUSTED_PROXIES, XTOKEN_REDIS_URL;
+see docs/configuration.md). Used tokens are remembered in memory, or in
 a Redis shared with other processes (store.redis / XTOKEN_REDIS_URL).
 
 SIGHUP reloads the configuration (the same file and environment) without dropping a stream:

@@ -129,8 +129,14 @@ function demo(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader, doma
   return { domain: name, sessionSecret, users, secureCookie: raw.secureCookie === true };
 }
 
-/** `trustedProxies`: a list of IP addresses / CIDR ranges (checked here, so a typo stops startup). */
-function proxies(value: unknown): string[] {
+/**
+ * `trustedProxies`: a list of IP addresses / CIDR ranges (checked here, so a typo stops startup);
+ * XMPP_TRUSTED_PROXIES (a comma-separated list) replaces the file's.
+ */
+function proxies(value: unknown, env: NodeJS.ProcessEnv): string[] {
+  const fromEnv = env.XMPP_TRUSTED_PROXIES;
+  const name = fromEnv ? "XMPP_TRUSTED_PROXIES" : "trustedProxies";
+  if (fromEnv) value = fromEnv.split(",").map((v) => v.trim()).filter((v) => v !== "");
   if (value === undefined) return [];
   if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
     throw new ConfigError("config: trustedProxies must be a list of IP addresses or CIDR ranges");
@@ -138,7 +144,7 @@ function proxies(value: unknown): string[] {
   try {
     TrustedProxies.parse(value);
   } catch (err) {
-    if (err instanceof TrustedProxiesError) throw new ConfigError(`config: trustedProxies: ${err.message}`);
+    if (err instanceof TrustedProxiesError) throw new ConfigError(`config: ${name}: ${err.message}`);
     throw err;
   }
   return value.map((v: string) => v.trim());
@@ -191,7 +197,8 @@ export function loadDomains(file: string, env: NodeJS.ProcessEnv = process.env):
 /**
  * Validates a parsed configuration file (or `{}` when there is none) and applies the
  * environment: XTOKEN_DOMAIN + XTOKEN_SECRET + XTOKEN_OTP_SEED add (or replace) one domain;
- * XMPP_HOST, XMPP_C2S_PORT, XMPP_HTTP_PORT, XMPP_REQUIRE_TLS and XTOKEN_REDIS_URL override the file.
+ * XMPP_HOST, XMPP_C2S_PORT, XMPP_HTTP_PORT, XMPP_REQUIRE_TLS, XMPP_TRUSTED_PROXIES and XTOKEN_REDIS_URL
+ * override the file.
  */
 export function parseConfig(
   rawValue: unknown,
@@ -265,7 +272,7 @@ export function parseConfig(
   for (const name of Object.keys(DEFAULT_LIMITS) as (keyof LimitsConfig)[]) {
     if (limitsRaw[name] !== undefined) limits[name] = integer(limitsRaw[name], `limits.${name}`, name === "idleTimeoutSeconds" ? 0 : 1, 1 << 30);
   }
-  const trustedProxies = proxies(raw.trustedProxies);
+  const trustedProxies = proxies(raw.trustedProxies, env);
   const replayRaw = raw.replay === undefined ? {} : object(raw.replay, "replay", ["maxEntries"]);
   const replayMaxEntries = replayRaw.maxEntries === undefined ? DEFAULT_REPLAY_MAX_ENTRIES : integer(replayRaw.maxEntries, "replay.maxEntries", 1, 100_000_000);
 
