@@ -7,7 +7,7 @@ describe("FailureLog", () => {
   function setup(options: { linesPerMinute?: number; maxAddresses?: number } = {}) {
     let now = 1_000_000;
     const lines: string[] = [];
-    const log = new FailureLog({ info: () => {}, warn: (m) => lines.push(m) }, { ...options, now: () => now });
+    const log = new FailureLog({ warn: (m) => lines.push(m) }, { ...options, now: () => now });
     return { log, lines, advance: (ms: number) => (now += ms) };
   }
 

@@ -1,5 +1,5 @@
 /** Addresses in stanzas (`to`), prepared so that `Bob@Example.TEST/r` reaches bob@example.test/r. */
-import { InvalidJidError, nameprep, normaliseBareJid } from "../core/jid/prep.js";
+import { InvalidJidError, nameprep, normaliseBareJid, resourceProblem } from "../core/jid/prep.js";
 
 export interface Address {
   /** `local@domain`, or just `domain`. */
@@ -13,10 +13,11 @@ export interface Address {
 
 /**
  * A resource this server accepts, in a stanza address or a bind request: not empty, at most
- * 1023 bytes (RFC 7622 3.1), no control characters. (Resources are kept as sent, not prepared.)
+ * 1023 bytes (RFC 7622 3.1), no control or bidirectional control characters (the core's one
+ * rule, resourceProblem). Resources are kept as sent, not prepared.
  */
 export function isValidResource(resource: string): boolean {
-  return resource !== "" && Buffer.byteLength(resource) <= 1023 && !/[\u0000-\u001f\u007f]/.test(resource);
+  return resourceProblem(resource) === null;
 }
 
 /** The prepared address, or null when `jid` is not a valid JID (answer `jid-malformed`). */

@@ -1,6 +1,6 @@
 /** Resource binding (RFC 6120 7): the `<bind/>` request of an authenticated stream, answered. */
 import { xml, type Element } from "@xmpp/xml";
-import { MAX_RESOURCE_BYTES, resourceProblem } from "../core/jid/prep.js";
+import { MAX_RESOURCE_BYTES } from "../core/jid/prep.js";
 import { isValidResource } from "./address.js";
 import { NS } from "./namespaces.js";
 import { randomHex } from "./random-id.js";
@@ -71,7 +71,7 @@ function chooseResource(bareJid: string, requested: string | null, router: Route
 export function bindResource(iq: Element, bareJid: string, router: Router): BindOutcome {
   if (iq.attrs.type !== "set") return { kind: "error", type: "modify", condition: "bad-request" };
   const requested = iq.getChild("bind", NS.bind)?.getChildText("resource")?.trim() || null;
-  if (requested !== null && (!isValidResource(requested) || resourceProblem(requested) !== null)) return { kind: "error", type: "modify", condition: "bad-request" };
+  if (requested !== null && !isValidResource(requested)) return { kind: "error", type: "modify", condition: "bad-request" };
   const resource = chooseResource(bareJid, requested, router);
   const fullJid = `${bareJid}/${resource}`;
   const reply = xml("iq", { xmlns: NS.client, type: "result", id: iq.attrs.id }, xml("bind", { xmlns: NS.bind }, xml("jid", {}, fullJid)));
