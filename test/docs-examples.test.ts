@@ -37,14 +37,14 @@ describe("links in README.md and docs/", () => {
  * Runs a snippet as a module inside this package's folder, so "xmpp-x-token/client" resolves to the
  * package itself (built dist/); the folder it was written to is removed afterwards.
  */
-async function runSnippet(source: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function runSnippet(source: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   mkdirSync(join(ROOT, "test-results"), { recursive: true });
   const dir = mkdtempSync(join(ROOT, "test-results", "docs-snippet-"));
   try {
     const file = join(dir, "snippet.mjs");
     writeFileSync(file, source);
     return await new Promise((done) => {
-      const env = { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: join(ROOT, "test/fixtures/tls/cert.pem") };
+      const env = { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: join(ROOT, "test/fixtures/tls/cert.pem"), ...extraEnv };
       const child = execFile(process.execPath, [file, ...args], { env, timeout: 20_000 }, (_err, stdout, stderr) => done({ code: child.exitCode, stdout, stderr }));
     });
   } finally {
@@ -169,6 +169,44 @@ console.log(result.ok, again.ok, again.reason);
 `;
     const result = await runSnippet(source, []);
     expect(result).toMatchObject({ stdout: "true false replayed\n", code: 0 });
+  });
+});
+
+describe("the token endpoint in README.md and docs/web.md", () => {
+  const KEY_ENV = { XTOKEN_SECRET: "docs-example-secret-of-enough-length", XTOKEN_OTP_SEED: "XVGR73KMZH2M4XMY" };
+  const endpoint = () => codeBlockStartingWith("README.md", 'import { createTokenEndpoint } from "xmpp-x-token/web";');
+  /** The signed-in user and the rest of the site, as the examples assume them. */
+  const stubs = `const mySession = async () => ({ jid: "alice@example.com" });\nconst app = (req, res) => { res.writeHead(404); res.end("the app"); };\n`;
+  /** Requests a few paths from the server the snippet made (`server`), prints "path status", closes it. */
+  const probe = `await new Promise((r) => (server.listening ? r() : server.once("listening", r)));
+for (const path of ["/xmpp-token", "/xmpp-token?t=123", "/elsewhere", "/xmpp-token/x"]) {
+  const res = await fetch(\`http://127.0.0.1:\${server.address().port}\${path}\`);
+  console.log(path, res.status, (await res.text()).includes('"token"') ? "token" : "-");
+}
+server.close();
+`;
+  const expected = "/xmpp-token 200 token\n/xmpp-token?t=123 200 token\n/elsewhere 404 -\n/xmpp-token/x 404 -\n";
+
+  test("README's node:http routing: the path decides, a query string still reaches the endpoint", async () => {
+    const line = codeBlockStartingWith("README.md", "// node:http").split("\n")[1]!;
+    expect(line).toMatch(/^http\.createServer\(/);
+    const routing = `import http from "node:http";\nconst server = ${line.replace(/;$/, "")}.listen(0, "127.0.0.1");\n`;
+    const result = await runSnippet(endpoint() + stubs + routing + probe, [], KEY_ENV);
+    expect(result).toMatchObject({ stdout: expected, code: 0 });
+  });
+
+  test("docs/web.md's node:http routing: the same", async () => {
+    const block = codeBlockStartingWith("docs/web.md", 'import http from "node:http";')
+      .replace(/^http\n/m, "const server = http\n")
+      .replace('.listen(8080, "127.0.0.1")', '.listen(0, "127.0.0.1")');
+    const result = await runSnippet(endpoint() + stubs + block + probe, [], KEY_ENV);
+    expect(result).toMatchObject({ stdout: expected, code: 0 });
+  });
+
+  test("README's endpoint with XTOKEN_SECRET unset throws TokenEndpointOptionsError when made", async () => {
+    const result = await runSnippet(endpoint(), [], { XTOKEN_OTP_SEED: KEY_ENV.XTOKEN_OTP_SEED });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/TokenEndpointOptionsError: keys: .*tokenSecret/);
   });
 });
 

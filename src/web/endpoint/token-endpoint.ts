@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { issueToken } from "../../core/token/mint.js";
 import { DEFAULT_WINDOW, WINDOW_RULE, isValidWindow } from "../../core/token/window.js";
 import { systemClock, type Clock } from "../../core/clock.js";
-import { Keyring, type TokenKey } from "../../core/token/keys.js";
+import { Keyring, KeyError, type TokenKey } from "../../core/token/keys.js";
 import { DEFAULT_NONCE_DIGITS, nonceDigitsProblem } from "../../core/token/format.js";
 import { normaliseBareJid } from "../../core/jid/prep.js";
 import { WindowCounter } from "../../auth/policy/window-counter.js";
@@ -104,10 +104,20 @@ function checkOptions(options: TokenEndpointOptions): void {
   }
 }
 
+/** The keys as a Keyring; a missing or bad key is a bad option like the others (e.g. an unset environment variable). */
+function endpointKeyring(keys: TokenKey | readonly TokenKey[] | Keyring): Keyring {
+  try {
+    return Keyring.from(keys);
+  } catch (err) {
+    if (err instanceof KeyError) throw new TokenEndpointOptionsError(`keys: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
 export function createTokenEndpoint(options: TokenEndpointOptions): NodeHandler {
   checkOptions(options);
   const { authenticate, rateLimit = { max: 30, perSeconds: 60 }, cors, window = DEFAULT_WINDOW, nonceDigits = DEFAULT_NONCE_DIGITS, now = systemClock } = options;
-  const keyring = options.mint ? null : Keyring.from((options.keys ?? options.key)!);
+  const keyring = options.mint ? null : endpointKeyring((options.keys ?? options.key)!);
   const issued: FailureCounter =
     options.issuedCounter ?? new WindowCounter({ limit: rateLimit.max, windowSeconds: rateLimit.perSeconds, maxKeys: rateLimit.maxUsers ?? 100_000, now });
   const allowedOrigins = new Set(cors?.origins ?? []);
