@@ -13,6 +13,7 @@ import { serve } from "./serve.js";
 import { hashPasswordCommand } from "./hash-password.js";
 import { component } from "./component.js";
 import { extauth } from "./extauth.js";
+import { otp } from "./otp.js";
 
 const HELP = `Usage: x-token <command> [options]
 
@@ -24,6 +25,7 @@ Commands:
   component       run the login-token XMPP component (XEP-0114, XEP-0050)
   hash-password   hash a demo user's password (asked without echo, or read from standard input)
   extauth         external authentication program for ejabberd, MongooseIM, Prosody
+  otp             one-time password accounts: add, list, remove, resync, import, export
 
 Run "x-token <command> --help" for a command's options; "x-token --version" prints the version.`;
 
@@ -35,6 +37,7 @@ const COMMANDS: Record<string, (io: CliIO) => number | Promise<number>> = {
   "hash-password": hashPasswordCommand,
   component,
   extauth,
+  otp,
 };
 
 /** Runs one command line; returns the exit code. Never throws for a user's mistake. */
