@@ -24,3 +24,4 @@ export {
   type ImportResult,
   type ExportResult,
 } from "./manage.js";
+export { OtpRecordsError, MAX_OTP_CREDENTIALS_PER_ACCOUNT, MemoryOtpCredentials, type OtpCredentials, type OtpCredential, type OtpCredentialSpec, type OtpKind } from "../../core/records/otp.js";
