@@ -24,6 +24,10 @@ import {
   resyncHotpCredential,
 } from "../src/auth/otp/index.js";
 import { oathHotp, oathTotp, oathtoolUnavailable } from "./helpers/oathtool.js";
+import { createExtauthAnswerer } from "../src/extauth/answer.js";
+import { TokenAuthority } from "../src/auth/authority.js";
+import { mintToken } from "../src/core/token/mint.js";
+import { freshKey } from "./helpers/server.js";
 
 const unavailable = oathtoolUnavailable();
 if (unavailable) console.warn(`skipping the tests against oathtool: ${unavailable}`);
@@ -368,5 +372,34 @@ describe("managing credentials (library calls)", () => {
     expect(bare).not.toContain(key);
     expect(bare).not.toContain("scrypt");
     expect(bare).toMatch(/^HOTP\/E\/6 alice@example\.test \* - 3 -$/m);
+  });
+});
+
+describe("x-token extauth's answer (no ejabberd): the same check as PLAIN", () => {
+  test("PIN + code once, a token for the same account, a disabled account; the log has no code", async () => {
+    const records = new MemoryOtpCredentials();
+    records.add(spec({ pinHash: await hashPin("2468") }));
+    records.add(spec({ jid: "mallory@example.test" }));
+    const key = freshKey();
+    const authority = new TokenAuthority({ domains: { "example.test": { keys: [key], disabledUsers: ["mallory"] } } });
+    const lines: string[] = [];
+    const log = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) };
+    const answer = createExtauthAnswerer({ authority, otp: new OtpVerifier({ credentials: records, accounts: authority }), log });
+    const ask = (user: string, password: string) => answer({ command: "auth", user, server: "example.test", password });
+    expect(await ask("Alice", `2468${RFC_HOTP[1]}`)).toBe(true);
+    expect(await ask("alice", `2468${RFC_HOTP[1]}`)).toBe(false);
+    expect(await ask("alice", mintToken({ jid: "alice@example.test", key: [key] }))).toBe(true);
+    expect(await ask("mallory", RFC_HOTP[0]!)).toBe(false);
+    expect(await ask("bob", "123456")).toBe(false);
+    expect(lines).toEqual([
+      "auth accepted for alice@example.test",
+      "auth refused for alice@example.test: otp-replayed",
+      "auth accepted for alice@example.test",
+      "auth refused for mallory@example.test: account-disabled",
+      "auth refused for bob@example.test: malformed",
+    ]);
+    // Without otp (as before): PIN + code is no token.
+    const tokensOnly = createExtauthAnswerer({ authority, log });
+    expect(await tokensOnly({ command: "auth", user: "alice", server: "example.test", password: `2468${RFC_HOTP[2]}` })).toBe(false);
   });
 });

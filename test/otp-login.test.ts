@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, type RunningServer, type ServerConfig } from "../src/server/index.js";
 import { openSqliteStorage, type SqliteStorage } from "../src/stores/sqlite/index.js";
+import { memoryStorage } from "../src/core/records/storage.js";
 import { enrolOtpCredential, importOtpUsersFile } from "../src/auth/otp/index.js";
 import { mintToken } from "../src/core/token/mint.js";
 import { DEFAULT_LIMITS, DOMAIN, freshKey, testCertificate } from "./helpers/server.js";
@@ -150,5 +151,42 @@ withOathtool("PLAIN with PIN + one-time password over TLS (SQLite, real sockets)
     expect(await plain(port(), ca, "bob", oathTotp(bobSecret, clock))).toBe("malformed-request");
     await enrolOtpCredential(storage.otp, { jid: `bob@${DOMAIN}`, secret: bobSecret });
     expect(await plain(port(), ca, "bob", oathTotp(bobSecret, clock))).toBe("success");
+  });
+});
+
+withOathtool("an account over its failure limit (memory engine)", () => {
+  test("failures from many addresses: further failures are answered late and logged as over the limit; the right code still logs in at once", async () => {
+    const pem = await testCertificate();
+    const storage = memoryStorage();
+    await enrolOtpCredential(storage.otp, { jid: `alice@${DOMAIN}` });
+    const secret = Buffer.from(storage.otp.forAccount(`alice@${DOMAIN}`)[0]!.secret);
+    const lines: string[] = [];
+    const server = await startServer(
+      {
+        domains: { [DOMAIN]: { keys: [freshKey()], window: 1, nonceDigits: 32, disabledUsers: [] } },
+        listeners: { host: "127.0.0.1", c2sPort: 0, directTlsPort: null, httpPort: null, websocketPath: "/xmpp-websocket", componentHost: "127.0.0.1", componentPort: null },
+        tls: pem,
+        requireTls: true,
+        allowPlainWithoutTls: false,
+        limits: { ...DEFAULT_LIMITS, maxAuthFailuresPerJidPerMinute: 2 },
+        trustedProxies: [],
+        replayMaxEntries: 1000,
+      },
+      { storage, log: { info: (m) => lines.push(m), warn: (m) => lines.push(m) } },
+    );
+    try {
+      const port = server.ports.c2s!;
+      for (let i = 0; i < 2; i++) expect(await plainOverTls(port, pem.cert, "alice", "000000", { from: `127.0.1.${i + 1}` })).toBe("not-authorized");
+      const started = Date.now();
+      expect(await plainOverTls(port, pem.cert, "alice", "000001", { from: "127.0.1.9" })).toBe("not-authorized");
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      expect(lines.at(-1)).toBe(`authentication failed for alice@${DOMAIN} from 127.0.1.9: otp-invalid (the JID is over its failure limit)`);
+      const code = oathTotp(secret, Date.now() / 1000);
+      const ownerStarted = Date.now();
+      expect(await plainOverTls(port, pem.cert, "alice", code, { from: "127.0.1.10" })).toBe("success");
+      expect(Date.now() - ownerStarted).toBeLessThan(900);
+    } finally {
+      await server.close();
+    }
   });
 });
