@@ -25,7 +25,11 @@ export async function startServe(env: NodeJS.ProcessEnv): Promise<ServeProcess> 
   let c2s = 0;
   while (!c2s) {
     if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${stderr}`);
-    if (Date.now() > deadline) throw new Error(`serve did not start: ${stdout} ${stderr}`);
+    if (Date.now() > deadline) {
+      // A server that never said it started must not outlive the test (jest would never exit).
+      child.kill("SIGKILL");
+      throw new Error(`serve did not start: ${stdout} ${stderr}`);
+    }
     c2s = Number(/Storage: /.test(stdout) ? stdout.match(/xmpp:\/\/127\.0\.0\.1:(\d+)/)?.[1] ?? 0 : 0);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
