@@ -1,14 +1,17 @@
-import { describe, expect, test } from "@jest/globals";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "@jest/globals";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { PassThrough, Readable, Writable } from "node:stream";
 import { createServer, type AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkToken } from "../src/index.js";
 import { loadConfig } from "../src/app/config/load.js";
 import { isPasswordHash, verifyPassword } from "../src/web/demo/password.js";
 import { run } from "../src/app/cli/main.js";
-import { cli } from "./helpers/cli.js";
+import { cli, spawnCli } from "./helpers/cli.js";
+import { RawClient } from "./helpers/server.js";
+import { removeTempDirs, tempDir } from "./helpers/temp.js";
+
+afterAll(removeTempDirs);
 
 const ENV = { XTOKEN_DOMAIN: "example.test", XTOKEN_SECRET: "serve-cli-secret", XTOKEN_OTP_SEED: "XVGR73KMZH2M4XMY", XMPP_REQUIRE_TLS: "false" };
 
@@ -58,7 +61,7 @@ describe("x-token serve (in-process)", () => {
   });
 
   test("--dev with --config is refused before anything listens: one line, exit 2", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-config-"));
+    const cwd = tempDir("x-token-dev-config-");
     const result = await serveOnce(["serve", "--dev", "--config", join(cwd, "other.json")], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);
     expect(result).toMatchObject({ code: 2, stdout: "" });
     expect(result.stderr).toBe("x-token: serve: --dev runs on its own configuration (.x-token-dev/config.json); give either --dev or --config FILE\n");
@@ -66,7 +69,7 @@ describe("x-token serve (in-process)", () => {
   });
 
   test("--dev says that it ignores XTOKEN_CONFIG", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-env-config-"));
+    const cwd = tempDir("x-token-dev-env-config-");
     const result = await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0", XTOKEN_CONFIG: "/nonexistent.json" }, cwd);
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/^x-token: --dev: XTOKEN_CONFIG is ignored, the configuration is \.x-token-dev\/config\.json$/m);
@@ -76,7 +79,7 @@ describe("x-token serve (in-process)", () => {
     // root writes through permission bits, so as root take a folder nobody may create files in.
     let cwd = "/sys";
     if (process.getuid?.() !== 0) {
-      cwd = mkdtempSync(join(tmpdir(), "x-token-dev-readonly-"));
+      cwd = tempDir("x-token-dev-readonly-");
       chmodSync(cwd, 0o555);
     }
     const result = await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);
@@ -97,7 +100,7 @@ describe("x-token serve (in-process)", () => {
     expect(new Set(valueColumns).size).toBe(1);
     expect(bannerRows(plain.stdout).some((line) => /^ {2}[^ ].*?: [^ ]/.test(line))).toBe(true);
 
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-banner-"));
+    const cwd = tempDir("x-token-dev-banner-");
     const dev = await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);
     expect(dev.stdout).toMatch(/^ {2}XMPP c2s \(STARTTLS required\): xmpp:\/\//m);
     for (const out of [plain.stdout, dev.stdout]) {
@@ -110,7 +113,7 @@ describe("x-token serve (in-process)", () => {
   });
 
   test("--dev's welcome text takes the domain and user from its (edited) configuration", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-domain-"));
+    const cwd = tempDir("x-token-dev-domain-");
     const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" };
     await serveOnce(["serve", "--dev"], env, cwd);
     const file = join(cwd, ".x-token-dev", "config.json");
@@ -153,7 +156,7 @@ describe("x-token serve (in-process)", () => {
   });
 
   test("--dev reuses its setup on later starts: same keys, same passwords, tokens from either run verify", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-reuse-"));
+    const cwd = tempDir("x-token-dev-reuse-");
     const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" };
     const first = await serveOnce(["serve", "--dev"], env, cwd);
     const secret = readFileSync(join(cwd, ".x-token-dev", "token-secret"), "utf8");
@@ -176,7 +179,7 @@ describe("x-token serve (in-process)", () => {
   });
 
   test("--dev sets loopbackWebSocketIsSecure and the banner says so; a false written by the user stays; plain serve has neither", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-loopback-"));
+    const cwd = tempDir("x-token-dev-loopback-");
     const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" };
     const row = /^ {2}WebSocket from loopback: +counts as TLS-protected \(loopbackWebSocketIsSecure\)$/m;
     const first = await serveOnce(["serve", "--dev"], env, cwd);
@@ -199,7 +202,7 @@ describe("x-token serve (in-process)", () => {
   });
 
   test("a dev config.json made before loopbackWebSocketIsSecure gets it once, and says so on stderr", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-older-"));
+    const cwd = tempDir("x-token-dev-older-");
     const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" };
     await serveOnce(["serve", "--dev"], env, cwd);
     const file = join(cwd, ".x-token-dev", "config.json");
@@ -215,7 +218,7 @@ describe("x-token serve (in-process)", () => {
   });
 
   test("--dev sends presence to the whole domain for the demo's list, and says so; plain serve keeps it to rosters; an older dev config gets it once", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-presence-"));
+    const cwd = tempDir("x-token-dev-presence-");
     const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" };
     const row = /^ {2}Presence: +everyone on a domain sees everyone \(presenceBroadcast: domain\)$/m;
     const first = await serveOnce(["serve", "--dev"], env, cwd);
@@ -241,7 +244,7 @@ describe("x-token serve (in-process)", () => {
   });
 
   test("mint --config on the dev folder's config.json gives tokens the dev keys accept", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-mint-"));
+    const cwd = tempDir("x-token-dev-mint-");
     await serveOnce(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);
     const file = join(cwd, ".x-token-dev", "config.json");
     const minted = await cli(["mint", "--config", file, "--jid", "bob@localhost", "--at", "1700000000"]);
@@ -253,7 +256,7 @@ describe("x-token serve (in-process)", () => {
 
 describe("--dev folder problems and hash-password", () => {
   test("a half-written dev folder (no config.json) is refused, not overwritten", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-broken-"));
+    const cwd = tempDir("x-token-dev-broken-");
     mkdirSync(join(cwd, ".x-token-dev"));
     writeFileSync(join(cwd, ".x-token-dev", "token-secret"), "half-written-secret");
     const result = await cli(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, "", { cwd, stopSignal: Promise.resolve("SIGTERM") });
@@ -273,4 +276,30 @@ describe("--dev folder problems and hash-password", () => {
     expect(short).toMatchObject({ code: 2, stdout: "" });
     expect(short.stderr).toMatch(/^x-token: the password must be at least 8 characters\n$/);
   });
+});
+
+describe("the compiled binary with its standard output closed (`x-token serve --dev | head -1`)", () => {
+  test("keeps serving, says so once on stderr, logs there, and stops cleanly on SIGTERM (no internal error, exit 0)", async () => {
+    const cwd = tempDir("x-token-dev-epipe-");
+    const child = spawnCli(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);
+    // The reader goes away before the banner is written: every write to stdout then fails with EPIPE.
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const deadline = Date.now() + 30_000;
+    while (!/listening on 127\.0\.0\.1: c2s (\d+)/.test(stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const c2s = Number(/listening on 127\.0\.0\.1: c2s (\d+)/.exec(stderr)?.[1]);
+    expect(c2s).toBeGreaterThan(0);
+    // Still serving after the banner's writes failed: a client gets a stream.
+    await new Promise((r) => setTimeout(r, 300));
+    const raw = await RawClient.connect(c2s);
+    raw.write("<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>");
+    await raw.waitFor(/<starttls/);
+    raw.destroy();
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(stderr).not.toMatch(/internal error/);
+    expect(stderr.match(/standard output was closed; still serving/g)).toHaveLength(1);
+  }, 60_000);
 });

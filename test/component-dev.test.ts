@@ -1,6 +1,6 @@
 /** README's way to try the component: `npm start` (serve --dev) hosts tokens.localhost, `x-token component --dev` joins it. */
-import { describe, expect, test } from "@jest/globals";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "@jest/globals";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { xml } from "@xmpp/xml";
@@ -10,9 +10,20 @@ import { loadConfig } from "../src/app/config/load.js";
 import { LOGIN_TOKEN_NODE, NS_COMMANDS } from "../src/component/login-token-command.js";
 import { spawnCli, watch } from "./helpers/cli.js";
 
+/** Every folder a test made, removed at the end whatever happened (they hold keys and certificates). */
+const made: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 describe("the dev server hosts the component out of the box", () => {
-  test("serve --dev + component --dev: alice runs the command and logs in with the token", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-component-"));
+  test("serve --dev on other ports + component --dev: it joins where the server really listens, alice runs the command and logs in with the token", async () => {
+    const cwd = tempDir("x-token-dev-component-");
     const server = spawnCli(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);
     const serverOut = watch(server);
     const children = [server];
@@ -21,11 +32,13 @@ describe("the dev server hosts the component out of the box", () => {
       const [, wsPort] = await serverOut.waitFor(/ws:\/\/127\.0\.0\.1:(\d+)\/xmpp-websocket/);
       const [, printed] = await serverOut.waitFor(/^ {4}(\d{40} \S{44})$/m);
       expect(serverOut.text()).toContain('npx x-token component --dev, then run "Get a login token" on tokens.localhost');
-      // The only difference from README's command: the port the test server really got.
-      const component = spawnCli(["component", "--dev"], { XTOKEN_COMPONENT_SERVICE: `xmpp://127.0.0.1:${componentPort}` }, cwd);
+      // README's command as it is: the server's real ports come from what it recorded in .x-token-dev/.
+      expect(existsSync(join(cwd, ".x-token-dev", "running.json"))).toBe(true);
+      const component = spawnCli(["component", "--dev"], {}, cwd);
       children.push(component);
       const componentOut = watch(component);
       await componentOut.waitFor(/online as tokens\.localhost/, 30_000);
+      expect(componentOut.text()).toContain(`x-token component tokens.localhost -> xmpp://127.0.0.1:${componentPort}`);
 
       const service = `ws://127.0.0.1:${wsPort}/xmpp-websocket`;
       // ws:// on loopback: the development setup (a real deployment uses wss://).
@@ -36,7 +49,7 @@ describe("the dev server hosts the component out of the box", () => {
       );
       const fields = reply.getChild("command", NS_COMMANDS)!.getChild("x", "jabber:x:data")!.getChildren("field");
       const value = (name: string) => fields.find((f) => f.attrs.var === name)?.getChildText("value");
-      expect(value("websocket-url")).toBe("ws://127.0.0.1:5280/xmpp-websocket");
+      expect(value("websocket-url")).toBe(`ws://127.0.0.1:${wsPort}/xmpp-websocket`);
       const second = await connectWithToken({ service, domain: "localhost", username: "alice", token: value("token")!, allowInsecure: true });
       expect(second.jid?.bare().toString()).toBe("alice@localhost");
       await second.stop();
@@ -45,10 +58,26 @@ describe("the dev server hosts the component out of the box", () => {
       for (const child of children) child.kill("SIGTERM");
     }
     expect(await serverOut.exited).toBe(0);
+    // The record goes with the server: a later component --dev does not join a port nobody holds.
+    expect(existsSync(join(cwd, ".x-token-dev", "running.json"))).toBe(false);
   }, 90_000);
 
+  test("component --dev before the server runs: says so, and waits on the configured port (XMPP_COMPONENT_PORT), not 5347", async () => {
+    const cwd = tempDir("x-token-dev-component-early-");
+    await ensureDevSetup(cwd);
+    const component = spawnCli(["component", "--dev"], { XMPP_COMPONENT_PORT: "6347" }, cwd);
+    const out = watch(component);
+    try {
+      await out.waitFor(/x-token component tokens\.localhost -> xmpp:\/\/127\.0\.0\.1:6347/, 30_000);
+      expect(out.text()).toContain("no development server is running from this folder yet (npm start); joining xmpp://127.0.0.1:6347 when it is");
+    } finally {
+      component.kill("SIGTERM");
+    }
+    await out.exited;
+  }, 60_000);
+
   test("a dev folder made before the component existed gets its sections once, secrets untouched", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-upgrade-"));
+    const cwd = tempDir("x-token-dev-upgrade-");
     const setup = await ensureDevSetup(cwd);
     const old = JSON.parse(readFileSync(setup.configFile, "utf8")) as Record<string, unknown>;
     delete old.components;

@@ -1,14 +1,17 @@
 /** README and docs/: links stay inside the repository, and the examples a newcomer runs first do what they say. */
-import { describe, expect, test } from "@jest/globals";
+import { afterAll, describe, expect, test } from "@jest/globals";
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { startTestServer } from "./helpers/server.js";
-import { parseConfig } from "../src/app/config/load.js";
+import { DEFAULT_LISTENERS, parseConfig } from "../src/app/config/load.js";
+import { DEFAULT_COMPONENT_PORT } from "../src/app/config/component.js";
+import { removeTempDirs, tempDir } from "./helpers/temp.js";
 import { startServer } from "../src/server/index.js";
-import { cli } from "./helpers/cli.js";
+import { cli, spawnCli, watch } from "./helpers/cli.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
+afterAll(removeTempDirs);
 const DOCS = ["README.md", ...readdirSync(join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
 
 function codeBlockStartingWith(file: string, firstLine: string): string {
@@ -208,6 +211,66 @@ server.close();
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/TokenEndpointOptionsError: keys: .*tokenSecret/);
   });
+});
+
+describe("what README.md and docs/cli.md say about serve --dev", () => {
+  test("docs/cli.md's .x-token-dev table has a row for every entry a dev server makes there", async () => {
+    const cwd = tempDir("x-token-docs-dev-");
+    // A real start, which also makes data/ and running.json (removed again at the stop).
+    const entries = new Set<string>();
+    let stop!: (signal: string) => void;
+    const running = cli(["serve", "--dev"], { XTOKEN_STORAGE: "sqlite", XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, "", {
+      cwd,
+      stopSignal: new Promise((resolve) => (stop = resolve)),
+    });
+    const dir = join(cwd, ".x-token-dev");
+    for (let i = 0; i < 200 && !existsSync(join(dir, "running.json")); i++) await new Promise((r) => setTimeout(r, 50));
+    for (const name of readdirSync(dir, { withFileTypes: true })) entries.add(name.isDirectory() ? `${name.name}/` : name.name);
+    stop("SIGTERM");
+    expect((await running).code).toBe(0);
+    expect(entries).toContain("running.json");
+    expect(entries).toContain("data/");
+    const doc = readFileSync(join(ROOT, "docs/cli.md"), "utf8");
+    const table = doc.slice(doc.indexOf("| file | content |"), doc.indexOf("\n\n", doc.indexOf("| file | content |")));
+    const documented = new Set([...table.matchAll(/`([^`]+)`/g)].map((m) => m[1]!));
+    expect([...entries].filter((name) => !documented.has(name))).toEqual([]);
+  });
+
+  test("README's npm start paragraph names the dev server's three default ports", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const paragraph = readme.slice(readme.indexOf("`npm start` runs `x-token serve --dev`"), readme.indexOf("## Use it in your project"));
+    for (const port of [DEFAULT_LISTENERS.c2sPort, DEFAULT_LISTENERS.httpPort, DEFAULT_COMPONENT_PORT]) expect(paragraph).toContain(String(port));
+    for (const variable of ["XMPP_C2S_PORT", "XMPP_HTTP_PORT", "XMPP_COMPONENT_PORT"]) expect(paragraph).toContain(variable);
+  });
+});
+
+describe("docs/component.md's one file for both sides", () => {
+  test("starts the server and the component as written (only the ports moved out of the way)", async () => {
+    const dir = tempDir("x-token-docs-both-");
+    const text = [...readFileSync(join(ROOT, "docs/component.md"), "utf8").matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('"components"') && b.includes('"tokenComponent"'));
+    expect(text).toBeDefined();
+    writeFileSync(join(dir, "both.json"), text!);
+    const key = JSON.parse((await cli(["keygen", "--json"])).stdout) as { tokenSecret: string; otpSeed: string };
+    writeFileSync(join(dir, "token-secret"), key.tokenSecret);
+    writeFileSync(join(dir, "otp-seed"), key.otpSeed);
+    writeFileSync(join(dir, "component-secret"), "a-long-random-component-secret-for-the-docs-test");
+    writeFileSync(join(dir, "fullchain.pem"), readFileSync(join(ROOT, "test/fixtures/tls/cert.pem")));
+    writeFileSync(join(dir, "privkey.pem"), readFileSync(join(ROOT, "test/fixtures/tls/key.pem")));
+    const config = join(dir, "both.json");
+    const server = spawnCli(["serve", "--config", config], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" });
+    const serverOut = watch(server);
+    const children = [server];
+    try {
+      const [, port] = await serverOut.waitFor(/Components \(XEP-0114\): +xmpp:\/\/127\.0\.0\.1:(\d+) for tokens\.example\.com/, 30_000);
+      const component = spawnCli(["component", "--config", config], { XTOKEN_COMPONENT_SERVICE: `xmpp://127.0.0.1:${port}` });
+      children.push(component);
+      const componentOut = watch(component);
+      await componentOut.waitFor(/online as tokens\.example\.com/, 30_000);
+    } finally {
+      for (const child of children) child.kill("SIGTERM");
+    }
+    expect(await serverOut.exited).toBe(0);
+  }, 60_000);
 });
 
 describe("docs/configuration.md's server without a file", () => {

@@ -5,7 +5,7 @@ import { LoginTokenOptionsError } from "../../component/login-token-command.js";
 import { AccessOptionsError } from "../../component/access.js";
 import { oneLineLogger, stderrLogger } from "../../server/log.js";
 import { parseFlags } from "./args.js";
-import { ensureDevSetup } from "./dev-setup.js";
+import { ensureDevSetup, readDevRuntime } from "./dev-setup.js";
 import { EXIT_OK, println, UsageError, type CliIO } from "./io.js";
 
 export const COMPONENT_HELP = `Usage: x-token component [--config FILE] [--dev]
@@ -32,18 +32,33 @@ export async function component(io: CliIO): Promise<number> {
   const config = loadConfig({ file: flags.config ?? dev?.configFile, env: { ...env, XMPP_REQUIRE_TLS: "false" } });
   const settings = config.tokenComponent;
   if (!settings) throw new UsageError("component: no tokenComponent section in the configuration (nor XTOKEN_COMPONENT_SERVICE, _DOMAIN and _SECRET)");
+  // --dev joins the dev server where it really listens: what it recorded in .x-token-dev/ when it
+  // runs, else the dev configuration's listeners (with this environment's XMPP_* ports).
+  // XTOKEN_COMPONENT_SERVICE still wins, as always.
+  let { service, websocketUrl } = settings;
+  if (dev) {
+    const runtime = readDevRuntime(dev.dir);
+    const { listeners } = config;
+    if (!env.XTOKEN_COMPONENT_SERVICE) {
+      const fromConfig = listeners.componentPort ? `xmpp://${hostForUrl(listeners.componentHost ?? "127.0.0.1")}:${listeners.componentPort}` : service;
+      service = runtime?.componentService ?? fromConfig;
+    }
+    const fromConfig = listeners.httpPort ? `ws://${hostForUrl(listeners.host)}:${listeners.httpPort}${listeners.websocketPath}` : websocketUrl;
+    websocketUrl = runtime?.websocketUrl ?? fromConfig;
+    if (!runtime) println(io.stderr, `x-token: component --dev: no development server is running from this folder yet (npm start); joining ${service} when it is`);
+  }
   const log = oneLineLogger(stderrLogger(io.stderr));
   let running;
   try {
     running = startTokenComponent({
-      service: settings.service,
+      service,
       domain: settings.domain,
       secret: settings.secret,
       domains: config.domains,
       admins: settings.admins,
       ...(settings.allowed ? { allowed: settings.allowed } : {}),
       rateLimit: settings.rateLimit,
-      ...(settings.websocketUrl ? { websocketUrl: settings.websocketUrl } : {}),
+      ...(websocketUrl ? { websocketUrl } : {}),
       ...(settings.loginUrl ? { loginUrl: settings.loginUrl } : {}),
       log,
     });
@@ -51,9 +66,15 @@ export async function component(io: CliIO): Promise<number> {
     if (err instanceof LoginTokenOptionsError || err instanceof AccessOptionsError) throw new UsageError(`component: ${err.message}`);
     throw err;
   }
-  println(stdout, `x-token component ${settings.domain} -> ${settings.service}, tokens for ${Object.keys(config.domains).join(", ")}`);
+  println(stdout, `x-token component ${settings.domain} -> ${service}, tokens for ${Object.keys(config.domains).join(", ")}`);
   const signal = await (io.stopSignal?.() ?? new Promise<string>(() => {}));
   println(io.stderr, `x-token: ${signal} received, closing the component stream`);
   await running.stop();
   return EXIT_OK;
+}
+
+/** A listener's host as a URL writes it: IPv6 in brackets, every-address as loopback. */
+function hostForUrl(host: string): string {
+  const reachable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+  return reachable.includes(":") ? `[${reachable}]` : reachable;
 }

@@ -4,7 +4,7 @@
  * so `x-token mint --config .x-token-dev/config.json` works against the same keys.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { base32Encode } from "../../core/otp/base32.js";
 import { createSelfSignedCertificate } from "../tls/self-signed.js";
@@ -147,4 +147,51 @@ function upgradeDevConfig(dir: string, configFile: string): string[] {
   const added = Object.keys(additions);
   if (added.length > 0) writeFileSync(configFile, `${JSON.stringify({ ...config, ...additions }, null, 2)}\n`, { mode: 0o600 });
   return added;
+}
+
+/**
+ * Where a running `serve --dev` really listens (ports from the environment, or picked by the
+ * system with 0), kept in `.x-token-dev/running.json` while it runs, so `component --dev` joins
+ * it there and hands out the right WebSocket URL.
+ */
+export interface DevRuntime {
+  pid: number;
+  /** The component listener, as `xmpp://host:port`; null when the server has none. */
+  componentService: string | null;
+  /** The WebSocket endpoint, as `ws://host:port/path`; null without an HTTP port. */
+  websocketUrl: string | null;
+}
+
+const RUNTIME_FILE = "running.json";
+
+/** Records a running dev server; the function returned removes the record (if it is still this one's). */
+export function writeDevRuntime(dir: string, runtime: DevRuntime): () => void {
+  const file = join(dir, RUNTIME_FILE);
+  writeFileSync(file, `${JSON.stringify(runtime)}\n`, { mode: 0o600 });
+  return () => {
+    if (readRuntimeFile(file)?.pid === runtime.pid) rmSync(file, { force: true });
+  };
+}
+
+/** The dev server running from this folder, or null (none, or one that ended without removing its record). */
+export function readDevRuntime(dir: string): DevRuntime | null {
+  const runtime = readRuntimeFile(join(dir, RUNTIME_FILE));
+  if (!runtime) return null;
+  try {
+    process.kill(runtime.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return null; // ESRCH: gone
+  }
+  return runtime;
+}
+
+function readRuntimeFile(file: string): DevRuntime | null {
+  try {
+    const value = JSON.parse(readFileSync(file, "utf8")) as unknown;
+    if (!isObject(value) || typeof value.pid !== "number") return null;
+    const text = (v: unknown) => (typeof v === "string" ? v : null);
+    return { pid: value.pid, componentService: text(value.componentService), websocketUrl: text(value.websocketUrl) };
+  } catch {
+    return null;
+  }
 }

@@ -33,6 +33,22 @@ export const EXIT_STORAGE = 74;
 /** A bug (EX_SOFTWARE): one line on stderr, no stack trace. */
 export const EXIT_INTERNAL = 70;
 
+/**
+ * A long-running command's output whose reader went away (`serve --dev | head -1`) is no bug: a
+ * write to the closed pipe fails with EPIPE, which would otherwise be an unhandled 'error' event
+ * (exit 70). The command goes on; `onClosed` runs once (e.g. to say so on the other stream).
+ * Other write errors are not hidden.
+ */
+export function keepRunningWhenClosed(stream: NodeJS.WritableStream, onClosed: () => void = () => {}): void {
+  let said = false;
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE" && err.code !== "ERR_STREAM_DESTROYED") throw err;
+    if (said) return;
+    said = true;
+    onClosed();
+  });
+}
+
 export function println(stream: NodeJS.WritableStream, text = ""): void {
   stream.write(`${text}\n`);
 }

@@ -10,8 +10,8 @@ import { PrometheusMetrics } from "../../metrics/prometheus.js";
 import { oneLineLogger, stderrLogger } from "../../server/log.js";
 import { mintToken } from "../../core/token/mint.js";
 import { parseFlags } from "./args.js";
-import { DEV_DIR, ensureDevSetup, type DevSetup } from "./dev-setup.js";
-import { EXIT_OK, println, UsageError, type CliIO } from "./io.js";
+import { DEV_DIR, ensureDevSetup, writeDevRuntime, type DevSetup } from "./dev-setup.js";
+import { EXIT_OK, keepRunningWhenClosed, println, UsageError, type CliIO } from "./io.js";
 import { createHttpHandler } from "./http-handler.js";
 import { otpSettings } from "../config/otp.js";
 
@@ -42,6 +42,9 @@ export async function serve(io: CliIO): Promise<number> {
   const { argv, env, stdout } = io;
   const flags = parseFlags("serve", argv, { config: { type: "string" }, dev: { type: "boolean" } });
   if (flags.help) return println(stdout, SERVE_HELP), EXIT_OK;
+  // `serve --dev | head -1`: whoever read the banner left; the server keeps serving.
+  keepRunningWhenClosed(stdout, () => println(io.stderr, "x-token: standard output was closed; still serving (log lines go to standard error)"));
+  keepRunningWhenClosed(io.stderr);
   if (flags.dev && flags.config !== undefined) {
     throw new UsageError(`serve: --dev runs on its own configuration (${DEV_DIR}/config.json); give either --dev or --config FILE`);
   }
@@ -76,15 +79,19 @@ export async function serve(io: CliIO): Promise<number> {
       : null;
     const server = await listenOrExplain(config, { log, authority, loginPolicy, storage: stores.storage, otp, ...(metrics ? { metrics } : {}) }, metrics);
     running = server;
+    let forgetRuntime: (() => void) | null = null;
     // From here on the ports are open: whatever happens, they are closed before serve returns or throws.
     try {
       printWelcome(io, config, server.ports, { replay: stores.where, storage: stores.storage }, dev, cwd);
+      // component --dev reads where this server really listens (ports from the environment, or 0).
+      forgetRuntime = dev ? writeDevRuntime(dev.dir, devRuntime(config, server.ports)) : null;
       reloader = new ConfigReloader(() => loadConfig(source), server, stores, oneLineLogger(log));
       if (reloadWaiting) reloader.request();
       const signal = await (io.stopSignal?.() ?? new Promise<string>(() => {}));
       reloader.stop();
       println(io.stderr, `x-token: ${signal} received, closing streams`);
     } finally {
+      forgetRuntime?.();
       await server.close();
     }
   } finally {
@@ -202,6 +209,18 @@ async function listenOrExplain(config: AppConfig, options: StartOptions, metrics
         throw new UsageError(`cannot listen: ${where} (${err.listener}): ${err.code ?? "error"}; check ${HOST_SETTING} and ${PORT_SETTINGS[err.listener]}`);
     }
   }
+}
+
+/** What `component --dev` needs to join this server and to tell users where its WebSocket is. */
+function devRuntime(config: AppConfig, ports: RunningServer["ports"]) {
+  const host = config.listeners.host;
+  // A server bound to every address is reached on loopback from the same machine.
+  const reachable = (h: string) => (h === "0.0.0.0" ? "127.0.0.1" : h === "::" ? "::1" : h);
+  return {
+    pid: process.pid,
+    componentService: ports.component === null ? null : url("xmpp", reachable(config.listeners.componentHost ?? "127.0.0.1"), ports.component),
+    websocketUrl: ports.http === null ? null : url("ws", reachable(host), ports.http, config.listeners.websocketPath),
+  };
 }
 
 function url(scheme: string, host: string, port: number, path = ""): string {
