@@ -1,15 +1,17 @@
 /** `x-token component`: usage and configuration errors (the running component is in component-e2e.test.ts). */
-import { describe, expect, test } from "@jest/globals";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { afterAll, describe, expect, test } from "@jest/globals";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cli } from "./helpers/cli.js";
+import { removeTempDirs, tempDir } from "./helpers/temp.js";
+
+afterAll(removeTempDirs);
 
 const KEY = { tokenSecret: "cli-component-token-secret", otpSeed: "XVGR73KMZH2M4XMY" };
 const SECRET = "cli-component-secret-never-printed";
 
 function configFile(config: unknown): string {
-  const file = join(mkdtempSync(join(tmpdir(), "x-token-component-")), "config.json");
+  const file = join(tempDir("x-token-component-"), "config.json");
   writeFileSync(file, JSON.stringify(config));
   return file;
 }

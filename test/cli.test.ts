@@ -1,10 +1,12 @@
-import { describe, expect, test } from "@jest/globals";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { afterAll, describe, expect, test } from "@jest/globals";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { base32Decode, checkToken } from "../src/index.js";
 import { cli, runBinary } from "./helpers/cli.js";
 import { vectors } from "./helpers/vectors.js";
+import { removeTempDirs, tempDir } from "./helpers/temp.js";
+
+afterAll(removeTempDirs);
 
 const SECRET = "CLI-TEST-SECRET-DO-NOT-PRINT";
 const SEED = "XVGR73KMZH2M4XMY";
@@ -13,7 +15,7 @@ const AT = "1700000000";
 
 /** A config file whose domain b.c has a good secret and a seed with "!" at position 4. */
 function configWithBadSeed(): string {
-  const dir = mkdtempSync(join(tmpdir(), "x-token-cli-"));
+  const dir = tempDir("x-token-cli-");
   const file = join(dir, "config.json");
   writeFileSync(file, JSON.stringify({ domains: { "b.c": { keys: [{ tokenSecret: SECRET, otpSeed: "XVG!73KMZH2M4XMY" }] } } }));
   return file;
@@ -81,7 +83,7 @@ describe("x-token mint and verify", () => {
   });
 
   test("keys from a configuration file, chosen by the JID's domain", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "x-token-cli-"));
+    const dir = tempDir("x-token-cli-");
     writeFileSync(join(dir, "secret"), `${SECRET}\n`);
     const file = join(dir, "config.json");
     writeFileSync(file, JSON.stringify({ domains: { "Example.COM": { keys: [{ tokenSecretFile: "secret", otpSeed: SEED }] } } }));
@@ -123,7 +125,7 @@ describe("x-token mint and verify", () => {
   });
 
   test("mint and verify follow the configured domain's nonceDigits", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "x-token-cli-"));
+    const dir = tempDir("x-token-cli-");
     const file = join(dir, "config.json");
     writeFileSync(file, JSON.stringify({ domains: { "example.com": { keys: [{ tokenSecret: SECRET, otpSeed: SEED }], nonceDigits: 20 } } }));
     const token = (await cli(["mint", "--config", file, "--jid", "alice@example.com", "--at", AT])).stdout.trim();

@@ -8,11 +8,13 @@ import type { Client } from "@xmpp/client";
 import { connectWithToken } from "../src/client/connect.js";
 import { startTokenComponent, type TokenComponent } from "../src/component/component.js";
 import { LOGIN_TOKEN_NODE, NS_COMMANDS, NS_DISCO_INFO, NS_DISCO_ITEMS } from "../src/component/login-token-command.js";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DOMAIN, OTHER_DOMAIN, startTestServer, type TestServer } from "./helpers/server.js";
 import { spawnCli } from "./helpers/cli.js";
+import { removeTempDirs, tempDir } from "./helpers/temp.js";
+
+afterAll(removeTempDirs);
 
 const COMPONENT = "tokens.example.test";
 const SECRET = "component-e2e-secret-ünïcödé";
@@ -200,7 +202,7 @@ describe("the component's connection", () => {
 describe("x-token component, the program", () => {
   /** The compiled binary with a config file of the test server's keys; the secret from the environment. */
   function spawnComponent() {
-    const dir = mkdtempSync(join(tmpdir(), "x-token-component-e2e-"));
+    const dir = tempDir("x-token-component-e2e-");
     const file = join(dir, "config.json");
     writeFileSync(file, JSON.stringify({
       domains: { [DOMAIN]: { keys: t.keys[DOMAIN] } },

@@ -1,8 +1,10 @@
-import { describe, expect, test } from "@jest/globals";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { afterAll, describe, expect, test } from "@jest/globals";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, DEFAULT_LIMITS, loadConfig, parseConfig } from "../src/app/config/load.js";
+import { removeTempDirs, tempDir } from "./helpers/temp.js";
+
+afterAll(removeTempDirs);
 
 const KEY = { tokenSecret: "a-config-secret-value", otpSeed: "XVGR73KMZH2M4XMY" };
 const NO_TLS = { requireTls: false };
@@ -129,7 +131,7 @@ describe("configuration", () => {
   });
 
   test("loadConfig reads a JSON file, with relative paths beside it", () => {
-    const dir = mkdtempSync(join(tmpdir(), "x-token-config-"));
+    const dir = tempDir("x-token-config-");
     writeFileSync(join(dir, "seed"), KEY.otpSeed);
     writeFileSync(join(dir, "config.json"), JSON.stringify({ domains: { "a.example": { keys: [{ tokenSecret: KEY.tokenSecret, otpSeedFile: "seed" }] } }, requireTls: false }));
     expect(loadConfig({ file: join(dir, "config.json"), env: {} }).domains["a.example"]?.keys[0]?.otpSeed).toBe(KEY.otpSeed);
@@ -138,7 +140,7 @@ describe("configuration", () => {
   });
 
   test("a JSON syntax error says where, never quoting the text (it may be a secret)", () => {
-    const dir = mkdtempSync(join(tmpdir(), "x-token-config-"));
+    const dir = tempDir("x-token-config-");
     const file = join(dir, "config.json");
     writeFileSync(file, `{\n  "domains": { "a.b": { "keys": [{ "tokenSecret": "${KEY.tokenSecret}" "otpSeed": "${KEY.otpSeed}" }] } }\n}`);
     let message = "";

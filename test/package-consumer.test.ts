@@ -125,10 +125,11 @@ describe("README's TypeScript example in the consumer project", () => {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
   const snippet = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.startsWith("// login.ts"));
 
-  test.each([
+  const resolutions: [string, ts.CompilerOptions][] = [
     ["NodeNext", {}],
     ["Bundler", { module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler }],
-  ] as const)("compiles with moduleResolution %s, strict, skipLibCheck false", (name, overrides) => {
+  ];
+  test.each(resolutions)("compiles with moduleResolution %s, strict, skipLibCheck false", (name, overrides) => {
     expect(snippet).toBeDefined();
     const file = join(consumer, `readme_login_${name}.ts`);
     writeFileSync(file, snippet!);

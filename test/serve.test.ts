@@ -1,8 +1,7 @@
-import { describe, expect, test } from "@jest/globals";
-import { mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "@jest/globals";
+import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkToken } from "../src/index.js";
 import { hashPassword } from "../src/web/demo/password.js";
@@ -10,6 +9,9 @@ import { loadConfig } from "../src/app/config/load.js";
 import { connectWithToken } from "../src/client/connect.js";
 import { cli, spawnCli, watch } from "./helpers/cli.js";
 import { RawClient, WsClient, saslAuth, streamHeader, wsOpen } from "./helpers/server.js";
+import { removeTempDirs, tempDir } from "./helpers/temp.js";
+
+afterAll(removeTempDirs);
 
 describe("x-token serve", () => {
   test("runs from environment variables; SIGTERM closes streams cleanly and exits 0", async () => {
@@ -43,7 +45,7 @@ describe("x-token serve", () => {
   });
 
   test("--dev generates a private setup once, prints a token that logs in", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-"));
+    const cwd = tempDir("x-token-dev-");
     let stop!: (signal: string) => void;
     const stopSignal = new Promise<string>((resolve) => (stop = resolve));
     const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" };
@@ -73,7 +75,7 @@ describe("x-token serve", () => {
   });
 
   test("a token printed by serve --dev logs a real client in", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-"));
+    const cwd = tempDir("x-token-dev-");
     const child = spawnCli(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, cwd);
     const output = watch(child);
     const [, port] = await output.waitFor(/ws:\/\/127\.0\.0\.1:(\d+)\/xmpp-websocket/);
@@ -88,7 +90,7 @@ describe("x-token serve", () => {
   });
 
   test("after an upgrade, serve --dev on an older dev folder still logs in over ws://127.0.0.1 with PLAIN (the Converse.js path)", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-older-"));
+    const cwd = tempDir("x-token-dev-older-");
     const env = { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" };
     // A folder made by a version without loopbackWebSocketIsSecure (a loopback WebSocket was secure then).
     expect((await cli(["serve", "--dev"], env, "", { cwd, stopSignal: Promise.resolve("SIGTERM") })).code).toBe(0);
@@ -117,7 +119,7 @@ describe("x-token serve", () => {
   });
 
   test("demo.secureCookie in the configuration gives the demo a Secure __Host- session cookie", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-secure-cookie-"));
+    const cwd = tempDir("x-token-secure-cookie-");
     const file = join(cwd, "config.json");
     writeFileSync(
       file,
@@ -147,7 +149,7 @@ describe("x-token serve", () => {
   });
 
   test("the README's login.mjs, as written (STARTTLS, no allowInsecure), logs in against serve --dev", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "x-token-dev-"));
+    const cwd = tempDir("x-token-dev-");
     const child = spawnCli(["serve", "--dev"], { XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0" }, cwd);
     const output = watch(child);
     try {
