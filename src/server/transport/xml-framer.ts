@@ -19,6 +19,20 @@ export type FramerEvent =
   | { kind: "element"; text: string }
   | { kind: "close" };
 
+/** Characters XML 1.0 forbids (lone surrogates included, with the u flag). */
+const NOT_XML_CHAR = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+/** Most characters of the peer's own text a message quotes (a tag name), so an answer stays small. */
+const MAX_QUOTED = 64;
+
+/**
+ * What the peer sent, fit to be quoted in a stream error's <text/>: characters XML forbids become
+ * U+FFFD and a long run is cut, so the answer to a malformed stream is itself well-formed.
+ */
+export function quoted(text: string): string {
+  const cut = [...text.slice(0, 2 * MAX_QUOTED)].slice(0, MAX_QUOTED).join("");
+  return `${cut.replace(NOT_XML_CHAR, "\uFFFD")}${cut.length < text.length ? "…" : ""}`;
+}
+
 export class FramingError extends Error {
   override readonly name = "FramingError";
   constructor(readonly condition: "not-well-formed" | "restricted-xml" | "policy-violation", message: string) {
@@ -336,7 +350,7 @@ export class XmlFramer {
     }
     if (this.closingTag) {
       if (this.openNames[this.openNames.length - 1] !== name) {
-        throw new FramingError("not-well-formed", `</${name}> does not close the open element`);
+        throw new FramingError("not-well-formed", `</${quoted(name)}> does not close the open element`);
       }
       this.openNames.pop();
       this.depth--;
