@@ -86,7 +86,7 @@ describeWithEjabberd("ejabberd with x-token extauth (one worker, SQLite in a pri
     expect(log).toContain(`auth refused for bob@${DOMAIN}: bad-signature`);
     expect(log).toContain(`auth refused for mallory@${DOMAIN}: account-disabled`);
     expect(log).not.toContain(token.split(" ")[1]!);
-    expect(log).toContain(`used tokens remembered SQLite in ${databaseIn(dataDir)} (shared by`);
+    expect(log).toContain(`used tokens remembered in SQLite in ${databaseIn(dataDir)} (shared by`);
   });
 
   test("a token from another key is refused", async () => {
@@ -148,11 +148,11 @@ describeWithEjabberdAndRedis("ejabberd with x-token extauth, two workers sharing
     expect(await loginWithPassword(ej, "bob", fresh("alice"))).toBe("not-authorized");
     const log = await extauthLog(
       ej,
-      (text) => count(text, /auth refused for bob@/g) === 1 && count(text, /replayed/g) === 4 && count(text, /used tokens remembered Redis/g) === 2,
+      (text) => count(text, /auth refused for bob@/g) === 1 && count(text, /replayed/g) === 4 && count(text, /used tokens remembered in Redis/g) === 2,
     );
     expect(log.match(/auth refused for alice@example\.test: replayed/g)).toHaveLength(4);
     // Both workers said so: each logs its own start-up line, with the shared store.
-    expect(log.match(/used tokens remembered Redis at redis:\/\/127\.0\.0\.1:\d+$/gm)).toHaveLength(2);
+    expect(log.match(/used tokens remembered in Redis at redis:\/\/127\.0\.0\.1:\d+$/gm)).toHaveLength(2);
   });
 
   test("Redis stopped: logins are refused (fail closed, one log line per outage and worker); Redis back: logins work again", async () => {
@@ -272,7 +272,7 @@ describeWithEjabberd("ejabberd with two x-token extauth workers sharing one SQLi
       expect(acceptedIn(w)).toBeGreaterThan(0);
       // Two live worker processes of our binary, each with the one database file.
       expect(readFileSync(`/proc/${w.pid}/cmdline`, "utf8").split("\0")).toEqual(expect.arrayContaining([BINARY, "extauth"]));
-      expect(w.log).toContain(`used tokens remembered SQLite in ${databaseIn(dataDir)} (shared by`);
+      expect(w.log).toContain(`used tokens remembered in SQLite in ${databaseIn(dataDir)} (shared by`);
     }
     expect(workers[0]!.pid).not.toBe(workers[1]!.pid);
 
@@ -295,7 +295,7 @@ describeWithEjabberd("ejabberd with two x-token extauth workers sharing one SQLi
       expect(await direct.ask(`auth:carol:${DOMAIN}:${usedDirectly}`)).toBe(1);
       await refusedByEveryWorker(ej, "carol", usedDirectly);
       const log = await direct.logged(/auth accepted for carol@/);
-      expect(log).toContain(`used tokens remembered SQLite in ${databaseIn(dataDir)} (shared by`);
+      expect(log).toContain(`used tokens remembered in SQLite in ${databaseIn(dataDir)} (shared by`);
       expect(log).toContain(`auth refused for bob@${DOMAIN}: replayed`);
     } finally {
       expect((await direct.close()).code).toBe(0);
@@ -354,6 +354,6 @@ describeWithEjabberd("ejabberd with x-token extauth and no storage in its config
     expect(await loginWithPassword(ej, "alice", token)).toBe(`online alice@${DOMAIN}/test`);
     expect(await loginWithPassword(ej, "alice", token)).toBe("not-authorized");
     const log = await extauthLog(ej, (text) => text.includes("replayed"));
-    expect(log).toContain(`used tokens remembered SQLite in ${databaseIn(join(realpathSync(ej.dir), "spool", "x-token-data"))} (shared by`);
+    expect(log).toContain(`used tokens remembered in SQLite in ${databaseIn(join(realpathSync(ej.dir), "spool", "x-token-data"))} (shared by`);
   });
 });

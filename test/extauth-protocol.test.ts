@@ -240,7 +240,8 @@ describe("answers and the stream adapter", () => {
     expect(out.length).toBe(32);
     for (let i = 0; i < out.length; i += 4) expect(out.readUInt16BE(i)).toBe(2);
     expect(answers).toEqual([1, 0, 0, 0, 0, 1, 0, 1]);
-    expect(summary).toEqual({ requests: 8, accepted: 3 });
+    // Three yes answers: two logins and one isuser (an existing account is not a login).
+    expect(summary).toEqual({ requests: 8, accepted: 3, logins: 2, usersFound: 1 });
   });
 
   test("Prosody lines: same answers, one line each", async () => {

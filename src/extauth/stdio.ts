@@ -24,7 +24,12 @@ export interface ExtauthStreamOptions {
 
 export interface ExtauthStreamSummary {
   requests: number;
+  /** Requests answered yes, whatever the command. */
   accepted: number;
+  /** Logins accepted: `auth` requests answered yes (an `isuser` yes is not a login). */
+  logins: number;
+  /** `isuser` requests answered yes (the account exists). */
+  usersFound: number;
 }
 
 export const DEFAULT_MAX_IN_FLIGHT = 32;
@@ -35,7 +40,7 @@ export function serveExtauthStream(options: ExtauthStreamOptions): Promise<Extau
   const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError("maxInFlight must be a positive integer");
   const reader = createRequestReader(protocol, { maxRequestBytes: options.maxRequestBytes });
-  const summary: ExtauthStreamSummary = { requests: 0, accepted: 0 };
+  const summary: ExtauthStreamSummary = { requests: 0, accepted: 0, logins: 0, usersFound: 0 };
 
   return new Promise((resolve) => {
     /** Requests read but not yet started (at most one input chunk's worth: reading stops meanwhile). */
@@ -71,6 +76,8 @@ export function serveExtauthStream(options: ExtauthStreamOptions): Promise<Extau
       written = written.then(async () => {
         const yes = await decided;
         if (yes) summary.accepted++;
+        if (yes && request.command === "auth") summary.logins++;
+        if (yes && request.command === "isuser") summary.usersFound++;
         inFlight--;
         if (finished) return;
         if (!output.write(encodeAnswer(protocol, yes))) outputBlocked = true;

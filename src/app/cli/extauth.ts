@@ -78,7 +78,9 @@ export async function extauth(io: CliIO): Promise<number> {
       : stores.storage.durable
         ? " (shared by every worker using this file, kept across restarts; servers on several machines need store.redis)"
         : " (this process only, forgotten when it exits: with several workers, use the SQLite storage or store.redis)";
-    log.info(`extauth (${protocol} protocol) for ${authority.domains.join(", ")}; used tokens remembered ${stores.where}${shared}`);
+    // "in memory" / "in SQLite in /path" / "in Redis at redis://host:port"
+    const place = stores.where.startsWith("in ") ? stores.where : `in ${stores.where}`;
+    log.info(`extauth (${protocol} protocol) for ${authority.domains.join(", ")}; used tokens remembered ${place}${shared}`);
     const summary = await serveExtauthStream({
       input: io.stdin,
       output: io.stdout,
@@ -88,7 +90,7 @@ export async function extauth(io: CliIO): Promise<number> {
       log,
       maxRequestBytes,
     });
-    log.info(`extauth input closed after ${summary.requests} requests (${summary.accepted} accepted); exiting`);
+    log.info(`extauth input closed after ${summary.requests} requests (${summary.logins} login${summary.logins === 1 ? "" : "s"} accepted, ${summary.usersFound} isuser answered yes); exiting`);
   } finally {
     await stores.close();
   }
