@@ -61,6 +61,37 @@ export interface LimitsConfig {
   maxFailureLinesPerIpPerMinute: number;
   /** Seconds of silence after which an authenticated stream is closed (0: never). */
   idleTimeoutSeconds: number;
+  /**
+   * Seconds a client whose outbound queue is over `maxOutboundBytes` may take no byte of it: then
+   * its stream is closed with `connection-timeout` (a client that never reads is cut off).
+   */
+  outboundStallSeconds: number;
+  /**
+   * Bound sessions of one account: a new bind past it closes the account's session heard from
+   * least recently, with the stream error `conflict` (the new login is never refused).
+   */
+  maxSessionsPerAccount: number;
+  /**
+   * Largest broadcast presence (no `to`), in bytes as serialised: what is kept as a session's
+   * presence and sent to everyone who sees it. A bigger one is refused with `policy-violation`.
+   */
+  maxPresenceBytes: number;
+}
+
+/**
+ * What the server takes for the limits added after LimitsConfig's first version when a
+ * configuration built in code (or in JavaScript) leaves them out; src/app/config ships the same.
+ */
+export const LIMIT_FALLBACKS: Pick<LimitsConfig, "outboundStallSeconds" | "maxSessionsPerAccount" | "maxPresenceBytes"> = {
+  outboundStallSeconds: 60,
+  maxSessionsPerAccount: 10,
+  maxPresenceBytes: 8 * 1024,
+};
+
+/** One of those limits: the configured value when it is a positive number, else the fallback. */
+export function limitOf(limits: Partial<LimitsConfig>, name: keyof typeof LIMIT_FALLBACKS): number {
+  const value = limits[name];
+  return typeof value === "number" && value > 0 ? value : LIMIT_FALLBACKS[name];
 }
 
 export interface ServerConfig {

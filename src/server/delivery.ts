@@ -11,7 +11,7 @@ import { NS } from "./namespaces.js";
 import { offer, type RoutableSession, type Router, type StanzaTarget } from "./router.js";
 import type { IqHandlers, IqTarget, StanzaErrorType } from "./iq/handlers.js";
 import { hasFrom, hasTo, SUBSCRIPTION_TYPES, type Rosters, type Subscription, type SubscriptionRequest } from "./roster/index.js";
-import type { PresenceBroadcast } from "./config.js";
+import { limitOf, type LimitsConfig, type PresenceBroadcast } from "./config.js";
 import type { Storage } from "../core/records/storage.js";
 import type { StoredMessage } from "../core/records/offline.js";
 import type { Logger } from "./log.js";
@@ -22,6 +22,11 @@ export interface BoundSession extends RoutableSession {
   available: boolean;
   priority: number;
   lastPresence: Element | null;
+  /**
+   * Answers to its own request that can be many: sent one at a time while its outbound queue is
+   * under the bound (each made when it is sent), before it handles its next input.
+   */
+  deliverAll(stanzas: Iterable<Element>): void;
 }
 
 export interface DeliveryServices {
@@ -30,8 +35,11 @@ export interface DeliveryServices {
   iqHandlers: IqHandlers;
   /** Rosters and presence subscriptions: src/server/roster/. */
   rosters: Rosters;
-  /** Who sees a user's presence (ServerConfig.presenceBroadcast); `roster` when absent. The hosted domains. */
-  config: { presenceBroadcast?: PresenceBroadcast; domains: Readonly<Record<string, unknown>> };
+  /**
+   * Who sees a user's presence (ServerConfig.presenceBroadcast); `roster` when absent. The hosted
+   * domains. The largest presence a session may broadcast (LimitsConfig.maxPresenceBytes).
+   */
+  config: { presenceBroadcast?: PresenceBroadcast; domains: Readonly<Record<string, unknown>>; limits: Partial<LimitsConfig> };
   /** Accounts that have logged in, and the messages waiting for them (XEP-0160). */
   storage: Pick<Storage, "accounts" | "offline">;
   log: Logger;
@@ -191,11 +199,12 @@ function onlyChatStates(message: Element): boolean {
 /**
  * Hands `session` (now available with a non-negative priority) the messages kept for its account,
  * oldest first, each with a XEP-0203 delay stamped when it was stored (XEP-0160 2, step 5).
- * They are the session's to take, like the answers to its own presence: written to it as any
- * answer is (`deliver`, not `offer`: dropped, they would be lost, since take() removed them), so
- * about the account's offline bound (maxBytesPerAccount, plus the delays) is queued at once, and
- * reading from the connection pauses until it takes them. A store that cannot hand them over
- * keeps them (for the next available presence); a stored text that does not parse is dropped.
+ * They are the session's to take, like the answers to its own presence: written to it as its own
+ * answers are (`deliverAll`, not `offer`: dropped, they would be lost, since take() removed
+ * them), one at a time while its outbound queue is under the bound; until then they wait as the
+ * stored texts (at most the account's offline bound, maxBytesPerAccount), each parsed when it is
+ * sent. A store that cannot hand them over keeps them (for the next available presence); a stored
+ * text that does not parse is dropped.
  */
 function deliverOffline(session: BoundSession, { storage, log }: DeliveryServices): void {
   let waiting: StoredMessage[];
@@ -207,9 +216,16 @@ function deliverOffline(session: BoundSession, { storage, log }: DeliveryService
     log.warn(`offline messages for ${session.bareJid} not delivered (they stay stored): ${describe(err)}`);
     return;
   }
+  session.deliverAll(offlineMessages(session, waiting, log));
+}
+
+function* offlineMessages(session: BoundSession, waiting: StoredMessage[], log: Logger): Generator<Element> {
   const parser = new StrictXmlParser("messages");
   let unreadable = 0;
-  for (const { stanza, storedAt } of waiting) {
+  for (let i = 0; i < waiting.length; i++) {
+    const { stanza, storedAt } = waiting[i]!;
+    // What is sent is let go of (a long queue does not stay whole until its last message is sent).
+    waiting[i] = undefined as unknown as StoredMessage;
     let message: Element;
     try {
       // Stored by us from a stanza the strict parser read, but read back just as strictly: what a
@@ -221,7 +237,7 @@ function deliverOffline(session: BoundSession, { storage, log }: DeliveryService
       unreadable++;
       continue;
     }
-    session.deliver(message);
+    yield message;
   }
   if (unreadable > 0) log.warn(`${unreadable} offline message(s) for ${session.bareJid} could not be read and were dropped`);
 }
@@ -252,23 +268,34 @@ function onPresence(sender: BoundSession, presence: Element, to: Address | null,
     return;
   }
   if (type !== undefined && type !== "unavailable") return;
+  // What is broadcast (and kept, to answer others' initial presence) is bounded: one presence
+  // goes to every contact's session, and to every newcomer who may see it.
+  const max = limitOf(services.config.limits, "maxPresenceBytes");
+  if (Buffer.byteLength(presence.toString(), "utf8") > max) {
+    return sendStanzaError(sender, presence, "modify", "policy-violation", `a presence may hold at most ${max} bytes`);
+  }
   const wasReady = isReady(sender);
   const initial = !sender.available && type === undefined;
   sender.available = type === undefined;
   sender.lastPresence = sender.available ? presence : null;
   sender.priority = sender.available ? parsePriority(presence) : 0;
   broadcastPresence(sender, presence, services);
-  if (initial) {
-    // What the newcomer may see now (RFC 6121 4.2.3: the server answers the probes itself).
-    for (const other of presencePeers(sender, services, hasTo)) {
-      if (other.lastPresence) sender.deliver(withTo(other.lastPresence, sender.fullJid));
-    }
-    // Subscription requests that arrived while the account was offline (RFC 6121 3.1.3).
-    for (const request of rosters.subscriptions.pendingFor(sender.bareJid)) sender.deliver(request);
-  }
+  // What the newcomer may see now (RFC 6121 4.2.3: the server answers the probes itself), and the
+  // subscription requests that arrived while the account was offline (RFC 6121 3.1.3): its own
+  // answers, sent as its queue takes them (an unavailable-available pair repeated cannot pile
+  // them up: the next pair waits until they are sent).
+  if (initial) sender.deliverAll(initialAnswers(sender, services));
   // Messages kept while no session could take them go to the first that can: an initial presence,
   // or a priority raised from negative (XEP-0160 2: "next sends non-negative available presence").
   if (!wasReady && isReady(sender)) deliverOffline(sender, services);
+}
+
+function* initialAnswers(sender: BoundSession, services: DeliveryServices): Generator<Element> {
+  for (const other of presencePeers(sender, services, hasTo)) {
+    // As it is when its turn comes: a session gone unavailable meanwhile is skipped.
+    if (other.available && other.lastPresence) yield withTo(other.lastPresence, sender.fullJid);
+  }
+  yield* services.rosters.subscriptions.pendingFor(sender.bareJid);
 }
 
 function broadcastPresence(sender: BoundSession, presence: Element, services: DeliveryServices): void {

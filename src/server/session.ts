@@ -9,7 +9,7 @@ import { InvalidJidError, nameprep } from "../core/jid/prep.js";
 import type { SaslRegistry } from "../auth/sasl/index.js";
 import type { SaslContext } from "../auth/sasl/types.js";
 import type { LoginPolicy } from "../auth/policy/login-limiter.js";
-import type { ServerConfig } from "./config.js";
+import { limitOf, type ServerConfig } from "./config.js";
 import { bindResource, isBindRequest } from "./binding.js";
 import { deliverFrom, leave, sendStanzaError, type BoundSession } from "./delivery.js";
 import type { IqHandlers } from "./iq/handlers.js";
@@ -65,6 +65,16 @@ export interface Transport {
   readonly outboundBytes: number;
   /** Reading from the connection is paused because its outbound queue is over the bound. */
   readonly outboundPaused: boolean;
+  /**
+   * Resolves once reading is no longer paused for the outbound queue (at once when it is not),
+   * or the connection is gone.
+   */
+  drained(): Promise<void>;
+  /**
+   * While paused for its outbound queue, a peer that takes no byte for `seconds` gets the stream
+   * error `connection-timeout` and its connection is cut (0: never).
+   */
+  setOutboundStallSeconds(seconds: number): void;
   /** Writes `</stream:stream>` or `<close/>`, then ends the connection. */
   closeStream(): void;
   /** Upgrades to TLS after `<proceed/>`; the stream then starts over. */
@@ -105,6 +115,9 @@ type Phase = "awaiting-header" | "negotiating" | "closed";
 const featuresByOffer = new Map<string, SerializedXml>();
 const MAX_FEATURE_TEXTS = 64;
 
+/** Counts input elements of all sessions: a session's last number says how recently it was heard from. */
+let inputSequence = 0;
+
 export class XmppSession implements BoundSession {
   private phase: Phase = "awaiting-header";
   domain = "";
@@ -120,6 +133,16 @@ export class XmppSession implements BoundSession {
   lastPresence: Element | null = null;
   private authTimer: NodeJS.Timeout | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
+  /** When the last input element arrived, as inputSequence counted it (0: never). */
+  private lastHeardFrom = 0;
+  /**
+   * Answers to this session's own input that may be many (deliverAll), sent while its outbound
+   * queue is under the bound; the next input element waits until they are all sent.
+   */
+  private backlog: Iterator<Element>[] = [];
+  /** The backlog is being sent (pumped: until it is empty or the session ends). */
+  private pumping = false;
+  private pumped: Promise<void> = Promise.resolve();
 
   /** For metrics: before SASL success, after it, and once a resource is bound. */
   get state(): "unauthenticated" | "authenticated" | "bound" {
@@ -134,6 +157,7 @@ export class XmppSession implements BoundSession {
     const seconds = services.config.limits.authTimeoutSeconds;
     this.authTimer = setTimeout(() => this.streamError("connection-timeout", "authenticate in time"), seconds * 1000);
     this.authTimer.unref();
+    transport.setOutboundStallSeconds(limitOf(services.config.limits, "outboundStallSeconds"));
     const session = this;
     this.sasl = new SaslExchange(
       {
@@ -268,6 +292,7 @@ export class XmppSession implements BoundSession {
   private finish(closeStream: boolean): void {
     if (this.phase === "closed") return;
     this.phase = "closed";
+    this.backlog = [];
     if (this.authTimer) clearTimeout(this.authTimer);
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.leave();
@@ -284,9 +309,14 @@ export class XmppSession implements BoundSession {
   // ---- elements ------------------------------------------------------------------------------
 
   async onElement(element: Element): Promise<void> {
+    // While its outbound queue is over the bound, the session handles none of what it has read
+    // either (reading itself is paused): what it asked for so far waits until it takes its
+    // answers. A client that never takes them is cut off (setOutboundStallSeconds).
+    if (this.transport.outboundPaused) await this.transport.drained();
     if (this.phase === "closed") return;
     // Only WebSocket can get here before `<open/>` (TCP's framer insists on a header first).
     if (this.phase === "awaiting-header") return this.streamError("bad-format", "open the stream first");
+    this.lastHeardFrom = ++inputSequence;
     this.touch();
     const ns = element.attrs.xmlns ?? NS.client;
     if (!this.authenticated) {
@@ -302,6 +332,41 @@ export class XmppSession implements BoundSession {
       return this.streamError("not-authorized", "bind a resource first");
     }
     deliverFrom(this, element, this.services);
+    if (this.pumping) await this.pumped;
+  }
+
+  /**
+   * Answers to this session's own request that can be many (the presences, subscription requests
+   * and offline messages an initial presence brings): taken one at a time, and only while the
+   * outbound queue is under the bound, so they never pile up past it; the session handles its next
+   * input element once they are all sent. Taken lazily: each is made when it is sent.
+   */
+  deliverAll(stanzas: Iterable<Element>): void {
+    if (this.phase === "closed") return;
+    this.backlog.push(stanzas[Symbol.iterator]());
+    if (!this.pumping) this.pumped = this.pump();
+  }
+
+  /** Sends the backlog, in order, as the queue takes it; what fits goes out before this returns. */
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.backlog.length > 0 && this.phase !== "closed") {
+        if (this.transport.outboundPaused) {
+          await this.transport.drained();
+          continue;
+        }
+        const next = this.backlog[0]!.next();
+        if (next.done) this.backlog.shift();
+        else this.transport.send(next.value);
+      }
+    } catch (err) {
+      // A bug in what makes the answers: this stream ends, never the server (nobody may be awaiting this).
+      this.backlog = [];
+      this.internalError(err);
+    } finally {
+      this.pumping = false;
+    }
   }
 
   private touch(): void {
@@ -362,15 +427,41 @@ export class XmppSession implements BoundSession {
       this.services.log.warn(`bind refused for ${this.bareJid}: the account could not be recorded: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
       return sendStanzaError(this, iq, "wait", "internal-server-error", "the account could not be recorded; try again later");
     }
+    this.makeRoomForSession();
     this.resource = outcome.resource;
     this.fullJid = outcome.fullJid;
     this.services.router.add(this.resource, this);
     this.transport.send(outcome.reply);
   }
 
-  /** Its outbound queue is at the bound: it does not read, so stanzas for it are dropped (delivery.ts). */
+  /**
+   * At most `maxSessionsPerAccount` bound sessions per account: a new bind past it closes the
+   * account's session heard from least recently (a connection that went away without a close is
+   * the first to go), with the stream error `conflict` and a text that says why, and one log
+   * line. The new login is never refused: nobody holding old sessions, or sessions that died
+   * without a close, keeps the account's owner out.
+   */
+  private makeRoomForSession(): void {
+    const max = limitOf(this.services.config.limits, "maxSessionsPerAccount");
+    const others = this.services.router.sessionsOf(this.bareJid).filter((s): s is XmppSession => s instanceof XmppSession && s !== this);
+    if (others.length < max) return;
+    others.sort((a, b) => a.lastHeardFrom - b.lastHeardFrom);
+    for (const old of others.slice(0, others.length - max + 1)) {
+      this.services.log.info(
+        `closed a session of ${this.bareJid} from ${old.remoteAddress} (heard from least recently) for a new one from ${this.transport.remoteAddress}: at most ${max} sessions per account`,
+      );
+      old.streamError("conflict", `at most ${max} sessions per account: this one, heard from least recently, was closed for a new one`);
+    }
+  }
+
+  /**
+   * Its outbound queue is at the bound: it does not read, so stanzas for it are dropped
+   * (delivery.ts). Once over it, nothing more is taken for it until it has drained (reading is
+   * paused until then): so others cannot keep a slow reader's own input waiting by keeping its
+   * queue full.
+   */
   get outboundFull(): boolean {
-    return this.transport.outboundBytes >= this.services.config.limits.maxOutboundBytes;
+    return this.transport.outboundPaused || this.transport.outboundBytes >= this.services.config.limits.maxOutboundBytes;
   }
 
   get remoteAddress(): string {

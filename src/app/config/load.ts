@@ -43,6 +43,9 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxAuthFailuresPerIpPerMinute: 20,
   maxAuthFailuresPerJidPerMinute: 10,
   idleTimeoutSeconds: 0,
+  outboundStallSeconds: 60,
+  maxSessionsPerAccount: 10,
+  maxPresenceBytes: 8 * 1024,
 };
 
 export { DEFAULT_WINDOW };

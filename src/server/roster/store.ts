@@ -28,13 +28,42 @@ export interface RosterLimits {
   /** UTF-8 bytes of an item's name and of a group's name. */
   maxNameBytes: number;
   maxGroupsPerItem: number;
+  /**
+   * Bytes of one account's roster as the server sends it (the items of a roster get's answer, as
+   * `rosterItemBytes` counts them): a new item, or a change that makes one bigger, past it is
+   * refused. Absent: only the other bounds hold.
+   */
+  maxRosterBytes?: number;
 }
 
-export const DEFAULT_ROSTER_LIMITS: RosterLimits = { maxItems: 500, maxTotalItems: 1_000_000, maxNameBytes: 256, maxGroupsPerItem: 16 };
+/**
+ * 500 items (each with its name and up to 16 groups of 256 bytes) in at most 256 KiB (the largest
+ * stanza a client may send, maxStanzaBytes by default): a full roster is one reasonable answer,
+ * about 500 bytes an item on average (a typical item takes 100 to 200).
+ */
+export const DEFAULT_ROSTER_LIMITS: RosterLimits = { maxItems: 500, maxTotalItems: 1_000_000, maxNameBytes: 256, maxGroupsPerItem: 16, maxRosterBytes: 256 * 1024 };
+
+/** What escaping may add to each of these characters (`&` becomes `&amp;`, `'` becomes `&apos;`...). */
+const ESCAPED = /[&<>"']/g;
+const xmlBytes = (text: string): number => Buffer.byteLength(text, "utf8") + 5 * (text.match(ESCAPED)?.length ?? 0);
+
+/**
+ * At least the bytes of the item as the server sends it (rosterItemElement): `<item jid=''
+ * subscription='both' ask='subscribe' name=''></item>` (64 with room to spare), its values
+ * escaped, and `<group></group>` around each group. Subscription and ask do not change it, so a
+ * subscription change never makes an item bigger.
+ */
+export function rosterItemBytes(item: RosterItem): number {
+  let bytes = 64 + xmlBytes(item.jid) + (item.name === undefined ? 0 : xmlBytes(item.name));
+  for (const group of item.groups) bytes += 15 + xmlBytes(group);
+  return bytes;
+}
 
 export class RosterStore {
   private readonly rosters = new Map<string, Map<string, RosterItem>>();
   private total = 0;
+  /** owner -> rosterItemBytes of its items together (for maxRosterBytes). */
+  private readonly bytes = new Map<string, number>();
   /** owner -> bare JIDs that asked to see the owner's presence and wait for an answer. */
   private readonly pendingIn = new Map<string, Set<string>>();
   private pendingTotal = 0;
@@ -66,6 +95,11 @@ export class RosterStore {
     const roster = this.rosters.get(owner);
     const isNew = !roster?.has(item.jid);
     if (isNew && ((roster?.size ?? 0) >= this.limits.maxItems || this.total >= this.limits.maxTotalItems)) return false;
+    if (this.limits.maxRosterBytes !== undefined) {
+      const old = roster?.get(item.jid);
+      const growth = rosterItemBytes(item) - (old ? rosterItemBytes(old) : 0);
+      if (growth > 0 && this.rosterBytes(owner) + growth > this.limits.maxRosterBytes) return false;
+    }
     this.unit?.owners.add(owner);
     this.records?.put(owner, item);
     this.remember(owner, item);
@@ -83,6 +117,11 @@ export class RosterStore {
 
   get totalItems(): number {
     return this.total;
+  }
+
+  /** rosterItemBytes of the owner's items together: a roster get's answer is about this big. */
+  rosterBytes(owner: string): number {
+    return this.bytes.get(owner) ?? 0;
   }
 
   /** Subscription requests waiting for `owner`: the bare JIDs that sent them. */
@@ -156,15 +195,22 @@ export class RosterStore {
   private remember(owner: string, item: RosterItem): void {
     let roster = this.rosters.get(owner);
     if (!roster) this.rosters.set(owner, (roster = new Map()));
-    if (!roster.has(item.jid)) this.total++;
+    const old = roster.get(item.jid);
+    if (!old) this.total++;
     roster.set(item.jid, item);
+    this.bytes.set(owner, this.rosterBytes(owner) - (old ? rosterItemBytes(old) : 0) + rosterItemBytes(item));
   }
 
   private forget(owner: string, jid: string): void {
     const roster = this.rosters.get(owner);
-    if (!roster?.delete(jid)) return;
+    const old = roster?.get(jid);
+    if (!roster || !old) return;
+    roster.delete(jid);
     this.total--;
-    if (roster.size === 0) this.rosters.delete(owner);
+    if (roster.size === 0) {
+      this.rosters.delete(owner);
+      this.bytes.delete(owner);
+    } else this.bytes.set(owner, this.rosterBytes(owner) - rosterItemBytes(old));
   }
 
   private rememberPending({ owner, requester }: PendingRequest): void {

@@ -72,6 +72,7 @@ export class TcpTransport implements Transport {
 
   private readonly onClose = () => {
     this.ended = true;
+    this.gate.close();
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     this.session.onDisconnect();
   };
@@ -122,6 +123,26 @@ export class TcpTransport implements Transport {
     return this.gate.holds("output");
   }
 
+  /** Resolves once reading is no longer paused for the outbound queue (it drained), or the connection is gone. */
+  drained(): Promise<void> {
+    return this.gate.whenFree("output");
+  }
+
+  /**
+   * While paused for its outbound queue, a peer that takes no byte for `seconds` is sent the stream
+   * error `connection-timeout` and its connection is destroyed (0: never).
+   */
+  setOutboundStallSeconds(seconds: number): void {
+    this.gate.watchStall({
+      seconds,
+      taken: () => this.bytesWritten - this.socket.writableLength,
+      stalled: () => {
+        this.session.streamError("connection-timeout", "the client does not read what it is sent");
+        this.socket.destroy();
+      },
+    });
+  }
+
   /**
    * What one turn of the event loop writes goes out in one system call: the socket is corked at
    * the turn's first write and uncorked after it (a stream header and its features, for one, are
@@ -133,6 +154,9 @@ export class TcpTransport implements Transport {
     this.corked = null;
   };
 
+  /** Bytes handed to the socket so far (with writableLength: how much the peer has taken). */
+  private bytesWritten = 0;
+
   private write(text: string): void {
     if (this.ended || !this.socket.writable) return;
     if (this.corked === null) {
@@ -142,14 +166,19 @@ export class TcpTransport implements Transport {
       process.nextTick(this.uncork);
     }
     // As bytes, so that writableLength counts bytes, not UTF-16 units.
-    this.socket.write(Buffer.from(text));
-    if (this.socket.writableLength > this.maxOutboundBytes) this.gate.hold("output");
+    const bytes = Buffer.from(text);
+    this.bytesWritten += bytes.length;
+    this.socket.write(bytes);
+    // Paused only when the socket will say it drained ('drain' follows a write() that returned
+    // false, past its 16 KiB high-water mark): a smaller bound works as that mark.
+    if (this.socket.writableLength > this.maxOutboundBytes && this.socket.writableNeedDrain) this.gate.hold("output");
   }
 
   closeStream(): void {
     this.write("</stream:stream>");
     this.queue.clear();
     this.ended = true;
+    this.gate.close();
     this.socket.end();
     // A peer that never closes its side does not keep the socket open for long. Cleared when the
     // socket closes, as it almost always does first: no timer per finished login left to fire.

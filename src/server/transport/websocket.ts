@@ -59,6 +59,8 @@ export class WebSocketTransport implements Transport {
   private readonly afterSend = () => {
     if (this.socket.bufferedAmount <= this.maxOutboundBytes) this.gate.release("output");
   };
+  /** Bytes given to ws so far (with bufferedAmount: how much the peer has taken). */
+  private bytesSent = 0;
 
   constructor(
     private readonly socket: WebSocket,
@@ -75,6 +77,7 @@ export class WebSocketTransport implements Transport {
     });
     socket.on("close", () => {
       this.closed = true;
+      this.gate.close();
       if (this.lingerTimer) clearTimeout(this.lingerTimer);
       this.session.onDisconnect();
     });
@@ -115,9 +118,33 @@ export class WebSocketTransport implements Transport {
     return this.gate.holds("output");
   }
 
+  /** Resolves once reading is no longer paused for the outbound queue (it drained), or the connection is gone. */
+  drained(): Promise<void> {
+    return this.gate.whenFree("output");
+  }
+
+  /**
+   * While paused for its outbound queue, a peer that takes no byte for `seconds` is sent the stream
+   * error `connection-timeout` and its connection is terminated (0: never). bufferedAmount also
+   * counts frame headers, so `taken` may fall by a few bytes when a frame is queued, but it grows
+   * only when the kernel takes bytes.
+   */
+  setOutboundStallSeconds(seconds: number): void {
+    this.gate.watchStall({
+      seconds,
+      taken: () => this.bytesSent - this.socket.bufferedAmount,
+      stalled: () => {
+        this.session.streamError("connection-timeout", "the client does not read what it is sent");
+        this.socket.terminate();
+      },
+    });
+  }
+
   send(element: Outbound): void {
     if (this.closed || this.socket.readyState !== this.socket.OPEN) return;
-    this.socket.send(outboundText(element), this.afterSend);
+    const text = outboundText(element);
+    this.bytesSent += Buffer.byteLength(text);
+    this.socket.send(text, this.afterSend);
     if (this.socket.bufferedAmount > this.maxOutboundBytes) this.gate.hold("output");
   }
 
@@ -125,6 +152,7 @@ export class WebSocketTransport implements Transport {
     this.send(xml("close", { xmlns: NS.framing }));
     this.queue.clear();
     this.closed = true;
+    this.gate.close();
     this.socket.close(1000);
     // Cleared when the socket closes, as it almost always does first (as on TCP).
     this.lingerTimer = setTimeout(() => this.socket.terminate(), 2000);
