@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import semver from "semver";
@@ -61,6 +61,20 @@ describe("npm pack", () => {
     for (const bin of Object.values(pkg.bin)) expect(packed).toContain(bin);
     expect(packed).toEqual(expect.arrayContaining(["LICENSE", "README.md", "package.json", "dist/browser/demo.js", "dist/browser/demo.css", "src/types/xmpp.d.ts"]));
     expect(readFileSync(join(consumer, "node_modules", pkg.name, "LICENSE"), "utf8")).toMatch(/^MIT License/);
+  });
+
+  test("README's relative links work in node_modules: docs/ is shipped (issue 22 item 10)", () => {
+    const installed = join(consumer, "node_modules", pkg.name);
+    const readme = readFileSync(join(installed, "README.md"), "utf8");
+    const targets = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!).filter((t) => !/^[a-z]+:|^#/.test(t)).map((t) => t.split("#")[0]!);
+    expect(targets.length).toBeGreaterThan(5);
+    expect(targets.filter((target) => !existsSync(join(installed, target)))).toEqual([]);
+    // And the docs' own links between each other.
+    for (const doc of packed.filter((path) => /^docs\/.*\.md$/.test(path))) {
+      const text = readFileSync(join(installed, doc), "utf8");
+      const links = [...text.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!).filter((t) => !/^[a-z]+:|^#/.test(t)).map((t) => t.split("#")[0]!);
+      expect(links.filter((target) => !existsSync(join(installed, "docs", target)) && !target.startsWith("../"))).toEqual([]);
+    }
   });
 
   test("ships nothing users do not need: no scripts, tests, test pages, source maps or TypeScript sources", () => {
