@@ -71,7 +71,7 @@ describeWithChromium("the demo in Chromium", () => {
 
     // Signing out ends the XMPP session (bob sees alice leave) and the endpoint answers 401.
     await alice.page.click("#signout button");
-    await alice.page.waitForURL(`${base}/`);
+    await alice.page.waitForURL(`${base}/?signed-out=1`);
     await bob.page.waitForSelector('#online li:has-text("alice@localhost")', { state: "detached" });
     expect((await alice.context.request.get(`${base}/api/token`)).status()).toBe(401);
     await Promise.all([alice.context.close(), bob.context.close()]);

@@ -87,15 +87,28 @@ describe("demo app", () => {
 
   test("wrong password, unknown user, or no form: no cookie, back to the sign-in page saying so", async () => {
     const base = await start();
-    const forms: Record<string, string>[] = [{ username: "alice", password: "bob-pw" }, { username: "mallory", password: "alice-pw" }, {}];
-    for (const form of forms) {
+    // The username typed comes back to the form (issue 22 item 16), never the password.
+    const forms: [Record<string, string>, string][] = [
+      [{ username: "alice", password: "bob-pw" }, "/?failed=1&user=alice"],
+      [{ username: "mallory", password: "alice-pw" }, "/?failed=1&user=mallory"],
+      [{ username: "<b>&\"x", password: "x" }, `/?failed=1&user=${encodeURIComponent('<b>&"x')}`],
+      [{}, "/?failed=1"],
+    ];
+    for (const [form, location] of forms) {
       const res = await post(base, "/signin", form);
       expect(res.status).toBe(303);
-      expect(res.headers.get("location")).toBe("/?failed=1");
+      expect(res.headers.get("location")).toBe(location);
+      expect(res.headers.get("location")).not.toContain("pw");
       expect(res.headers.get("set-cookie")).toBeNull();
     }
-    const page = await (await get(base, "/?failed=1")).text();
+    const page = await (await get(base, "/?failed=1&user=alice")).text();
     expect(page).toContain("Wrong username or password.");
+    expect(page).toMatch(/<input id="username" [^>]*value="alice">/);
+    expect(page).toMatch(/<input id="password" [^>]*autofocus>/);
+    // Shown escaped, and only as a value.
+    const hostile = await (await get(base, `/?failed=1&user=${encodeURIComponent('"><script>x</script>')}`)).text();
+    expect(hostile).not.toContain("<script>x");
+    expect(hostile).toContain('value="&#34;&#62;&#60;script&#62;x&#60;/script&#62;"');
     expect((await get(base, "/api/token")).status).toBe(401);
   });
 
@@ -174,6 +187,9 @@ describe("demo app", () => {
     const res = await post(base, "/signout", {}, { origin: base, cookie });
     expect(res.status).toBe(303);
     expect(res.headers.get("set-cookie")).toMatch(/^xtoken_demo=; .*Max-Age=0$/);
+    // The sign-in page then confirms it (issue 22 item 16).
+    expect(res.headers.get("location")).toBe("/?signed-out=1");
+    expect(await (await get(base, "/?signed-out=1")).text()).toContain('<p class="notice" role="status">You are signed out.');
     expect((await get(base, "/api/token", cookie)).status).toBe(401);
     expect((await get(base, "/chat", cookie)).headers.get("location")).toBe("/");
   });

@@ -22,6 +22,7 @@ const stateEl = document.getElementById("state")!;
 const onlineEl = document.getElementById("online")!;
 const rosterNoteEl = document.getElementById("roster-note")!;
 const logEl = document.getElementById("log")!;
+const newerButton = document.getElementById("newer") as HTMLButtonElement;
 const toEl = document.getElementById("to") as HTMLSelectElement;
 const bodyEl = document.getElementById("body") as HTMLInputElement;
 const sendButton = document.querySelector<HTMLButtonElement>("#send button")!;
@@ -133,14 +134,40 @@ function render(): void {
   sendNoteEl.textContent = reason;
 }
 
+/** The log is scrolled to (within a few pixels of) its newest message. */
+function atNewest(): boolean {
+  return logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight <= 24;
+}
+
+function showNewest(): void {
+  logEl.scrollTop = logEl.scrollHeight;
+  newerButton.hidden = true;
+}
+
+/**
+ * The log scrolls inside its pane, so the input stays in view however long the conversation.
+ * It follows new messages while the reader is at the newest one (and always after they send);
+ * a reader who scrolled up to read stays where they are, with a button to jump to the newest.
+ */
 function addLine(from: string, text: string, mine: boolean): void {
+  const follow = mine || atNewest();
   const li = document.createElement("li");
   li.className = mine ? "mine" : "theirs";
   const who = document.createElement("strong");
   who.textContent = `${from}: `;
   li.append(who, document.createTextNode(text));
   logEl.append(li);
+  if (follow) showNewest();
+  else newerButton.hidden = false;
 }
+
+logEl.addEventListener("scroll", () => {
+  if (atNewest()) newerButton.hidden = true;
+});
+newerButton.addEventListener("click", () => {
+  showNewest();
+  bodyEl.focus();
+});
 
 // The token goes only over an encrypted stream (wss://), except when this page itself came over
 // plain http (development: http://127.0.0.1:5280 with ws:// beside it), where the page and its

@@ -103,6 +103,8 @@ const ASSET_TYPES: Record<string, string> = {
 };
 
 const MAX_FORM_BYTES = 4096;
+/** A username typed into a failed sign-in comes back to the form, up to this length. */
+const MAX_USERNAME_SHOWN = 64;
 
 /** The urlencoded form body, "too-large", or null when it is not a form. */
 function readForm(req: IncomingMessage): Promise<URLSearchParams | "too-large" | null> {
@@ -220,8 +222,10 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     const hash = users.get(username);
     const ok = await verifyPassword(password, hash ?? (await decoyHash));
     if (!hash || !ok) {
-      // The reason stays here: the page says only that it failed, and nothing is logged.
-      return redirect(res, "/?failed=1");
+      // The reason stays here: the page says only that it failed, and nothing is logged. The
+      // username comes back to the form (not the password), so only the password is typed again.
+      const typed = username.slice(0, MAX_USERNAME_SHOWN);
+      return redirect(res, typed ? `/?failed=1&user=${encodeURIComponent(typed)}` : "/?failed=1");
     }
     // A fresh session id on every sign-in (no fixation); the old one, if any, ends.
     let cookie: string;
@@ -250,7 +254,8 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
       }
       throw err;
     }
-    return redirect(res, "/", { "Set-Cookie": cookie });
+    // The sign-in page then says so: the chat's stream is already closed (the page stops it first).
+    return redirect(res, "/?signed-out=1", { "Set-Cookie": cookie });
   }
 
   /** 503 with a page that says what did not happen; the reason stays in the server (no details leak). */
@@ -290,7 +295,17 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     const websocket = websocketUrl ?? websocketPath;
     switch (path) {
       case "/":
-        return user ? redirect(res, "/chat") : html(req, res, 200, signInPage([...users.keys()], url.searchParams.has("failed")));
+        if (user) return redirect(res, "/chat");
+        return html(
+          req,
+          res,
+          200,
+          signInPage([...users.keys()], {
+            failed: url.searchParams.has("failed"),
+            username: (url.searchParams.get("user") ?? "").slice(0, MAX_USERNAME_SHOWN),
+            signedOut: url.searchParams.has("signed-out"),
+          }),
+        );
       case "/chat":
         return user ? html(req, res, 200, chatPage(jidOf(user), websocket)) : redirect(res, "/");
       case "/strophe":

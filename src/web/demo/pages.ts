@@ -20,22 +20,32 @@ ${body}
 `;
 }
 
-export function signInPage(users: string[], failed: boolean): string {
+export interface SignInPageState {
+  /** The last sign-in failed: say so, and keep the username that was typed. */
+  failed?: boolean;
+  username?: string;
+  /** The user has just signed out: say so. */
+  signedOut?: boolean;
+}
+
+export function signInPage(users: string[], { failed = false, username = "", signedOut = false }: SignInPageState = {}): string {
   const names = users.map((u) => `<code>${escapeHtml(u)}</code>`).join(", ");
+  // After a failed attempt the username stays and the password field has the focus.
+  const again = failed && username !== "";
   return page(
     "X-TOKEN demo: sign in",
     `<main class="card">
 <h1>X-TOKEN demo</h1>
-<p>Sign in to the web app. The chat then logs in to XMPP with a token the app mints for you: no XMPP password.</p>
+${signedOut ? '<p class="notice" role="status">You are signed out. Your chat session was closed.</p>\n' : ""}<p>Sign in to the web app. The chat then logs in to XMPP with a token the app mints for you: no XMPP password.</p>
 <p class="hint">Demo users: ${names}. The password is the one <code>npm start</code> printed next to the name
-(<code>users: alice / …</code>); it is also in <code>.x-token-dev/demo-passwords.json</code>.</p>
+(<code>Demo users: alice / …</code>); it is also in <code>.x-token-dev/demo-passwords.json</code>.</p>
 ${failed ? '<p class="error" role="alert">Wrong username or password.</p>' : ""}
 <form method="post" action="/signin">
 <label for="username">Username</label>
-<input id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" list="demo-users" required>
+<input id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" list="demo-users" required${again ? ` value="${escapeHtml(username)}"` : " autofocus"}>
 <datalist id="demo-users">${users.map((u) => `<option value="${escapeHtml(u)}"></option>`).join("")}</datalist>
 <label for="password">Password</label>
-<input id="password" type="password" name="password" autocomplete="current-password" required>
+<input id="password" type="password" name="password" autocomplete="current-password" required${again ? " autofocus" : ""}>
 <button type="submit">Sign in</button>
 </form>
 </main>`,
@@ -58,7 +68,8 @@ export function chatPage(jid: string, websocket: string): string {
 <main class="chat">
 <section class="roster"><h2>Online</h2><ul id="online"></ul><p id="roster-note" class="note">Not connected yet.</p></section>
 <section class="conversation">
-<ol id="log"></ol>
+<ol id="log" role="log" aria-label="Messages" tabindex="0"></ol>
+<button type="button" id="newer" class="newer" hidden>New messages below ↓</button>
 <form id="send">
 <select id="to" aria-label="To" aria-describedby="send-note" disabled><option value="">nobody to write to</option></select>
 <input id="body" autocomplete="off" placeholder="Message" aria-label="Message" required>
@@ -68,7 +79,7 @@ export function chatPage(jid: string, websocket: string): string {
 </section>
 </main>
 <script type="module" src="/assets/demo.js"></script>`,
-    ` data-jid="${escapeHtml(jid)}" data-websocket="${escapeHtml(websocket)}"`,
+    ` class="chat-page" data-jid="${escapeHtml(jid)}" data-websocket="${escapeHtml(websocket)}"`,
   );
 }
 
