@@ -1,5 +1,6 @@
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
+import { MIN_OTP_SEED_BYTES, MIN_TOKEN_SECRET_BYTES, secretWeakness } from "../src/core/token/secret-strength.js";
 import { normaliseBareJid } from "../src/core/jid/prep.js";
 import { base32Encode } from "../src/core/otp/base32.js";
 import { MemoryReplayStore } from "../src/core/replay/memory.js";
@@ -15,9 +16,13 @@ const localpart = fc.oneof(
   fc.stringMatching(/^[A-Za-zäöüéßçñøåÆØÅ0-9._-]{1,20}$/),
 );
 const domain = fc.stringMatching(/^[a-z0-9-]{1,15}(\.[a-z]{2,6}){1,2}$/);
+// Any key the Keyring takes (the core's strength rule: weak keys are refused before any token).
 const key: fc.Arbitrary<TokenKey> = fc.record({
-  tokenSecret: fc.string({ minLength: 1, maxLength: 64 }),
-  otpSeed: fc.uint8Array({ minLength: 10, maxLength: 64 }).map((bytes) => base32Encode(bytes)),
+  tokenSecret: fc.string({ minLength: MIN_TOKEN_SECRET_BYTES, maxLength: 64 }).filter((secret) => secretWeakness(secret, MIN_TOKEN_SECRET_BYTES) === null),
+  otpSeed: fc
+    .uint8Array({ minLength: MIN_OTP_SEED_BYTES, maxLength: 64 })
+    .filter((bytes) => secretWeakness(bytes, MIN_OTP_SEED_BYTES) === null)
+    .map((bytes) => base32Encode(bytes)),
 });
 const time = fc.integer({ min: 0, max: 4_000_000_000 });
 
