@@ -83,12 +83,14 @@ describe("WebSocket behind a reverse proxy", () => {
     const viaHttps = await WsClient.connect(port, { headers: { "X-Forwarded-For": "198.51.100.1, 203.0.113.9", "X-Forwarded-Proto": "https" } });
     try {
       viaHttp.send(wsOpen());
-      expect(await viaHttp.next(/<stream:features/)).not.toContain("<mechanism>"); // TLS required, and this was plain http
+      // TLS required, and this was plain http: refused at once, saying why, logged with the client's address.
+      expect(await viaHttp.next(/<stream:features|<stream:error/)).toMatch(/^<stream:error .*<policy-violation .*TLS is required/);
       viaHttps.send(wsOpen());
       await viaHttps.next(/<mechanism>X-TOKEN<\/mechanism>/);
       viaHttps.send(saslAuth("proxied", proxied.mint("someone-else")));
       await viaHttps.next(/<not-authorized\/>/);
       expect(proxied.logLines).toContain("warn authentication failed for proxied@example.test from 203.0.113.9: bad-signature");
+      expect(proxied.logLines.filter((l) => l.startsWith("warn WebSocket stream from 203.0.113.7 refused: requireTls is set"))).toHaveLength(1);
     } finally {
       viaHttp.close();
       viaHttps.close();
@@ -99,8 +101,8 @@ describe("WebSocket behind a reverse proxy", () => {
     const forged = await WsClient.connect(plain.server.ports.http!, { headers: { "X-Forwarded-For": "192.0.2.1", "X-Forwarded-Proto": "https" } });
     try {
       forged.send(wsOpen());
-      // Not secure (fail closed): TLS is required, so no mechanism is offered at all.
-      expect(await forged.next(/<stream:features/)).not.toContain("<mechanism>");
+      // Not secure (fail closed): TLS is required, so the stream is refused at once.
+      expect(await forged.next(/<stream:features|<stream:error/)).toMatch(/^<stream:error .*<policy-violation .*TLS is required/);
       expect(plain.logLines.filter((l) => l.includes("forwarded headers from 127.0.0.1 ignored"))).toHaveLength(1);
       expect(plain.logLines.join("\n")).not.toContain("192.0.2.1");
     } finally {

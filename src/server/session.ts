@@ -113,6 +113,10 @@ type Phase = "awaiting-header" | "negotiating" | "closed";
  * all the same (the offer depends on configuration and mechanisms, not on client input).
  */
 const featuresByOffer = new Map<string, SerializedXml>();
+
+/** The stream error's text for a stream that can never be TLS-protected while TLS is required. */
+export const NOT_TLS_PROTECTED =
+  "TLS is required: connect over wss:// (or STARTTLS); for development over ws:// from loopback the server needs loopbackWebSocketIsSecure";
 const MAX_FEATURE_TEXTS = 64;
 
 /** Counts input elements of all sessions: a session's last number says how recently it was heard from. */
@@ -219,7 +223,19 @@ export class XmppSession implements BoundSession {
     if (this.domain && domain !== this.domain) return this.streamError("host-unknown", "the domain changed on restart");
     this.domain = domain;
     this.phase = "negotiating";
+    // TLS is required, this stream has none and cannot get it (ws:// not counted as TLS-protected):
+    // features would offer nothing and the client would wait for the authentication timeout.
+    if (this.tlsPending() && !this.transport.canStartTls) return this.refuseWithoutTls();
     this.transport.send(this.features());
+  }
+
+  /** Says why at once: a stream error naming the fix, and a log line (bounded per address). */
+  private refuseWithoutTls(): void {
+    const { kind, remoteAddress } = this.transport;
+    const line = `${kind === "websocket" ? "WebSocket" : "TCP"} stream from ${remoteAddress} refused: requireTls is set and the stream is not TLS-protected (not wss:// through a proxy in trustedProxies; loopbackWebSocketIsSecure is off)`;
+    if (this.services.failureLog) this.services.failureLog.failure(remoteAddress, line);
+    else this.services.log.warn(line);
+    this.streamError("policy-violation", NOT_TLS_PROTECTED);
   }
 
   private openStream(domain = ""): void {
