@@ -3,11 +3,10 @@
  * secrets, OTP seeds, the demo's session secret and component secrets; `x-token serve` and
  * `x-token mint` refuse to start with a weak key, with one line that says how to make a good one.
  */
-import { describe, expect, test } from "@jest/globals";
+import { afterAll, describe, expect, test } from "@jest/globals";
 import net from "node:net";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { base32Decode, base32Encode } from "../src/core/otp/base32.js";
 import { KeyError, Keyring } from "../src/core/token/keys.js";
@@ -24,6 +23,9 @@ import {
 import { ConfigError, parseConfig } from "../src/app/config/load.js";
 import { cli, spawnCli, watch } from "./helpers/cli.js";
 import { login, startServe } from "./helpers/serve-process.js";
+import { removeTempDirs, tempDir } from "./helpers/temp.js";
+
+afterAll(removeTempDirs);
 
 /** mod_auth_token's documented example seed: 16 base32 characters, exactly 80 bits. */
 const PROSODY_SEED = "XVGR73KMZH2M4XMY";
@@ -236,7 +238,7 @@ describe("x-token serve and x-token mint (real processes and sockets)", () => {
     expect(argv.code).toBe(2);
     expect(argv.stdout).toBe("");
     expect(argv.stderr).toBe(`x-token: --otp-seed has fewer than 6 different bytes once decoded ${HINT}\n`);
-    const dir = mkdtempSync(join(tmpdir(), "x-token-weak-"));
+    const dir = tempDir("x-token-weak-");
     const file = join(dir, "config.json");
     writeFileSync(file, JSON.stringify({ domains: { [DOMAIN]: { keys: [{ tokenSecret: "passwordpassword", otpSeed: PROSODY_SEED }] } } }));
     const fromFile = await cli(["mint", "--config", file, "--jid", `alice@${DOMAIN}`]);
