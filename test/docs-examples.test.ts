@@ -236,6 +236,15 @@ describe("what README.md and docs/cli.md say about serve --dev", () => {
     expect([...entries].filter((name) => !documented.has(name))).toEqual([]);
   });
 
+  test("serve --help names every environment variable of README's table", async () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const table = readme.slice(readme.indexOf("| environment variable | meaning |"), readme.indexOf("\n\n", readme.indexOf("| environment variable | meaning |")));
+    const variables = [...table.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]!);
+    expect(variables).toEqual(expect.arrayContaining(["XMPP_COMPONENT_PORT", "XMPP_TRUSTED_PROXIES"]));
+    const help = (await cli(["serve", "--help"])).stdout;
+    expect(variables.filter((name) => !help.includes(name))).toEqual([]);
+  });
+
   test("README's npm start paragraph names the dev server's three default ports", () => {
     const readme = readFileSync(join(ROOT, "README.md"), "utf8");
     const paragraph = readme.slice(readme.indexOf("`npm start` runs `x-token serve --dev`"), readme.indexOf("## Use it in your project"));
