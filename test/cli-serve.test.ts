@@ -146,7 +146,8 @@ describe("x-token serve (in-process)", () => {
       },
     });
     const stderr = new PassThrough().resume();
-    const running = run({ argv: ["serve"], env: { ...ENV, XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, stdout, stderr, stdin: Readable.from([]), stopSignal: () => new Promise(() => {}) });
+    // Storage in memory, as cli() gives every other test: the default data directory is in this checkout.
+    const running = run({ argv: ["serve"], env: { ...ENV, XTOKEN_STORAGE: "memory", XMPP_C2S_PORT: "0", XMPP_HTTP_PORT: "0", XMPP_COMPONENT_PORT: "0" }, stdout, stderr, stdin: Readable.from([]), stopSignal: () => new Promise(() => {}) });
     await expect(running).rejects.toThrow("stdout broke");
     expect(port).toBeGreaterThan(0);
     // The port is free again: the server really closed, nothing keeps it.
