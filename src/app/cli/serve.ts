@@ -21,8 +21,11 @@ Runs the XMPP server: TCP c2s with STARTTLS, WebSocket on the HTTP port, X-TOKEN
 PLAIN-with-a-token authentication. Configuration from --config FILE (or XTOKEN_CONFIG) and
 the environment (XTOKEN_DOMAIN, XTOKEN_SECRET, XTOKEN_OTP_SEED, XMPP_HOST, XMPP_C2S_PORT,
 XMPP_HTTP_PORT, XMPP_COMPONENT_PORT, XMPP_REQUIRE_TLS, XMPP_TRUSTED_PROXIES, XTOKEN_REDIS_URL;
-see docs/configuration.md). Used tokens are remembered in memory, or in
-a Redis shared with other processes (store.redis / XTOKEN_REDIS_URL).
+see docs/configuration.md). Used tokens, rosters, offline messages and sign-ins are kept in
+an SQLite database in the data directory (XTOKEN_DATA_DIR or storage.dir, else ./x-token-data;
+--dev: .x-token-dev/data), used tokens in a Redis shared with other processes instead when
+store.redis / XTOKEN_REDIS_URL is set; XTOKEN_STORAGE=memory keeps everything in this process
+(lost at every restart). A database that cannot be opened stops the start (exit 74).
 
 SIGHUP reloads the configuration (the same file and environment) without dropping a stream:
 domains and their keys, the TLS certificate and key, and limits; other changes (listeners,
