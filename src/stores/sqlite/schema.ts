@@ -77,6 +77,46 @@ export const MIGRATIONS: readonly string[] = [
     UNIQUE (jid, name)
   );
   `,
+  // 3: FAST tokens (XEP-0484), bound to an account, a user agent and a mechanism, in two slots
+  // (the token in use and the one handed out last). Never the token itself: only what a login
+  // is checked against (docs/fast.md says what a copy of the file gives away).
+  `
+  CREATE TABLE fast_tokens (
+    account TEXT NOT NULL,
+    agent_hash TEXT NOT NULL,
+    mechanism TEXT NOT NULL,
+    slot TEXT NOT NULL CHECK (slot IN ('current', 'new')),
+    verifier BLOB NOT NULL,
+    responder BLOB NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (account, agent_hash, mechanism, slot)
+  ) WITHOUT ROWID;
+  CREATE INDEX fast_tokens_by_expiry ON fast_tokens (expires_at);
+  `,
+  // 4: revocation: X-TOKENs minted before not_before are refused for that account.
+  `
+  CREATE TABLE account_revocations (
+    account TEXT PRIMARY KEY,
+    not_before INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
+  // 5: client certificates registered for SASL EXTERNAL (XEP-0178, XEP-0257).
+  `
+  CREATE TABLE client_certificates (
+    fingerprint TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    name TEXT NOT NULL,
+    der BLOB NOT NULL CHECK (length(der) > 0),
+    no_cert_management INTEGER NOT NULL CHECK (no_cert_management IN (0, 1)),
+    disabled INTEGER NOT NULL CHECK (disabled IN (0, 1)),
+    valid_from INTEGER NOT NULL,
+    valid_to INTEGER NOT NULL,
+    added_at INTEGER NOT NULL,
+    UNIQUE (account, name)
+  ) WITHOUT ROWID;
+  CREATE INDEX client_certificates_by_account ON client_certificates (account);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
