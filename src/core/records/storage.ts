@@ -8,6 +8,7 @@ import type { ReplayStore } from "../replay/store.js";
 import { MemoryAccounts, type AccountRecords } from "./accounts.js";
 import { DEFAULT_OFFLINE_LIMITS, MemoryOfflineMessages, type OfflineLimits, type OfflineMessages } from "./offline.js";
 import { MemoryOtpCredentials, type OtpCredentials } from "./otp.js";
+import { MemoryFastTokens, type FastTokenRecords } from "./fast-tokens.js";
 import type { RosterRecords } from "./roster.js";
 import type { WebSessionRecords } from "./web-sessions.js";
 
@@ -23,6 +24,8 @@ export interface Storage {
   webSessions: WebSessionRecords | null;
   /** One-time password credentials of accounts (docs/otp.md), read at every such login. */
   otp: OtpCredentials;
+  /** FAST tokens (XEP-0484, docs/fast.md): what later logins of a client are checked against. */
+  fast: FastTokenRecords;
   /** Whether what is stored survives a restart (false for the memory engine). */
   readonly durable: boolean;
   /** Where it lives, for start-up lines ("in memory", "SQLite in /var/lib/x-token"). */
@@ -50,6 +53,7 @@ export function memoryStorage({ replayMaxEntries = 100_000, offlineLimits = DEFA
     offline: new MemoryOfflineMessages(offlineLimits),
     webSessions: null,
     otp: new MemoryOtpCredentials(),
+    fast: new MemoryFastTokens(),
     durable: false,
     where: "in memory",
     close: () => {},

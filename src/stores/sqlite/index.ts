@@ -1,4 +1,4 @@
-/** The SQLite engine: used tokens, rosters, offline messages, web sessions and OTP credentials in one file. */
+/** The SQLite engine: used tokens, rosters, offline messages, web sessions, OTP credentials and FAST tokens in one file. */
 export { openSqliteStorage, type SqliteStorage, type SqliteStorageOptions } from "./open.js";
 export { DATABASE_FILE, StorageOpenError, openDatabase, holdDataDirectory, type Synchronous, type OpenDatabaseOptions } from "./database.js";
 export { SCHEMA_VERSION } from "./schema.js";
@@ -8,3 +8,4 @@ export { SqliteOfflineMessages } from "./offline-messages.js";
 export { SqliteWebSessions } from "./web-sessions.js";
 export { SqliteAccounts } from "./accounts.js";
 export { SqliteOtpCredentials } from "./otp-credentials.js";
+export { SqliteFastTokens } from "./fast-tokens.js";

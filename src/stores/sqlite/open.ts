@@ -6,6 +6,7 @@ import { SqliteOfflineMessages } from "./offline-messages.js";
 import { SqliteWebSessions } from "./web-sessions.js";
 import { SqliteAccounts } from "./accounts.js";
 import { SqliteOtpCredentials } from "./otp-credentials.js";
+import { SqliteFastTokens } from "./fast-tokens.js";
 import type { Storage } from "../../core/records/storage.js";
 import { DEFAULT_OFFLINE_LIMITS, type OfflineLimits } from "../../core/records/offline.js";
 
@@ -53,6 +54,7 @@ export function openSqliteStorage({ dir, synchronous, offlineLimits = DEFAULT_OF
     offline: new SqliteOfflineMessages(db, offlineLimits),
     webSessions: new SqliteWebSessions(db),
     otp: new SqliteOtpCredentials(db),
+    fast: new SqliteFastTokens(db),
     backup: async (destination) => {
       await db.backup(destination);
     },

@@ -77,19 +77,20 @@ export const MIGRATIONS: readonly string[] = [
     UNIQUE (jid, name)
   );
   `,
-  // 3: FAST tokens (XEP-0484), bound to an account, a user agent and a mechanism, in two slots
-  // (the token in use and the one handed out last). Never the token itself: only what a login
-  // is checked against (docs/fast.md says what a copy of the file gives away).
+  // 3: FAST tokens (XEP-0484), bound to an account, a user agent (SHA-256 of its id, hex) and a
+  // mechanism, in two slots (the token in use and the one handed out last). Never the token
+  // itself: only what a login is checked against (SHA-256 of the initiator message) and the
+  // responder message (docs/fast.md says what a copy of the file gives away). Times: unix seconds.
   `
   CREATE TABLE fast_tokens (
     account TEXT NOT NULL,
-    agent_hash TEXT NOT NULL,
+    agent_hash TEXT NOT NULL CHECK (length(agent_hash) = 64),
     mechanism TEXT NOT NULL,
     slot TEXT NOT NULL CHECK (slot IN ('current', 'new')),
-    verifier BLOB NOT NULL,
-    responder BLOB NOT NULL,
+    verifier BLOB NOT NULL CHECK (length(verifier) = 32),
+    responder BLOB NOT NULL CHECK (length(responder) > 0),
     issued_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL CHECK (expires_at > issued_at),
     PRIMARY KEY (account, agent_hash, mechanism, slot)
   ) WITHOUT ROWID;
   CREATE INDEX fast_tokens_by_expiry ON fast_tokens (expires_at);
