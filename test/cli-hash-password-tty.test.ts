@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "@jest/globals";
 import { spawn, spawnSync } from "node:child_process";
-import { verifyPassword, isPasswordHash } from "../src/web/demo/password.js";
+import { verifyPassword, isPasswordHash } from "../src/auth/password/scrypt-hash.js";
 import { BINARY } from "./helpers/cli.js";
 
 const HAVE_SCRIPT = spawnSync("script", ["--version"]).status === 0;

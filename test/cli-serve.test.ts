@@ -5,7 +5,7 @@ import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { checkToken } from "../src/index.js";
 import { loadConfig } from "../src/app/config/load.js";
-import { isPasswordHash, verifyPassword } from "../src/web/demo/password.js";
+import { isPasswordHash, verifyPassword } from "../src/auth/password/scrypt-hash.js";
 import { run } from "../src/app/cli/main.js";
 import { cli, spawnCli } from "./helpers/cli.js";
 import { RawClient } from "./helpers/server.js";

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDemoApp, DemoAppOptionsError, type DemoAppOptions } from "../src/web/demo/app.js";
-import { hashPassword } from "../src/web/demo/password.js";
+import { hashPassword } from "../src/auth/password/scrypt-hash.js";
 import { SessionStore } from "../src/web/demo/session.js";
 import { checkToken } from "../src/core/token/verify.js";
 import type { DemoConfig } from "../src/app/config/types.js";

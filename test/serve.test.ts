@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { checkToken } from "../src/index.js";
-import { hashPassword } from "../src/web/demo/password.js";
+import { hashPassword } from "../src/auth/password/scrypt-hash.js";
 import { loadConfig } from "../src/app/config/load.js";
 import { connectWithToken } from "../src/client/connect.js";
 import { cli, spawnCli, watch } from "./helpers/cli.js";

@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { checkToken, type TokenKey } from "../src/index.js";
 import { createTokenEndpoint, type MintFunction } from "../src/web/index.js";
 import { createDemoApp, type DemoAppOptions } from "../src/web/demo/app.js";
-import { hashPassword } from "../src/web/demo/password.js";
+import { hashPassword } from "../src/auth/password/scrypt-hash.js";
 
 const KEYS: TokenKey[] = [{ tokenSecret: "identity-test-secret", otpSeed: "XVGR73KMZH2M4XMY" }];
 const ALICE = "alice@example.test";

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { startServer, type RunningServer } from "../../src/server/index.js";
 import { createDemoApp, type DemoApp } from "../../src/web/demo/app.js";
-import { hashPassword } from "../../src/web/demo/password.js";
+import { hashPassword } from "../../src/auth/password/scrypt-hash.js";
 import type { DemoConfig, AppConfig } from "../../src/app/config/types.js";
 import type { TokenKey } from "../../src/core/token/keys.js";
 import type { Logger } from "../../src/server/log.js";

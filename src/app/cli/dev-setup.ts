@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, wr
 import { join } from "node:path";
 import { base32Encode } from "../../core/otp/base32.js";
 import { createSelfSignedCertificate } from "../tls/self-signed.js";
-import { hashPassword } from "../../web/demo/password.js";
+import { hashPassword } from "../../auth/password/scrypt-hash.js";
 import { UsageError } from "./io.js";
 import { isObject } from "../config/validators.js";
 

@@ -1,4 +1,4 @@
-import { hashPassword } from "../../web/demo/password.js";
+import { hashPassword } from "../../auth/password/scrypt-hash.js";
 import { parseFlags } from "./args.js";
 import { EXIT_OK, println, readAll, UsageError, type CliIO } from "./io.js";
 import { asTerminal, readHidden } from "./prompt.js";

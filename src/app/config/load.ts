@@ -9,7 +9,7 @@ import { InvalidJidError, nodeprep } from "../../core/jid/prep.js";
 import { Keyring, KeyError, type TokenKey } from "../../core/token/keys.js";
 import { MIN_SESSION_SECRET_BYTES, weakSecretProblem } from "../../core/token/secret-strength.js";
 import { DEFAULT_NONCE_DIGITS, MAX_NONCE_DIGITS, MIN_NONCE_DIGITS } from "../../core/token/format.js";
-import { isPasswordHash } from "../../web/demo/password.js";
+import { isPasswordHash } from "../../auth/password/scrypt-hash.js";
 import { TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
 import type { DemoConfig, DomainConfig, LimitsConfig, ListenerConfig, AppConfig } from "./types.js";
 import { boolean, ConfigError, domainName, integer, isObject, object, secret, setOwn, string, type FileReader, type Raw } from "./validators.js";

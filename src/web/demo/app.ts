@@ -14,7 +14,7 @@ import type { TokenKey } from "../../core/token/keys.js";
 import { createTokenEndpoint, type MintFunction, type NodeHandler } from "../endpoint/token-endpoint.js";
 import { WindowCounter } from "../../auth/policy/window-counter.js";
 import { clientAddress, TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
-import { hashPassword, verifyPassword } from "./password.js";
+import { hashPassword, verifyPassword } from "../../auth/password/scrypt-hash.js";
 import { SessionStorageError, SessionStore } from "./session.js";
 import { chatPage, messagePage, signInPage, stropheCheckPage } from "./pages.js";
 import { systemClock, type Clock } from "../../core/clock.js";
@@ -22,7 +22,7 @@ import type { WebSessionRecords } from "../../core/records/web-sessions.js";
 
 /** The demo web app's sign-in users; absent in production configs. */
 export interface DemoConfig {
-  /** Users who may sign in to the demo; `passwordHash` from password.ts (scrypt). */
+  /** Users who may sign in to the demo; `passwordHash` from src/auth/password/scrypt-hash.ts (`x-token hash-password`). */
   users: { username: string; passwordHash: string }[];
   /** Key that signs the session cookie (>= 32 bytes of randomness, base64 or hex text). */
   sessionSecret: string;
