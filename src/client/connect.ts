@@ -1,27 +1,42 @@
 /** Connects an @xmpp/client client with an X-TOKEN token: the one-call path for apps. */
 import { client as createClient, type Client, type JID } from "@xmpp/client";
-import { assertTokenMaySend, isDeadEndFeatures, isStreamEncrypted, LoginNotOfferedError, loginNotOfferedMessage, useXToken } from "./x-token-mechanism.js";
+import { fastXTokenLogin, type FastXTokenLogin, type TokenSource } from "./fast-login.js";
+import { FastStoreError, type FastStore } from "./fast-store.js";
+import { isDeadEndFeatures, isStreamEncrypted, LoginNotOfferedError, loginNotOfferedMessage } from "./x-token-mechanism.js";
 
-/** A token, or a function that fetches a fresh one: tokens are single-use, reconnects need new ones. */
-export type TokenSource = string | (() => string | Promise<string>);
+export type { TokenSource };
 
 export interface ConnectWithTokenOptions {
   /** `xmpp://host:5222` (STARTTLS), `xmpps://host:5223`, or `ws(s)://host/xmpp-websocket`. */
   service: string;
   domain: string;
   username: string;
+  /**
+   * The X-TOKEN token, or a function fetching a fresh one. Where the server offers FAST, it is
+   * called only when there is no stored FAST token or the server refuses it.
+   */
   token: TokenSource;
+  /**
+   * Where the user-agent id and the FAST token are kept between logins: `memoryFastStore()`,
+   * `fileFastStore(path)` (Node), `webStorageFastStore(localStorage, key)`, or your own. Default:
+   * a new memory store, so the reconnects of this client use FAST, and the next process does not.
+   */
+  store?: FastStore;
+  /** Names sent in `<user-agent>` (SASL2): the software and the device, e.g. "my-bot 1.2", "build server". */
+  software?: string;
+  device?: string;
   resource?: string;
   /** Optional authorization identity (your own bare JID, or nothing). */
   authzid?: string;
   /**
    * Keep xmpp.js's automatic reconnect on once online. Defaults to true when `token` is a
-   * function (every reconnect calls it for a fresh token) and false for a string (a used
-   * token cannot log in again, so retrying it would only fail).
+   * function (a reconnect calls it for a fresh token when FAST cannot log in) or when the server
+   * gave a FAST token; false for a string token without FAST (a used token cannot log in again,
+   * so retrying it would only fail).
    */
   reconnect?: boolean;
   /**
-   * Send the token on a stream without TLS too: plain TCP when the server offers no STARTTLS
+   * Send the token (and FAST logins) on a stream without TLS too: plain TCP when the server offers no STARTTLS
    * (or someone removed it), or ws://. Default false: such a login fails with
    * InsecureStreamError before the token is fetched or sent. Loopback is no exception.
    */
@@ -33,22 +48,27 @@ export interface ConnectWithTokenOptions {
 /** A client that is online: its `jid` is the bound full JID (`alice@example.com/<resource>`). */
 export type OnlineClient = Client & { jid: JID };
 
-/** Builds a client that authenticates with X-TOKEN only, fetching a token for every attempt. */
-export function xTokenClient({ service, domain, username, token, resource, authzid, allowInsecure = false, timeout }: ConnectWithTokenOptions): Client {
+/** The login (and its FAST state) of each client xTokenClient built. */
+const loginOf = new WeakMap<Client, FastXTokenLogin>();
+
+/**
+ * Builds a client that logs in with X-TOKEN, or with FAST where the server offers it and a FAST
+ * token is stored (fetching an X-TOKEN only when there is none or it is refused).
+ */
+export function xTokenClient({ service, domain, username, token, resource, authzid, allowInsecure = false, timeout, store, software, device }: ConnectWithTokenOptions): Client {
+  const login = fastXTokenLogin({ username, domain, token, authzid, allowInsecure, store, software, device });
   const xmpp: Client = createClient({
     service,
     domain,
     resource,
+    // Known before login, so xmpp.js sends it as the stream's `from` on a secure stream: some
+    // servers (ejabberd) offer SASL2 and FAST only to a client that says who it is.
+    username,
     ...(timeout === undefined ? {} : { timeout }),
-    credentials: async (authenticate, mechanisms) => {
-      // Before the token function runs: on a stream without TLS no token is even fetched.
-      assertTokenMaySend(xmpp, { allowInsecure });
-      if (!mechanisms.includes("X-TOKEN")) throw new Error("the server does not offer X-TOKEN");
-      const password = typeof token === "function" ? await token() : token;
-      await authenticate({ username, password, authzid }, "X-TOKEN");
-    },
+    credentials: login.credentials,
   });
-  useXToken(xmpp, { allowInsecure });
+  login.attach(xmpp);
+  loginOf.set(xmpp, login);
   // Features that offer nothing (a server requiring TLS, on ws://): start() rejects now, not at the
   // server's authentication timeout; stop() (or disconnect()) then closes the stream.
   xmpp.middleware.use((ctx, next) => {
@@ -69,7 +89,8 @@ async function ensureWebSocket(service: string): Promise<void> {
 /**
  * Connects and resolves once online (resource bound). Rejects with the SASLError on a refused
  * login (`err.condition`: "not-authorized", "invalid-authzid", ...), InsecureStreamError on a
- * stream without TLS (unless `allowInsecure`), or the connection error.
+ * stream without TLS (unless `allowInsecure`), FastStoreError when the store cannot be read or
+ * written (before any token is fetched when it cannot be read), or the connection error.
  */
 export async function connectWithToken(options: ConnectWithTokenOptions): Promise<OnlineClient> {
   await ensureWebSocket(options.service);
@@ -79,8 +100,11 @@ export async function connectWithToken(options: ConnectWithTokenOptions): Promis
   // start() rejects with the error; the same error is also emitted, which must not crash the app.
   // Whether the stream was encrypted when an error came (the socket is gone once start() rejects).
   let encryptedAtError = true;
-  const swallow = () => {
+  // A FAST token the server sent but the store could not keep: reported once the login is over.
+  let storeError: FastStoreError | undefined;
+  const swallow = (err: unknown) => {
     encryptedAtError = isStreamEncrypted(xmpp);
+    if (err instanceof FastStoreError) storeError ??= err;
   };
   xmpp.on("error", swallow);
   try {
@@ -99,6 +123,12 @@ export async function connectWithToken(options: ConnectWithTokenOptions): Promis
   } finally {
     xmpp.off("error", swallow);
   }
-  if (options.reconnect ?? typeof options.token === "function") xmpp.reconnect.start();
+  if (storeError) {
+    // Online, but the next login could not use FAST: say so now rather than at the next reconnect.
+    await xmpp.stop().catch(() => {});
+    throw storeError;
+  }
+  const hasFastToken = loginOf.get(xmpp)?.state?.token !== undefined;
+  if (options.reconnect ?? (typeof options.token === "function" || hasFastToken)) xmpp.reconnect.start();
   return xmpp as OnlineClient; // online: resource bound, so jid is set
 }

@@ -12,10 +12,15 @@
 
 export interface XTokenCredentials {
   username: string;
-  /** The token; xmpp.js passes it as `password`. */
-  password: string;
+  /** The token; xmpp.js passes it as `password`. Empty or absent when `fetchToken` gives it. */
+  password?: string;
   /** Optional authorization identity: empty, or the user's own bare JID. */
   authzid?: string;
+  /**
+   * Fetches the token when `password` is empty, only once the mechanism runs (after the stream
+   * check): a SASL2 login tries FAST first and needs a fresh token only when FAST is refused.
+   */
+  fetchToken?: () => string | Promise<string>;
 }
 
 export interface XTokenClientOptions {
@@ -114,16 +119,25 @@ export class XTokenMechanism {
     throw new InsecureStreamError("X-TOKEN: register the mechanism with useXToken(client), so it can check that the stream is encrypted");
   }
 
-  response(credentials: XTokenCredentials): string {
+  /** The message; a promise of it when the token is fetched (`fetchToken` and no `password`). */
+  response(credentials: XTokenCredentials & { password: string }): string;
+  response(credentials: XTokenCredentials): string | Promise<string>;
+  response(credentials: XTokenCredentials): string | Promise<string> {
     this.checkStream();
     if (!credentials.username) throw new Error("X-TOKEN: username is required");
-    if (!credentials.password) throw new Error("X-TOKEN: a token is required (pass it as password)");
-    return `${credentials.authzid ?? ""}\0${credentials.username}\0${credentials.password}`;
+    const { fetchToken } = credentials;
+    if (!credentials.password && fetchToken) return (async () => message({ ...credentials, password: await fetchToken() }))();
+    return message(credentials);
   }
 
   challenge(): void {
     // X-TOKEN has no server challenges beyond the empty one for a missing initial response.
   }
+}
+/** The mechanism's one message: `authzid NUL username NUL token`. */
+function message({ authzid, username, password }: XTokenCredentials): string {
+  if (!password) throw new Error("X-TOKEN: a token is required (pass it as password)");
+  return `${authzid ?? ""}\0${username}\0${password}`;
 }
 Object.defineProperty(XTokenMechanism.prototype, "name", { value: "X-TOKEN" });
 Object.defineProperty(XTokenMechanism.prototype, "clientFirst", { value: true });

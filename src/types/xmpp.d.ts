@@ -99,6 +99,22 @@ declare module "@xmpp/client" {
     send(element: Element): Promise<void>;
     sendReceive(element: Element): Promise<Element>;
     iqCaller: { request(element: Element, timeout?: number): Promise<Element> };
+    /**
+     * FAST (XEP-0484) on SASL2: the token storage hooks an app overrides (in memory by default);
+     * `mechanism` is the HT-* mechanism the server offers on this stream, null when none.
+     */
+    fast: {
+      mechanism: string | null;
+      fetchToken(): Promise<FastTokenData | null | undefined>;
+      saveToken(token: FastTokenData): Promise<void>;
+      deleteToken(): Promise<void>;
+    };
+  }
+  /** A FAST token as xmpp.js saves it: the mechanism it is bound to, the token, its XEP-0082 expiry. */
+  export interface FastTokenData {
+    mechanism: string;
+    token: string;
+    expiry: string;
   }
   export function client(options?: ClientOptions): Client;
   export function jid(local: string | null, domain?: string, resource?: string): JID;
