@@ -12,6 +12,8 @@ import { systemClock, type Clock } from "../core/clock.js";
 import { memoryStorage, type Storage } from "../core/records/storage.js";
 import { createXTokenSasl } from "../auth/sasl/index.js";
 import { OtpVerifier } from "../auth/otp/verifier.js";
+import { DEFAULT_FAST_SETTINGS, FastTokens, htSha256NoneMechanism, type FastSettings } from "../auth/fast/index.js";
+import { SaslRegistry } from "../auth/sasl/registry.js";
 import { LoginLimiter, type LoginPolicy } from "../auth/policy/login-limiter.js";
 import { TrustedProxies, clientOrigin } from "../auth/policy/trusted-proxies.js";
 import { oneLineLogger, stderrLogger, type Logger } from "./log.js";
@@ -60,6 +62,11 @@ export interface StartOptions {
    * look-ahead (counter values beyond the stored one a code may be for; 4 by default).
    */
   otp?: { maxOffset?: number };
+  /**
+   * FAST tokens (XEP-0484, docs/fast.md), kept in `storage.fast`: their lifetime and the age after
+   * which a login with one gets a new one (src/app/config's `fast`; 14 days and 1 day by default).
+   */
+  fast?: Partial<FastSettings>;
 }
 
 /** What `RunningServer.reload` takes besides the configuration. */
@@ -207,6 +214,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // PLAIN takes PIN + code for accounts with one-time password credentials, read at each login.
   const otp = new OtpVerifier({ credentials: storage.otp, now, accounts: authority, ...(options.otp?.maxOffset !== undefined ? { maxOffset: options.otp.maxOffset } : {}) });
   const sasl = createXTokenSasl({ authority, allowPlainWithoutTls: config.allowPlainWithoutTls, otp });
+  // FAST: SASL2 logins with a token handed out after a strong login (offered on TLS only).
+  const fast = new FastTokens({ records: storage.fast, now, settings: { ...DEFAULT_FAST_SETTINGS, ...options.fast } });
+  const fastSasl = new SaslRegistry().use(htSha256NoneMechanism({ tokens: fast, accounts: authority }));
   const router = new Router();
   const sessions = new Set<XmppSession>();
   // Each reload that changes its limit starts a new one; streams keep the one they started with.
@@ -226,6 +236,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let services: SessionServices = {
     config,
     sasl,
+    fastSasl,
+    fast,
     router,
     log,
     policy,

@@ -20,7 +20,9 @@ import { NS } from "./namespaces.js";
 import { randomHex } from "./random-id.js";
 import { serialize, type Outbound, type SerializedXml } from "./serialized.js";
 import type { Router } from "./router.js";
-import { SaslExchange, type LoginMetrics } from "./sasl-exchange.js";
+import { SaslExchange, type ExchangeStep, type LoginMetrics } from "./sasl-exchange.js";
+import { authenticationFeature, bind2Resource, readAuthenticate, successElement, type Sasl2Request } from "./sasl2.js";
+import { FAST_MECHANISMS, type FastTokens, type IssuedFastToken } from "../auth/fast/index.js";
 import type { FailureLog } from "./failure-log.js";
 export type StreamErrorCondition =
   | "bad-format"
@@ -88,6 +90,10 @@ export interface Transport {
 export interface SessionServices {
   config: ServerConfig;
   sasl: SaslRegistry;
+  /** FAST's Hashed Token mechanisms, taken in SASL2 only (listed inside `<fast/>`); none when absent. */
+  fastSasl?: SaslRegistry;
+  /** FAST tokens (XEP-0484): handed out on request after a login, rotated, invalidated. */
+  fast?: FastTokens;
   router: Router;
   log: Logger;
   /** Login abuse policy, consulted by the SASL exchange. */
@@ -130,6 +136,8 @@ export class XmppSession implements BoundSession {
   private resource: string | null = null;
   private authenticated = false;
   private readonly sasl: SaslExchange;
+  /** The SASL2 `<authenticate/>` whose exchange is running (challenges may follow). */
+  private sasl2Request: Sasl2Request | null = null;
   /** Our stream header (or `<open/>`) for the current stream was sent: errors can go out. */
   private streamOpened = false;
   available = false;
@@ -173,7 +181,7 @@ export class XmppSession implements BoundSession {
         context: () => this.saslContext(),
         send: (element) => this.transport.send(element),
       },
-      { sasl: services.sasl, policy: services.policy, log: services.log, failureLog: services.failureLog, metrics: services.metrics },
+      { sasl: services.sasl, fastSasl: services.fastSasl, policy: services.policy, log: services.log, failureLog: services.failureLog, metrics: services.metrics },
     );
   }
 
@@ -253,15 +261,23 @@ export class XmppSession implements BoundSession {
   private features(): SerializedXml {
     const startTls = !this.authenticated && !this.transport.secure && this.transport.canStartTls;
     const required = startTls && this.services.config.requireTls;
-    const mechanisms = !this.authenticated && !this.tlsPending() ? this.services.sasl.offered(this.saslContext()) : null;
+    const context = this.saslContext();
+    const mechanisms = !this.authenticated && !this.tlsPending() ? this.services.sasl.offered(context) : null;
+    const fastMechanisms = mechanisms && this.services.fast ? (this.services.fastSasl?.offered(context) ?? []) : [];
+    // Bound through Bind 2: no legacy <bind/> (a client would bind a second time).
+    const bound = this.resource !== null;
     // Mechanism names are registry names (tokens of letters, digits, - and _), never "|" or ",".
-    const key = `${this.authenticated}|${startTls}|${required}|${mechanisms?.join(",") ?? "-"}`;
+    const key = `${this.authenticated}|${bound}|${startTls}|${required}|${mechanisms?.join(",") ?? "-"}|${fastMechanisms.join(",")}`;
     let text = featuresByOffer.get(key);
     if (text === undefined) {
       const features = xml("stream:features", { "xmlns:stream": NS.stream });
       if (startTls) features.append(xml("starttls", { xmlns: NS.tls }, required ? xml("required") : null));
-      if (mechanisms) features.append(xml("mechanisms", { xmlns: NS.sasl }, ...mechanisms.map((m) => xml("mechanism", {}, m))));
-      if (this.authenticated) features.append(xml("bind", { xmlns: NS.bind }), xml("session", { xmlns: NS.session }, xml("optional")));
+      if (mechanisms) {
+        features.append(xml("mechanisms", { xmlns: NS.sasl }, ...mechanisms.map((m) => xml("mechanism", {}, m))));
+        // SASL2 beside legacy SASL: clients that know it use it, the others never look at it.
+        features.append(authenticationFeature(mechanisms, fastMechanisms));
+      }
+      if (this.authenticated && !bound) features.append(xml("bind", { xmlns: NS.bind }), xml("session", { xmlns: NS.session }, xml("optional")));
       text = serialize(features);
       if (featuresByOffer.size < MAX_FEATURE_TEXTS) featuresByOffer.set(key, text);
     }
@@ -338,6 +354,7 @@ export class XmppSession implements BoundSession {
     if (!this.authenticated) {
       if (ns === NS.tls && element.name === "starttls") return this.onStartTls();
       if (ns === NS.sasl) return this.onSasl(element);
+      if (ns === NS.sasl2) return this.onSasl2(element);
       return this.streamError("not-authorized", "authenticate first");
     }
     if (ns !== NS.client || !["message", "presence", "iq"].includes(element.name)) {
@@ -416,16 +433,95 @@ export class XmppSession implements BoundSession {
     }
     const step = await this.sasl.handle(element);
     if (step === null) return this.streamError("not-authorized", "unexpected SASL element");
-    if (this.phase !== "negotiating") return; // closed while verifying
-    if (step.kind === "exhausted") return this.streamError("policy-violation", "too many failed authentication attempts");
-    if (step.kind !== "authenticated") return;
+    if (!this.settled(step)) return;
+    this.authenticatedAs(step.jid);
+    this.expectNewStream();
+    this.transport.restart();
+  }
+
+  /** What every wire does with a step: true once authenticated (the stream still open). */
+  private settled(step: ExchangeStep): step is Extract<ExchangeStep, { kind: "authenticated" }> {
+    if (this.phase !== "negotiating") return false; // closed while verifying
+    if (step.kind === "exhausted") {
+      this.streamError("policy-violation", "too many failed authentication attempts");
+      return false;
+    }
+    return step.kind === "authenticated";
+  }
+
+  private authenticatedAs(jid: string): void {
     this.authenticated = true;
-    this.bareJid = step.jid;
+    this.bareJid = jid;
     if (this.authTimer) clearTimeout(this.authTimer);
     this.authTimer = null;
     this.transport.setMaxElementBytes(this.services.config.limits.maxStanzaBytes);
-    this.expectNewStream();
-    this.transport.restart();
+  }
+
+  /**
+   * SASL2 (XEP-0388): `<authenticate/>`, `<response/>`, `<abort/>`. The same exchange and policy
+   * as legacy SASL; a failure leaves the stream as it was for another attempt, a success needs
+   * no stream restart: `<success/>` (with Bind 2 and FAST inline), then the new features.
+   */
+  private async onSasl2(element: Element): Promise<void> {
+    if (this.tlsPending()) {
+      this.transport.send(xml("failure", { xmlns: NS.sasl2 }, xml("encryption-required", { xmlns: NS.sasl })));
+      return this.end();
+    }
+    let step: ExchangeStep;
+    if (element.name === "authenticate") {
+      const request = readAuthenticate(element);
+      this.sasl2Request = request;
+      step = await this.sasl.startSasl2({
+        mechanism: request.mechanism,
+        initialResponse: request.initialResponse,
+        ...(request.userAgentId === undefined ? {} : { context: { userAgentId: request.userAgentId } }),
+      });
+    } else if (element.name === "response") {
+      step = await this.sasl.respondSasl2(element.text());
+    } else if (element.name === "abort") {
+      step = await this.sasl.abortSasl2();
+    } else {
+      return this.streamError("not-authorized", "unexpected SASL2 element");
+    }
+    const request = this.sasl2Request;
+    if (!this.settled(step) || request === null) return;
+    this.sasl2Request = null;
+    this.authenticatedAs(step.jid);
+    const token = this.fastAfterLogin(request, step.outcome.fastToken);
+    const bound = request.bindTag !== undefined && this.bind2(request.bindTag);
+    this.transport.send(successElement({ additionalData: step.outcome.additionalData, identity: bound ? this.fullJid : this.bareJid, bound, token }));
+    this.transport.send(this.features());
+  }
+
+  /**
+   * FAST after a successful SASL2 login: the token used is invalidated when asked; a new one is
+   * handed out when asked for (`<request-token/>`), or unasked when the one used is older than the
+   * rotation age. Only with a user-agent id, on a TLS-protected stream, for a mechanism we have. A
+   * token the records cannot store is not handed out (the login stands; logged).
+   */
+  private fastAfterLogin(request: Sasl2Request, used: Parameters<FastTokens["invalidate"]>[0] | undefined): IssuedFastToken | null {
+    const fast = this.services.fast;
+    if (!fast || !this.transport.secure) return null;
+    try {
+      if (used && request.invalidate) fast.invalidate(used);
+    } catch (err) {
+      this.services.log.warn(`FAST token of ${this.bareJid} could not be invalidated: ${describe(err)}`);
+    }
+    const rotate = used !== undefined && !request.invalidate && fast.isDueForRotation(used);
+    const mechanism = request.requestToken ?? (rotate ? used.binding.mechanism : null);
+    if (mechanism === null || request.userAgentId === undefined || !FAST_MECHANISMS.includes(mechanism)) return null;
+    try {
+      return fast.issue(this.bareJid, request.userAgentId, mechanism);
+    } catch (err) {
+      this.services.log.warn(`no FAST token for ${this.bareJid}: it could not be stored: ${describe(err)}`);
+      return null;
+    }
+  }
+
+  /** Bind 2 (XEP-0386): a resource from the client's tag and a generated rest; false when the account could not be recorded. */
+  private bind2(tag: string | null): boolean {
+    const resource = bind2Resource(tag, (r) => this.services.router.sessionsOf(this.bareJid).some((s) => s instanceof XmppSession && s.resource === r));
+    return this.attach(resource);
   }
 
   // ---- after authentication ------------------------------------------------------------------
@@ -433,21 +529,29 @@ export class XmppSession implements BoundSession {
   private onBind(iq: Element): void {
     const outcome = bindResource(iq, this.bareJid, this.services.router);
     if (outcome.kind === "error") return sendStanzaError(this, iq, outcome.type, outcome.condition);
-    // An account exists once it has bound a resource: only such accounts get offline messages
-    // (delivery.ts). Recorded before the session is reachable; a known account costs a set
-    // lookup (the engines remember the accounts they know). A store that cannot record it
-    // refuses the bind, and the stream stays as it was: the client may try again.
+    if (!this.attach(outcome.resource)) return sendStanzaError(this, iq, "wait", "internal-server-error", "the account could not be recorded; try again later");
+    this.transport.send(outcome.reply);
+  }
+
+  /**
+   * Binds the stream to `resource` (legacy bind or Bind 2). An account exists once it has bound a
+   * resource: only such accounts get offline messages (delivery.ts). Recorded before the session
+   * is reachable; a known account costs a set lookup (the engines remember the accounts they
+   * know). A store that cannot record it refuses the bind (false), and the stream stays as it
+   * was: the client may try again.
+   */
+  private attach(resource: string): boolean {
     try {
       this.services.storage.accounts.add(this.bareJid);
     } catch (err) {
-      this.services.log.warn(`bind refused for ${this.bareJid}: the account could not be recorded: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
-      return sendStanzaError(this, iq, "wait", "internal-server-error", "the account could not be recorded; try again later");
+      this.services.log.warn(`bind refused for ${this.bareJid}: the account could not be recorded: ${describe(err)}`);
+      return false;
     }
     this.makeRoomForSession();
-    this.resource = outcome.resource;
-    this.fullJid = outcome.fullJid;
+    this.resource = resource;
+    this.fullJid = `${this.bareJid}/${resource}`;
     this.services.router.add(this.resource, this);
-    this.transport.send(outcome.reply);
+    return true;
   }
 
   /**
@@ -500,4 +604,8 @@ export class XmppSession implements BoundSession {
     if (this.phase === "closed") return;
     this.transport.send(stanza);
   }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }

@@ -3,6 +3,8 @@
  * state machine from the client's decoded messages to an outcome. Transports (our server, or
  * anyone else's) do the base64 and the XML around it.
  */
+import type { FastTokenBinding, FastTokenSlot } from "../../core/records/fast-tokens.js";
+
 /** RFC 6120 section 6.5 failure conditions. */
 export type SaslCondition =
   | "aborted"
@@ -20,8 +22,12 @@ export type SaslCondition =
 export type SaslOutcome =
   /** Send `<challenge/>` with these bytes (empty for an empty challenge). */
   | { kind: "challenge"; data: Buffer }
-  /** Send `<success/>`; the stream is authenticated as `jid` (prepared bare JID). */
-  | { kind: "success"; jid: string }
+  /**
+   * Send `<success/>`; the stream is authenticated as `jid` (prepared bare JID). `additionalData`
+   * goes with it where the wire has room (SASL2's `<additional-data>`: a Hashed Token responder);
+   * `fastToken` says which FAST token the login was made with (rotation, invalidation follow).
+   */
+  | { kind: "success"; jid: string; additionalData?: Buffer; fastToken?: FastTokenUse }
   /**
    * Send `<failure><condition/></failure>`. `reason` is the precise cause for logs and metrics
    * (e.g. a token RejectReason); `jid` is who tried, when it is known. Neither is sent to the client.
@@ -36,6 +42,18 @@ export interface SaslContext {
   secure: boolean;
   /** The client's address, for rate limits and logs. */
   remoteAddress?: string;
+  /** SASL2's `<user-agent id=…>`, as sent (FAST tokens are bound to it); absent in legacy SASL. */
+  userAgentId?: string;
+}
+
+/** The FAST token (XEP-0484) a login was made with: its binding, which slot held it, and when it was handed out. */
+export interface FastTokenUse {
+  binding: FastTokenBinding;
+  /** SHA-256 of the initiator message: which token of the binding it was. */
+  verifier: Uint8Array;
+  slot: FastTokenSlot;
+  /** Unix seconds. */
+  issuedAt: number;
 }
 
 /**
