@@ -9,7 +9,8 @@ import { resolve } from "node:path";
 import { LOGIN_WINDOW_SECONDS, type FailureCounter, type LoginLimits } from "../auth/policy/login-limiter.js";
 import { memoryStorage, type Storage } from "../core/records/storage.js";
 import type { ReplayStore } from "../core/replay/store.js";
-import { connectRedis, loginFailureCounters, RedisReplayStore, type RedisConnection, type StoreLog } from "../stores/redis/index.js";
+import { connectRedis, loginFailureCounters, RedisReplayStore, RedisRevocationBus, RedisRevocations, type RedisConnection, type StoreLog } from "../stores/redis/index.js";
+import type { RevocationBus } from "../core/records/revocations.js";
 import { openSqliteStorage, type Synchronous } from "../stores/sqlite/index.js";
 import type { OfflineLimits } from "../core/records/offline.js";
 
@@ -59,6 +60,12 @@ export interface OpenedStores {
   loginCounters(limits: Omit<LoginLimits, "maxAuthFailuresPerConnection">): { byIp: FailureCounter; byJid: FailureCounter } | null;
   /** The connection when the store is Redis. */
   redis: RedisConnection | null;
+  /**
+   * Where revocations are announced to the other nodes (Redis pub/sub), or null without Redis
+   * (servers on one SQLite file read each other's from it). `storage.revocations` is on the
+   * same Redis then.
+   */
+  revocationBus: RevocationBus | null;
   close(): Promise<void>;
 }
 
@@ -90,6 +97,7 @@ export async function openStores(config: StoresConfig, log: StoreLog, options: O
       where: storage.where,
       loginCounters: () => null,
       redis: null,
+      revocationBus: null,
       close: async () => storage.close(),
     };
   }
@@ -106,8 +114,12 @@ export async function openStores(config: StoresConfig, log: StoreLog, options: O
     timeoutMs: settings.timeoutMs,
     outage: redis.outage,
   });
+  // Revocations live where every node sees them, and are announced to every node at once.
+  const revocations = new RedisRevocations({ client: redis.client, keyPrefix: settings.keyPrefix, timeoutMs: settings.timeoutMs, outage: redis.outage });
+  const revocationBus = new RedisRevocationBus({ client: redis.client, keyPrefix: settings.keyPrefix, timeoutMs: settings.timeoutMs, outage: redis.outage, warn: (m) => log.warn(m) });
   return {
-    storage: { ...storage, replay, close: () => storage.close() },
+    storage: { ...storage, replay, revocations, close: () => storage.close() },
+    revocationBus,
     replay,
     where: `Redis at ${redis.where}`,
     loginCounters: (limits) =>

@@ -10,6 +10,8 @@ import { KeyError, Keyring, type TokenKey } from "../core/token/keys.js";
 import { verifyToken, type Accepted, type RejectReason } from "../core/token/verify.js";
 import { DEFAULT_WINDOW, WINDOW_RULE, isValidWindow } from "../core/token/window.js";
 import { systemClock, type Clock } from "../core/clock.js";
+import { mintedBefore } from "../core/token/not-before.js";
+import type { RevocationRecords } from "../core/records/revocations.js";
 
 /** One hosted domain as the authority needs it (the server's DomainConfig fits). */
 export interface AuthorityDomain {
@@ -28,6 +30,11 @@ export interface AuthorityOptions {
   replay?: ReplayStore;
   /** The clock (unix seconds); the system clock by default. */
   now?: Clock;
+  /**
+   * Revoked accounts (docs/revocation.md): a token minted before its account's not-before time is
+   * refused with `revoked`. Read at every login; an engine that cannot answer refuses the login.
+   */
+  revocations?: Pick<RevocationRecords, "notBefore">;
 }
 
 interface HostedDomain {
@@ -61,17 +68,19 @@ function hostedDomains(domains: Record<string, AuthorityDomain>): Map<string, Ho
  * The answer to one login check (the shape of a Prosody auth profile): ok, the account is
  * disabled, or the reason the token was refused.
  */
-export type AuthorityVerdict = Accepted | { ok: false; reason: RejectReason | "unknown-domain" | "account-disabled" };
+export type AuthorityVerdict = Accepted | { ok: false; reason: RejectReason | "unknown-domain" | "account-disabled" | "revoked" };
 
 export class TokenAuthority {
   private hosted: ReadonlyMap<string, HostedDomain>;
   readonly replay: ReplayStore;
   private readonly now: Clock;
+  private readonly revocations: Pick<RevocationRecords, "notBefore"> | null;
 
-  constructor({ domains, replay = new MemoryReplayStore(), now = systemClock }: AuthorityOptions) {
+  constructor({ domains, replay = new MemoryReplayStore(), now = systemClock, revocations }: AuthorityOptions) {
     this.hosted = hostedDomains(domains);
     this.replay = replay;
     this.now = now;
+    this.revocations = revocations ?? null;
   }
 
   /**
@@ -127,7 +136,7 @@ export class TokenAuthority {
     const hosted = this.hosted.get(domain);
     if (!hosted) return Promise.resolve({ ok: false, reason: "unknown-domain" });
     if (hosted.disabled.has(localpart)) return Promise.resolve({ ok: false, reason: "account-disabled" });
-    return verifyToken(token, {
+    const verdict = verifyToken(token, {
       jid: `${localpart}@${domain}`,
       jidPrepared: true,
       keys: hosted.keyring,
@@ -135,6 +144,22 @@ export class TokenAuthority {
       nonceDigits: hosted.nonceDigits,
       replay: this.replay,
       now: this.now(),
+    });
+    const revocations = this.revocations;
+    if (!revocations) return verdict;
+    // Last, after the replay claim: the not-before is read as late as possible, so a revocation
+    // recorded while the token was being checked still counts. A token that verifies and was
+    // minted before it is refused (and stays used).
+    return verdict.then(async (result): Promise<AuthorityVerdict> => {
+      if (!result.ok) return result;
+      let notBefore: number | null;
+      try {
+        notBefore = await revocations.notBefore(result.jid);
+      } catch {
+        // The same shared store (or database) as the replay claim's: fail closed, as it does.
+        return { ok: false, reason: "replay-store-error" };
+      }
+      return mintedBefore(result.step, notBefore) ? { ok: false, reason: "revoked" } : result;
     });
   }
 }

@@ -35,6 +35,8 @@ export class PrometheusMetrics {
   private readonly replayHits: Counter;
   private readonly storeErrors: Counter;
   private readonly verification: Histogram<"mechanism" | "result">;
+  private readonly revocations: Counter<"source">;
+  private readonly revokedStreams: Counter;
 
   constructor(options: PrometheusMetricsOptions) {
     // An address list, matched like trustedProxies (the same parser, so the same forms are valid).
@@ -51,6 +53,8 @@ export class PrometheusMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     });
+    this.revocations = new Counter({ name: "xtoken_revocations_total", help: "Account revocations applied on this node, by who asked (library, http, cli, bus)", labelNames: ["source"], registers });
+    this.revokedStreams = new Counter({ name: "xtoken_revoked_streams_total", help: "Streams ended because their account was revoked", registers });
     const streams = options.streams;
     new Gauge({
       name: "xtoken_open_streams",
@@ -72,6 +76,16 @@ export class PrometheusMetrics {
     this.failures.inc({ reason });
     if (reason === "replayed") this.replayHits.inc();
     if (STORE_ERROR_REASONS.has(reason)) this.storeErrors.inc();
+  }
+
+  /** The server's revocation hook (StartOptions.metrics). */
+  accountRevoked({ source, streamsEnded }: { source: string; streamsEnded: number }): void {
+    this.revocations.inc({ source });
+    this.revokedStreams.inc(streamsEnded);
+  }
+
+  revokedStreamEnded(): void {
+    this.revokedStreams.inc();
   }
 
   /**

@@ -28,6 +28,10 @@ import { TcpTransport } from "./transport/tcp.js";
 import { TlsTickets } from "./transport/tls-tickets.js";
 import { WEBSOCKET_PAYLOAD_SLACK, WebSocketTransport } from "./transport/websocket.js";
 import { ListenError, type ListenerName } from "./listen-error.js";
+import { AccountRevoker, type RevocationMetrics, type RevokeOptions, type RevokeReport } from "./revocation.js";
+import { createRevocationEndpoint, type RevocationEndpointConfig } from "./revocation-endpoint.js";
+import type { RevocationBus } from "../core/records/revocations.js";
+import type { RoutableSession } from "./router.js";
 
 export { stderrLogger, silentLogger, oneLine, type Logger } from "./log.js";
 export { XmlFramer, FramingError } from "./transport/xml-framer.js";
@@ -35,6 +39,9 @@ export { ListenError, type ListenerName } from "./listen-error.js";
 export type { ServerConfig, DomainConfig, ListenerConfig, LimitsConfig, TlsConfig } from "./config.js";
 export type { LoginPolicy } from "../auth/policy/login-limiter.js";
 export type { LoginMetrics } from "./sasl-exchange.js";
+export { RevocationError, REVOKED_CONDITION, REVOKED_TEXT, type RevokeOptions, type RevokeReport, type RevocationMetrics, type RevocationSource } from "./revocation.js";
+export { createRevocationEndpoint, DEFAULT_REVOCATION_PATH, MAX_REVOCATION_BODY_BYTES, RevocationEndpointError, type RevocationEndpointConfig } from "./revocation-endpoint.js";
+export type { Revocation, RevocationBus, RevocationRecords } from "../core/records/revocations.js";
 
 export interface StartOptions {
   log?: Logger;
@@ -48,15 +55,29 @@ export interface StartOptions {
    * process. The caller opens and closes it; close() does not.
    */
   storage?: Storage;
-  /** Share one authority (and its replay store) with others; by default built from `config` and `storage.replay`. */
+  /**
+   * Share one authority (and its replay store) with others; by default built from `config`,
+   * `storage.replay` and `storage.revocations`. Give yours `revocations: storage.revocations`
+   * too, or revoked accounts' tokens are not refused (docs/revocation.md).
+   */
   authority?: TokenAuthority;
   /**
    * The login policy every SASL exchange consults; by default a LoginLimiter over in-memory
    * counters with `config.limits` (give one with shared counters, or wrap it for metrics).
    */
   loginPolicy?: LoginPolicy;
-  /** Where login figures go (src/metrics' Prometheus adapter); none by default. */
-  metrics?: LoginMetrics;
+  /** Where login (and revocation) figures go (src/metrics' Prometheus adapter); none by default. */
+  metrics?: LoginMetrics & Partial<RevocationMetrics>;
+  /**
+   * Nodes sharing a Redis: revocations are announced on it so every node ends the account's
+   * streams (src/stores/redis RedisRevocationBus); give `storage.revocations` on the same Redis.
+   */
+  revocationBus?: RevocationBus | null;
+  /**
+   * The revocation endpoint on the HTTP listener (docs/revocation.md): a shared secret, an
+   * allow-list of addresses, or both; none by default. Answered before `httpHandler`.
+   */
+  revocationEndpoint?: RevocationEndpointConfig | null;
   /**
    * One-time password accounts (docs/otp.md), whose credentials are `storage.otp`: the HOTP
    * look-ahead (counter values beyond the stored one a code may be for; 4 by default).
@@ -127,6 +148,14 @@ export interface RunningServer {
   readonly ports: { c2s: number | null; directTls: number | null; http: number | null; component: number | null };
   /** Sessions open right now. */
   readonly sessionCount: number;
+  /**
+   * Revokes an account (docs/revocation.md): its X-TOKENs minted before `notBefore` (now by
+   * default) are refused from now on, on every node sharing the storage; its streams here end
+   * with `not-authorized`, its FAST tokens are forgotten, and other nodes are told (the bus).
+   * Rejects with RevocationError for a caller's mistake, with the storage's error when the
+   * revocation could not be recorded (then nothing was done).
+   */
+  revokeAccount(jid: string, options?: Omit<RevokeOptions, "source">): Promise<RevokeReport>;
   /** Each open connection's outbound queue, and whether reading from it is paused for it (tests, metrics). */
   connections(): ConnectionStats[];
   /** Open streams by state: unauthenticated, authenticated, bound (metrics). */
@@ -207,7 +236,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const log = oneLineLogger(options.log ?? stderrLogger());
   const now = options.now ?? systemClock;
   const storage = options.storage ?? memoryStorage({ replayMaxEntries: config.replayMaxEntries });
-  const authority = options.authority ?? new TokenAuthority({ domains: config.domains, replay: storage.replay, now });
+  const authority = options.authority ?? new TokenAuthority({ domains: config.domains, replay: storage.replay, now, revocations: storage.revocations });
   // The configuration in force: reload() replaces it (its domains, certificate and limits).
   let live = config;
   // The login policy is applied by each stream's SASL exchange (src/server/sasl-exchange.ts).
@@ -217,8 +246,24 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // FAST: SASL2 logins with a token handed out after a strong login (offered on TLS only).
   const fast = new FastTokens({ records: storage.fast, now, settings: { ...DEFAULT_FAST_SETTINGS, ...options.fast } });
   const fastSasl = new SaslRegistry().use(htSha256NoneMechanism({ tokens: fast, accounts: authority }));
-  const router = new Router();
   const sessions = new Set<XmppSession>();
+  const revoker = new AccountRevoker({
+    records: storage.revocations,
+    fast: storage.fast,
+    bus: options.revocationBus ?? null,
+    streams: () => sessions,
+    hosts: (domain) => authority.hosts(domain),
+    log,
+    metrics: options.metrics,
+    now,
+  });
+  // Every bind passes the revoker: a stream whose login raced its account's revocation ends.
+  const router = new (class extends Router {
+    override add(resource: string, session: RoutableSession): void {
+      super.add(resource, session);
+      if (session instanceof XmppSession) revoker.checkBind(session);
+    }
+  })();
   // Each reload that changes its limit starts a new one; streams keep the one they started with.
   const failureLogs = [new FailureLog(log, { linesPerMinute: config.limits.maxFailureLinesPerIpPerMinute })];
   const rosters = createRosters(router, (domain) => Object.hasOwn(live.domains, domain), config.presenceBroadcast, undefined, storage.rosters);
@@ -283,9 +328,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       ports.directTls = await listen(server, config.listeners.directTlsPort, host, "directTls");
     }
     if (config.listeners.httpPort !== null) {
-      const handler = options.httpHandler ?? ((_req: http.IncomingMessage, res: http.ServerResponse) => {
+      const rest = options.httpHandler ?? ((_req: http.IncomingMessage, res: http.ServerResponse) => {
         res.writeHead(404, { "Content-Type": "text/plain" }).end("not found\n");
       });
+      const revocation = options.revocationEndpoint ? createRevocationEndpoint(options.revocationEndpoint, () => revoker) : null;
+      const handler = revocation ? (req: http.IncomingMessage, res: http.ServerResponse) => revocation(req, res) || rest(req, res) : rest;
       const server = http.createServer(handler);
       // ws refuses a larger message from its frame header, before buffering it (close code 1009);
       // our own check answers one slightly over the limit with policy-violation. The limit is the
@@ -321,8 +368,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       servers.push(components.server);
       ports.component = await listen(components.server, config.listeners.componentPort, config.listeners.componentHost ?? "127.0.0.1", "component");
     }
+    await revoker.start();
   } catch (err) {
     tickets?.stop();
+    await revoker.stop();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     throw err;
   }
@@ -402,6 +451,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       return [...sessions].map((s) => ({ kind: s.transportKind, remoteAddress: s.remoteAddress, outboundBytes: s.outboundBytes, outboundPaused: s.outboundPaused }));
     },
     reload,
+    revokeAccount: (jid, revokeOptions = {}) => revoker.revoke(jid, { ...revokeOptions, source: "library" }),
     close() {
       closing ??= (async () => {
         const stopped = Promise.all(
@@ -413,6 +463,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         for (const session of [...sessions]) session.streamError("system-shutdown", "the server is shutting down");
         components?.closeAll();
         wss?.close();
+        await revoker.stop();
         tickets?.stop();
         await stopped;
         for (const failureLog of failureLogs) failureLog.flush();

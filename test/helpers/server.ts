@@ -3,7 +3,7 @@ import net from "node:net";
 import { WebSocket } from "ws";
 import tls from "node:tls";
 import { randomBytes } from "node:crypto";
-import { startServer, type RunningServer } from "../../src/server/index.js";
+import { startServer, type RunningServer, type StartOptions } from "../../src/server/index.js";
 import type { AppConfig, LimitsConfig } from "../../src/app/config/types.js";
 import { DEFAULT_LIMITS as SHIPPED_LIMITS } from "../../src/app/config/load.js";
 import { mintToken } from "../../src/core/token/mint.js";
@@ -78,6 +78,8 @@ export interface TestServerOptions {
   keys?: Record<string, TokenKey[]>;
   /** What outlives a login (SQLite in a temp dir, a failing engine); the memory engine when absent. */
   storage?: Storage;
+  /** Any other start option (a revocation endpoint, a bus, metrics, a clock). */
+  start?: Omit<StartOptions, "log" | "storage" | "loginPolicy">;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -111,7 +113,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
   const logLines: string[] = [];
   const log: Logger = { info: (m) => logLines.push(`info ${m}`), warn: (m) => logLines.push(`warn ${m}`) };
-  const server = await startServer(config, { log, ...(options.loginPolicy ? { loginPolicy: options.loginPolicy } : {}), ...(options.storage ? { storage: options.storage } : {}) });
+  const server = await startServer(config, { log, ...options.start, ...(options.loginPolicy ? { loginPolicy: options.loginPolicy } : {}), ...(options.storage ? { storage: options.storage } : {}) });
   return {
     server,
     domain: DOMAIN,

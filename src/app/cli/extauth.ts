@@ -72,7 +72,7 @@ export async function extauth(io: CliIO): Promise<number> {
   // (store.redis, XTOKEN_REDIS_URL) when several machines must share it.
   const stores = await openStores(config, log, { cwd: io.cwd ?? process.cwd(), role: "verifier" });
   try {
-    const authority = new TokenAuthority({ domains: config.domains, replay: stores.replay });
+    const authority = new TokenAuthority({ domains: config.domains, replay: stores.replay, revocations: stores.storage.revocations });
     const shared = stores.redis
       ? ""
       : stores.storage.durable

@@ -14,6 +14,7 @@ import { hashPasswordCommand } from "./hash-password.js";
 import { component } from "./component.js";
 import { extauth } from "./extauth.js";
 import { otp } from "./otp.js";
+import { revoke } from "./revoke.js";
 
 const HELP = `Usage: x-token <command> [options]
 
@@ -26,6 +27,7 @@ Commands:
   hash-password   hash a demo user's password (asked without echo, or read from standard input)
   extauth         external authentication program for ejabberd, MongooseIM, Prosody
   otp             one-time password accounts: add, list, remove, resync, import, export
+  revoke          revoke an account: refuse its tokens minted before now, end its streams
 
 Run "x-token <command> --help" for a command's options; "x-token --version" prints the version.`;
 
@@ -38,6 +40,7 @@ const COMMANDS: Record<string, (io: CliIO) => number | Promise<number>> = {
   component,
   extauth,
   otp,
+  revoke,
 };
 
 /** Runs one command line; returns the exit code. Never throws for a user's mistake. */

@@ -73,14 +73,18 @@ export async function serve(io: CliIO): Promise<number> {
   // configured (docs/storage.md, docs/scaling.md); closed whatever happens.
   const stores = await openStores(config, log, { cwd, role: "server", ...(dev ? { defaultDir: join(dev.dir, "data") } : {}) });
   try {
-    const authority = new TokenAuthority({ domains: config.domains, replay: stores.replay });
+    const authority = new TokenAuthority({ domains: config.domains, replay: stores.replay, revocations: stores.storage.revocations });
     const loginPolicy = loginLimiter(config.limits, stores);
     // Metrics read the server's streams when scraped; the server is there by then.
     let running: RunningServer | null = null;
     const metrics = config.metrics
       ? new PrometheusMetrics({ allowFrom: config.metrics.allowFrom, streams: () => running?.streamsByState() ?? {} })
       : null;
-    const server = await listenOrExplain(config, { log, authority, loginPolicy, storage: stores.storage, otp, ...(metrics ? { metrics } : {}) }, metrics);
+    const server = await listenOrExplain(
+      config,
+      { log, authority, loginPolicy, storage: stores.storage, otp, revocationBus: stores.revocationBus, revocationEndpoint: config.revocation ?? null, ...(metrics ? { metrics } : {}) },
+      metrics,
+    );
     running = server;
     let forgetRuntime: (() => void) | null = null;
     // From here on the ports are open: whatever happens, they are closed before serve returns or throws.
@@ -118,6 +122,7 @@ const APP_RESTART_SETTINGS: Record<Exclude<keyof AppConfig, keyof ServerConfig>,
   store: "store.redis",
   storage: "storage",
   metrics: "metrics",
+  revocation: "revocation",
 };
 
 /**
@@ -255,6 +260,10 @@ function printWelcome(
   if (config.presenceBroadcast === "domain") rows.push(["Presence", "everyone on a domain sees everyone (presenceBroadcast: domain)"]);
   if (ports.http !== null && config.demo) rows.push(["Demo web app", url("http", host, ports.http, "/")]);
   if (ports.http !== null && config.metrics) rows.push(["Metrics", url("http", host, ports.http, "/metrics")]);
+  if (ports.http !== null && config.revocation) {
+    const who = [config.revocation.secret !== null && "shared secret", config.revocation.allowFrom !== null && `from ${config.revocation.allowFrom.join(", ")}`].filter(Boolean).join(" and ");
+    rows.push(["Revocation endpoint", `${url("http", host, ports.http, config.revocation.path)} (POST; ${who})`]);
+  }
   rows.push(["Storage", stores.storage.durable ? stores.storage.where : "IN MEMORY: used tokens, rosters, offline messages and sign-ins are lost at every restart"]);
   if (stores.replay !== stores.storage.where) rows.push(["Used tokens", stores.replay]);
   if (ports.component !== null) {

@@ -8,6 +8,7 @@ import type { DemoConfig } from "../../web/demo/app.js";
 import type { TokenComponentConfig } from "./component.js";
 import type { MetricsConfig } from "./metrics.js";
 import type { StorageSettings } from "./storage.js";
+import type { RevocationConfig } from "./revocation.js";
 
 export type { DomainConfig, ListenerConfig, TlsConfig, LimitsConfig, ServerConfig, HostedComponentConfig } from "../../server/config.js";
 export type { DemoConfig } from "../../web/demo/app.js";
@@ -23,6 +24,8 @@ export interface AppConfig extends ServerConfig {
   storage?: StorageSettings;
   /** Prometheus metrics at /metrics on the HTTP listener; null (absent) when off. */
   metrics?: MetricsConfig | null;
+  /** The revocation endpoint on the HTTP listener (docs/revocation.md); null (absent) when off. */
+  revocation?: RevocationConfig | null;
 }
 
 export interface StoreConfig {

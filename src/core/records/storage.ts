@@ -11,6 +11,7 @@ import { MemoryOtpCredentials, type OtpCredentials } from "./otp.js";
 import { MemoryFastTokens, type FastTokenRecords } from "./fast-tokens.js";
 import type { RosterRecords } from "./roster.js";
 import type { WebSessionRecords } from "./web-sessions.js";
+import { MemoryRevocations, type RevocationRecords } from "./revocations.js";
 
 export interface Storage {
   /** Used tokens. */
@@ -26,6 +27,8 @@ export interface Storage {
   otp: OtpCredentials;
   /** FAST tokens (XEP-0484, docs/fast.md): what later logins of a client are checked against. */
   fast: FastTokenRecords;
+  /** Accounts revoked (docs/revocation.md): their tokens minted before a time are refused; read at every token login. */
+  revocations: RevocationRecords;
   /** Whether what is stored survives a restart (false for the memory engine). */
   readonly durable: boolean;
   /** Where it lives, for start-up lines ("in memory", "SQLite in /var/lib/x-token"). */
@@ -54,6 +57,7 @@ export function memoryStorage({ replayMaxEntries = 100_000, offlineLimits = DEFA
     webSessions: null,
     otp: new MemoryOtpCredentials(),
     fast: new MemoryFastTokens(),
+    revocations: new MemoryRevocations(),
     durable: false,
     where: "in memory",
     close: () => {},

@@ -15,3 +15,4 @@ export {
 } from "./verify.js";
 export { Keyring, PreparedKey, KeyError, OTP_STEP_SECONDS, type TokenKey } from "./keys.js";
 export { parseToken, formatToken, MAX_TOKEN_LENGTH, DEFAULT_NONCE_DIGITS, MIN_NONCE_DIGITS, MAX_NONCE_DIGITS, type TokenParts } from "./format.js";
+export { mintedBefore, acceptedFrom } from "./not-before.js";

@@ -14,3 +14,4 @@ export { connectRedis, redactRedisUrl, RedisUrlError, type RedisConnection, type
 export { OutageReporter, type StoreLog } from "./outage.js";
 export { RedisFailureCounter, loginFailureCounters, type RedisFailureCounterOptions } from "./failure-counter.js";
 export { openRedisReplayStore, type RedisStoreConfig, type OpenedRedisReplayStore } from "./open.js";
+export { RedisRevocations, RedisRevocationBus, type RedisRevocationsOptions, type RedisRevocationBusOptions } from "./revocations.js";

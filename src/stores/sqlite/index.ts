@@ -9,3 +9,4 @@ export { SqliteWebSessions } from "./web-sessions.js";
 export { SqliteAccounts } from "./accounts.js";
 export { SqliteOtpCredentials } from "./otp-credentials.js";
 export { SqliteFastTokens } from "./fast-tokens.js";
+export { SqliteRevocations } from "./revocations.js";

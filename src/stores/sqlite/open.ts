@@ -7,6 +7,7 @@ import { SqliteWebSessions } from "./web-sessions.js";
 import { SqliteAccounts } from "./accounts.js";
 import { SqliteOtpCredentials } from "./otp-credentials.js";
 import { SqliteFastTokens } from "./fast-tokens.js";
+import { SqliteRevocations } from "./revocations.js";
 import type { Storage } from "../../core/records/storage.js";
 import { DEFAULT_OFFLINE_LIMITS, type OfflineLimits } from "../../core/records/offline.js";
 
@@ -55,6 +56,7 @@ export function openSqliteStorage({ dir, synchronous, offlineLimits = DEFAULT_OF
     webSessions: new SqliteWebSessions(db),
     otp: new SqliteOtpCredentials(db),
     fast: new SqliteFastTokens(db),
+    revocations: new SqliteRevocations(db),
     backup: async (destination) => {
       await db.backup(destination);
     },

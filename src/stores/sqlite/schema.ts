@@ -95,11 +95,15 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX fast_tokens_by_expiry ON fast_tokens (expires_at);
   `,
-  // 4: revocation: X-TOKENs minted before not_before are refused for that account.
+  // 4: revocation (docs/revocation.md): X-TOKENs minted before not_before are refused for that
+  // account. One row per account, the latest time kept; seq numbers the changes, so a server
+  // sharing the file sees what another process (x-token revoke) revoked and ends those streams.
   `
   CREATE TABLE account_revocations (
     account TEXT PRIMARY KEY,
-    not_before INTEGER NOT NULL
+    not_before INTEGER NOT NULL CHECK (not_before >= 0),
+    seq INTEGER NOT NULL UNIQUE CHECK (seq > 0),
+    revoked_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
   // 5: client certificates registered for SASL EXTERNAL (XEP-0178, XEP-0257).
