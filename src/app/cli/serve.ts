@@ -82,7 +82,7 @@ export async function serve(io: CliIO): Promise<number> {
       : null;
     const server = await listenOrExplain(
       config,
-      { log, authority, loginPolicy, storage: stores.storage, otp, revocationBus: stores.revocationBus, revocationEndpoint: config.revocation ?? null, ...(metrics ? { metrics } : {}) },
+      { log, authority, loginPolicy, storage: stores.storage, otp, ...(config.fast ? { fast: config.fast } : {}), revocationBus: stores.revocationBus, revocationEndpoint: config.revocation ?? null, ...(metrics ? { metrics } : {}) },
       metrics,
     );
     running = server;
@@ -123,6 +123,7 @@ const APP_RESTART_SETTINGS: Record<Exclude<keyof AppConfig, keyof ServerConfig>,
   storage: "storage",
   metrics: "metrics",
   revocation: "revocation",
+  fast: "fast",
 };
 
 /**

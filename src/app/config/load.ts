@@ -20,6 +20,7 @@ import { DEFAULT_WINDOW, MAX_WINDOW } from "../../core/token/window.js";
 import { parseStore } from "./store.js";
 import { parseStorage } from "./storage.js";
 import { parseMetrics } from "./metrics.js";
+import { parseFast } from "./fast.js";
 import { parseRevocation } from "./revocation.js";
 import { PRESENCE_BROADCASTS, type PresenceBroadcast } from "../../server/config.js";
 
@@ -170,7 +171,7 @@ function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
   throw new ConfigError(`config: ${name} must be true or false`);
 }
 
-const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "loopbackWebSocketIsSecure", "presenceBroadcast", "replay", "store", "storage", "metrics", "revocation", "demo", "components", "tokenComponent"] as const;
+const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "loopbackWebSocketIsSecure", "presenceBroadcast", "replay", "store", "storage", "metrics", "fast", "revocation", "demo", "components", "tokenComponent"] as const;
 
 /** The `domains` section: each domain's keys, window, nonce length and disabled users. */
 function parseDomains(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader): Record<string, DomainConfig> {
@@ -294,6 +295,7 @@ export function parseConfig(
     store: parseStore(raw.store, env, readFile),
     storage: parseStorage(raw.storage, env, baseDir),
     metrics: parseMetrics(raw.metrics),
+    fast: parseFast(raw.fast),
     revocation: parseRevocation(raw.revocation, env, readFile),
     demo: raw.demo === undefined || raw.demo === null ? null : demo(raw.demo, env, readFile, domains),
     components,

@@ -7,6 +7,7 @@ import type { ServerConfig } from "../../server/config.js";
 import type { DemoConfig } from "../../web/demo/app.js";
 import type { TokenComponentConfig } from "./component.js";
 import type { MetricsConfig } from "./metrics.js";
+import type { FastSettings } from "../../auth/fast/tokens.js";
 import type { StorageSettings } from "./storage.js";
 import type { RevocationConfig } from "./revocation.js";
 
@@ -24,6 +25,8 @@ export interface AppConfig extends ServerConfig {
   storage?: StorageSettings;
   /** Prometheus metrics at /metrics on the HTTP listener; null (absent) when off. */
   metrics?: MetricsConfig | null;
+  /** FAST tokens' lifetime and rotation age (docs/fast.md); the defaults when absent. */
+  fast?: FastSettings;
   /** The revocation endpoint on the HTTP listener (docs/revocation.md); null (absent) when off. */
   revocation?: RevocationConfig | null;
 }

@@ -1,9 +1,13 @@
 /**
  * The demo chat page: fetch a token from the app, log in to XMPP over WebSocket with X-TOKEN,
- * show who is online, send and receive messages. Bundled by scripts/build-browser.ts.
+ * show who is online, send and receive messages. Where the server offers FAST, the first login
+ * asks for a FAST token, kept in localStorage: a reload or a reconnect logs in with it and does
+ * not call the app for a new X-TOKEN. Bundled by scripts/build-browser.ts.
  */
-import { client, xml } from "@xmpp/client";
-import { assertTokenMaySend, InsecureStreamError, useXToken } from "../../client/x-token-mechanism.js";
+import { client, xml, type CredentialsCallback } from "@xmpp/client";
+import { fastXTokenLogin } from "../../client/fast-login.js";
+import { FastStoreError, memoryFastStore, webStorageFastStore, type FastState, type FastStore } from "../../client/fast-store.js";
+import { InsecureStreamError } from "../../client/x-token-mechanism.js";
 import { websocketService } from "./websocket-url.js";
 
 interface StanzaLike {
@@ -66,8 +70,9 @@ function setView(next: View): void {
 class NoToken extends Error {}
 
 /**
- * A fresh token for every login: tokens are single-use, so reconnects fetch a new one. A 401
- * means the web session ended (signed out in another tab, expired): back to the sign-in page.
+ * A fresh X-TOKEN from the app, for a login FAST cannot do (the first one in this browser, or
+ * after the server refused the FAST token): X-TOKENs are single-use. A 401 means the web session
+ * ended (signed out in another tab, expired): the FAST record is dropped, back to the sign-in page.
  */
 async function fetchToken(): Promise<string> {
   let res: Response;
@@ -79,6 +84,7 @@ async function fetchToken(): Promise<string> {
   if (res.status === 401) {
     signingOut = true;
     setView("signed out");
+    await fastStore.clear();
     location.assign("/");
   }
   if (!res.ok) throw new NoToken(`the web app did not hand out a token (HTTP ${res.status})`);
@@ -101,7 +107,7 @@ function render(): void {
         ? "No one else is online yet."
         : ""
       : view === "offline"
-        ? `You are offline${lastProblem ? `: ${lastProblem}` : ""}. Reconnecting with a fresh token…`
+        ? `You are offline${lastProblem ? `: ${lastProblem}` : ""}. Reconnecting…`
         : view === "connecting"
           ? "Not connected yet."
           : "Not connected.";
@@ -172,21 +178,65 @@ newerButton.addEventListener("click", () => {
 // The token goes only over an encrypted stream (wss://), except when this page itself came over
 // plain http (development: http://127.0.0.1:5280 with ws:// beside it), where the page and its
 // session cookie are no better protected than the WebSocket. A deliberate choice of this page.
-const xTokenOptions = { allowInsecure: location.protocol === "http:" };
-const xmpp = client({
-  service,
-  domain,
-  credentials: async (authenticate: (c: object, mechanism: string) => Promise<void>) => {
-    assertTokenMaySend(xmpp, xTokenOptions); // before a token is minted for nothing
-    try {
-      await authenticate({ username, password: await fetchToken() }, "X-TOKEN");
-    } catch (err) {
-      if (!signingOut && !(err instanceof InsecureStreamError)) retryLater(err);
-      throw err;
-    }
-  },
-}) as ReturnType<typeof client> & { disconnect(): Promise<unknown>; reconnect: { delay: number } };
-useXToken(xmpp, xTokenOptions);
+const allowInsecure = location.protocol === "http:";
+
+/**
+ * This browser's FAST record for the signed-in user, in localStorage (one key per user, so two
+ * demo users in one browser keep theirs apart). The page must log in whatever the storage does:
+ * an entry it cannot read is dropped, and a storage that cannot be written (disabled, full) gives
+ * way to memory, where only this page's reconnects can use the token.
+ */
+function pageStore(key: string): FastStore {
+  const memory = memoryFastStore();
+  let persistent: FastStore | null = null;
+  try {
+    persistent = webStorageFastStore(window.localStorage, key);
+  } catch {
+    // localStorage itself refused (storage disabled): memory only
+  }
+  return {
+    load(): FastState | undefined {
+      if (!persistent) return memory.load() as FastState | undefined;
+      try {
+        return persistent.load() as FastState | undefined;
+      } catch (err) {
+        if (!(err instanceof FastStoreError)) throw err;
+        persistent.clear();
+        return undefined;
+      }
+    },
+    save(state: FastState) {
+      memory.save(state);
+      try {
+        persistent?.save(state);
+      } catch {
+        persistent = null;
+      }
+    },
+    clear() {
+      memory.clear();
+      try {
+        persistent?.clear();
+      } catch {
+        // nothing kept there
+      }
+    },
+  };
+}
+const fastStore = pageStore(`xmpp-x-token.fast.${me}`);
+
+// X-TOKEN (fetched from the app) for the first login, FAST for the ones after it where offered.
+const login = fastXTokenLogin({ username, domain, token: fetchToken, store: fastStore, allowInsecure, software: "xmpp-x-token demo page" });
+const credentials: CredentialsCallback = async (...args) => {
+  try {
+    await login.credentials(...args);
+  } catch (err) {
+    if (!signingOut && !(err instanceof InsecureStreamError)) retryLater(err);
+    throw err;
+  }
+};
+const xmpp = client({ service, domain, username, credentials }) as ReturnType<typeof client> & { disconnect(): Promise<unknown>; reconnect: { delay: number } };
+login.attach(xmpp);
 
 /** @xmpp/client waits a second before it reconnects; after failed logins, longer (at most 16 s). */
 const RETRY_MS = { first: 1000, most: 16_000 };
@@ -259,6 +309,9 @@ signout.addEventListener("submit", async (event) => {
   signingOut = true;
   setView("signing out");
   await xmpp.stop().catch(() => {});
+  // The next user of this browser starts from a fresh X-TOKEN; the server forgets the token too
+  // when the app signs the user out.
+  await fastStore.clear();
   signout.submit();
 });
 
