@@ -1,0 +1,159 @@
+/**
+ * Revocation with real processes (issue 20 item 4, docs/revocation.md): `x-token revoke` against
+ * a running `x-token serve` on the same data directory ends the account's streams (the server
+ * reads the database every second) and its old tokens are refused; a revocation the HTTP endpoint
+ * acknowledged survives a SIGKILL the instant after the answer.
+ */
+import { afterAll, afterEach, describe, expect, test } from "@jest/globals";
+import http from "node:http";
+import { join } from "node:path";
+import { writeFileSync } from "node:fs";
+import { mintToken } from "../src/core/token/mint.js";
+import { runBinary } from "./helpers/cli.js";
+import { login, startServe, type ServeProcess } from "./helpers/serve-process.js";
+import { RawClient, saslAuth, streamHeader } from "./helpers/server.js";
+import { removeTempDirs, tempDir } from "./helpers/temp.js";
+
+const DOMAIN = "example.test";
+const KEY = { tokenSecret: "revocation-processes-secret-0123", otpSeed: "XVGR73KMZH2M4XMY" };
+const REVOKE_SECRET = "Hk29vLq8ZrT3mWb5Nc7Xd1Pf6Gs4Ja0Y";
+const BASE = { XTOKEN_DOMAIN: DOMAIN, XTOKEN_SECRET: KEY.tokenSecret, XTOKEN_OTP_SEED: KEY.otpSeed, XMPP_REQUIRE_TLS: "false" };
+
+const processes: ServeProcess[] = [];
+const clients: RawClient[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.destroy();
+  await Promise.all(processes.splice(0).map((p) => p.stop()));
+});
+afterAll(removeTempDirs);
+
+function environment(): NodeJS.ProcessEnv {
+  const dir = tempDir("x-token-revocation-");
+  const config = join(dir, "config.json");
+  writeFileSync(config, JSON.stringify({ revocation: { secretEnv: "REVOKE_SECRET" } }));
+  return { ...BASE, XTOKEN_DATA_DIR: join(dir, "data"), XTOKEN_CONFIG: config, REVOKE_SECRET };
+}
+
+async function serve(env: NodeJS.ProcessEnv): Promise<ServeProcess> {
+  const p = await startServe(env);
+  processes.push(p);
+  return p;
+}
+
+const mint = (localpart: string, now?: number) => mintToken({ jid: `${localpart}@${DOMAIN}`, key: KEY, ...(now === undefined ? {} : { now }) });
+
+/** A bound session over plain TCP, kept open. */
+async function session(port: number, localpart: string): Promise<RawClient> {
+  const client = await RawClient.connect(port);
+  clients.push(client);
+  client.write(streamHeader(DOMAIN));
+  await client.waitFor("</stream:features>");
+  client.clear();
+  client.write(saslAuth(localpart, mint(localpart)));
+  await client.waitFor("<success");
+  client.clear();
+  client.write(streamHeader(DOMAIN));
+  await client.waitFor("</stream:features>");
+  client.write("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+  await client.waitFor("<jid>");
+  client.clear();
+  return client;
+}
+
+async function alive(client: RawClient, id: string): Promise<void> {
+  client.clear();
+  client.write(`<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+  await client.waitFor(`id="${id}"`);
+}
+
+function post(port: number, body: string, secret = REVOKE_SECRET): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/x-token/revoke", headers: { "Content-Type": "application/json", Authorization: `Bearer ${secret}` } }, (res) => {
+      let text = "";
+      res.on("data", (d) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode!, body: text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** Log lines are written in batches (at most 100 ms late): waits (bounded) for one. */
+async function logged(p: ServeProcess, pattern: RegExp): Promise<string[]> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const lines = p.stderr().split("\n").filter((l) => pattern.test(l));
+    if (lines.length > 0) return lines;
+    if (Date.now() > deadline) throw new Error(`no line matching ${pattern}: ${p.stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function kill(p: ServeProcess): Promise<void> {
+  processes.splice(processes.indexOf(p), 1);
+  const exited = new Promise((resolve) => p.child.once("exit", resolve));
+  p.child.kill("SIGKILL");
+  await exited;
+}
+
+describe("x-token revoke and x-token serve on one data directory", () => {
+  test("the CLI revokes alice: the running server ends her streams (not bob's) and refuses her old tokens", async () => {
+    const env = environment();
+    const server = await serve(env);
+    expect(server.stdout()).toMatch(/Revocation endpoint: +http:\/\/127\.0\.0\.1:\d+\/x-token\/revoke \(POST; shared secret\)\n/);
+    const alice = await session(server.c2s, "alice");
+    const alice2 = await session(server.c2s, "alice");
+    const bob = await session(server.c2s, "bob");
+    const now = Math.floor(Date.now() / 1000);
+    // A minute ahead: every token minted until then is refused, whatever second the test runs at.
+    const result = await runBinary(["revoke", "--jid", `alice@${DOMAIN}`, "--not-before", String(now + 60)], env);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`^revoked alice@example\\.test: tokens minted before \\S+Z are refused \\(new ones from \\S+Z\\); 0 FAST token\\(s\\) removed\\nrunning servers on .*x-token\\.sqlite end its streams within a second\\n$`));
+    for (const client of [alice, alice2]) {
+      expect(await client.waitFor("</stream:stream>")).toContain("<not-authorized");
+      await client.waitForClose();
+    }
+    await alive(bob, "bob-1");
+    expect(await login(server.c2s, DOMAIN, "alice", mint("alice"))).toBe("not-authorized");
+    expect(await login(server.c2s, DOMAIN, "bob", mint("bob"))).toBe("success");
+    const lines = await logged(server, /revoked alice@example\.test/);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain("(by another process on the database (x-token revoke)): tokens minted before");
+    expect(lines[0]).toContain("ended 2 stream(s)");
+    await logged(server, /authentication failed for alice@example\.test from 127\.0\.0\.1: revoked$/);
+  });
+
+  test("the CLI refuses what is no revocation, with one line and exit 2", async () => {
+    const env = environment();
+    for (const [argv, message] of [
+      [["revoke"], "--jid is required"],
+      [["revoke", "--jid", "alice@elsewhere.test"], "elsewhere.test is not a domain of this server"],
+      [["revoke", "--jid", `alice@${DOMAIN}/phone`], "give a bare JID"],
+      [["revoke", "--jid", `alice@${DOMAIN}`, "--not-before", "soon"], "--not-before must be a unix time in seconds"],
+      [["revoke", "--jid", `alice@${DOMAIN}`, "--not-before", String(Math.floor(Date.now() / 1000) + 3 * 86_400)], "at most 86400 s in the future"],
+    ] as const) {
+      const result = await runBinary([...argv], env);
+      expect([result.code, result.stdout]).toEqual([2, ""]);
+      expect(result.stderr).toContain(message);
+      expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    }
+    const memory = await runBinary(["revoke", "--jid", `alice@${DOMAIN}`], { ...BASE, XTOKEN_STORAGE: "memory" });
+    expect(memory.code).toBe(2);
+    expect(memory.stderr).toContain("the storage engine is memory");
+  });
+
+  test("a revocation the endpoint acknowledged survives SIGKILL the instant after the answer", async () => {
+    const env = environment();
+    const first = await serve(env);
+    const now = Math.floor(Date.now() / 1000);
+    const answer = await post(first.http, JSON.stringify({ jid: `alice@${DOMAIN}`, notBefore: now + 60 }));
+    await kill(first);
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toMatchObject({ jid: `alice@${DOMAIN}`, notBefore: now + 60, acceptedFrom: Math.ceil((now + 60) / 30) * 30 });
+    const second = await serve(env);
+    expect(await login(second.c2s, DOMAIN, "alice", mint("alice"))).toBe("not-authorized");
+    await logged(second, /authentication failed for alice@example\.test from 127\.0\.0\.1: revoked$/);
+    expect(await login(second.c2s, DOMAIN, "bob", mint("bob"))).toBe("success");
+  });
+});
