@@ -205,7 +205,7 @@ describe("a one-time password account", () => {
         service: `xmpp://127.0.0.1:${t.server.ports.c2s}`,
         domain: DOMAIN,
         userAgent: xml("user-agent", { id: agent }),
-        credentials: async (authenticate: (c: object, m: string, ua: unknown) => Promise<void>) => authenticate({ username: "olga", password: `4321${code}` }, "PLAIN", xml("user-agent", { id: agent })),
+        credentials: async (authenticate) => authenticate({ username: "olga", password: `4321${code}` }, "PLAIN", xml("user-agent", { id: agent })),
       });
       xmpp.reconnect.stop();
       xmpp.on("error", () => {});

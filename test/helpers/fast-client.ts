@@ -56,8 +56,8 @@ export async function fastLogin({ port, username, userAgentId, jar, xToken, doma
     domain,
     ...(resource === undefined ? {} : { resource }),
     userAgent,
-    credentials: async (authenticate: (creds: object, mechanism: string, userAgent: Element) => Promise<void>, _mechanisms: string[], fast: { fetch(): Promise<SavedFastToken | null> } | null) => {
-      const token = (await fast?.fetch()) ?? undefined;
+    credentials: async (authenticate, _mechanisms, fast) => {
+      const token = (await (fast as { fetch(): Promise<SavedFastToken | null> } | null)?.fetch()) ?? undefined;
       await authenticate({ username, ...(xToken ? { password: xToken } : {}), ...(token ? { token } : {}) }, "X-TOKEN", userAgent);
     },
   });
