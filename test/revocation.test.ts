@@ -199,26 +199,35 @@ describe("RunningServer.revokeAccount", () => {
     expect(await login(t, "alice", t.mint("alice"))).toBe("temporary-auth-failure");
   });
 
-  test("a stream still logging in when its account is revoked ends when it binds; a new connection afterwards stays", async () => {
+  test("a stream still logging in when its account is revoked ends as soon as it authenticates; a new connection afterwards stays", async () => {
     const t = await server();
     const racing = await RawClient.connect(t.server.ports.c2s!);
     clients.push(racing);
     racing.write(streamHeader());
     await racing.waitFor("</stream:features>");
+    const bobOld = await RawClient.connect(t.server.ports.c2s!);
+    clients.push(bobOld);
+    bobOld.write(streamHeader());
+    await bobOld.waitFor("</stream:features>");
     const report = await t.server.revokeAccount(`alice@${DOMAIN}`);
     // Its login reads a token the revocation does not refuse (minted in the next step): only the
-    // bind, which came after the revocation arrived while it was not authenticated, ends it.
+    // authentication, which came after the revocation arrived while it was not authenticated,
+    // ends it (its login might have read the time before the revocation was written).
     racing.clear();
     racing.write(saslAuth("alice", mintAt(t, "alice", report.acceptedFrom)));
-    await racing.waitFor("<success");
-    racing.clear();
-    racing.write(streamHeader());
-    await racing.waitFor("</stream:features>");
-    racing.write("<iq type='set' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
-    expect(await racing.waitFor("</stream:stream>")).toMatch(/<jid>[\s\S]*<not-authorized/);
+    expect(await racing.waitFor("</stream:stream>")).toMatch(/<success[^>]*\/>[\s\S]*<not-authorized/);
     await racing.waitForClose();
-    expect(t.logLines.filter((l) => l.includes("ended a stream of alice@example.test that logged in while the account was being revoked"))).toHaveLength(1);
-
+    expect(t.logLines.filter((l) => l.includes("ended a stream of alice@example.test that logged in while the account was being revoked; removed 0 FAST token(s) here"))).toHaveLength(1);
+    // Another account's login on a connection as old is not touched.
+    bobOld.clear();
+    bobOld.write(saslAuth("bob", t.mint("bob")));
+    await bobOld.waitFor("<success");
+    bobOld.clear();
+    bobOld.write(streamHeader());
+    await bobOld.waitFor("</stream:features>");
+    bobOld.write("<iq type='set' id='bind-3'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+    await bobOld.waitFor("<jid>");
+    await alive(bobOld, "bob-old-1");
     // A connection opened after the revocation with a token minted after it is not touched.
     const fresh = await RawClient.connect(t.server.ports.c2s!);
     clients.push(fresh);

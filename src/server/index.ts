@@ -31,7 +31,6 @@ import { ListenError, type ListenerName } from "./listen-error.js";
 import { AccountRevoker, type RevocationMetrics, type RevokeOptions, type RevokeReport } from "./revocation.js";
 import { createRevocationEndpoint, type RevocationEndpointConfig } from "./revocation-endpoint.js";
 import type { RevocationBus } from "../core/records/revocations.js";
-import type { RoutableSession } from "./router.js";
 
 export { stderrLogger, silentLogger, oneLine, type Logger } from "./log.js";
 export { XmlFramer, FramingError } from "./transport/xml-framer.js";
@@ -257,13 +256,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     metrics: options.metrics,
     now,
   });
-  // Every bind passes the revoker: a stream whose login raced its account's revocation ends.
-  const router = new (class extends Router {
-    override add(resource: string, session: RoutableSession): void {
-      super.add(resource, session);
-      if (session instanceof XmppSession) revoker.checkBind(session);
-    }
-  })();
+  const router = new Router();
   // Each reload that changes its limit starts a new one; streams keep the one they started with.
   const failureLogs = [new FailureLog(log, { linesPerMinute: config.limits.maxFailureLinesPerIpPerMinute })];
   const rosters = createRosters(router, (domain) => Object.hasOwn(live.domains, domain), config.presenceBroadcast, undefined, storage.rosters);
@@ -291,6 +284,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     rosters,
     storage,
     onEnd: (s) => sessions.delete(s),
+    // Every login passes the revoker: a stream whose login raced its account's revocation ends.
+    onAuthenticated: (s) => revoker.checkAuthenticated(s),
     ...(options.metrics ? { metrics: options.metrics } : {}),
   };
   const tickets = config.tls ? new TlsTickets({ cert: config.tls.cert, key: config.tls.key }) : null;

@@ -10,8 +10,9 @@
  *    servers sharing a SQLite file read the revocations another process recorded every second
  *    (`x-token revoke` while `x-token serve` runs).
  * A login that was being checked while the revocation arrived may finish after its streams were
- * ended: a stream that was not yet authenticated when the revocation arrived and then binds a
- * resource as that account is ended too (its login may have read the time before it was written).
+ * ended: a stream that was not yet authenticated when the revocation arrived and then
+ * authenticates as that account is ended too (its login may have read the time before it was
+ * written), and a FAST token handed out with that login is removed.
  */
 import { InvalidJidError, normaliseBareJid } from "../core/jid/prep.js";
 import { acceptedFrom } from "../core/token/not-before.js";
@@ -62,7 +63,7 @@ export interface RevocableStream {
 export interface RevocationMetrics {
   /** A revocation applied on this node, with the streams it ended here. */
   accountRevoked(event: { source: RevocationSource; streamsEnded: number }): void;
-  /** A stream ended later because its login raced its account's revocation (checkBind). */
+  /** A stream ended later because its login raced its account's revocation (checkAuthenticated). */
   revokedStreamEnded(): void;
 }
 
@@ -165,17 +166,27 @@ export class AccountRevoker {
   }
 
   /**
-   * A stream binds a resource (the moment it becomes reachable): one that was not yet
-   * authenticated when its account was revoked here is ended, in case its login read the
-   * not-before before the revocation was written. Ended after the bind's answer has gone out.
+   * A stream has just authenticated: one that was not yet authenticated when its account was
+   * revoked here is ended, in case its login read the not-before before the revocation was
+   * written. After what the login does at once (its success answer, a FAST token handed out with
+   * it, an inline bind): then the stream ends and the account's FAST tokens are removed again, the
+   * one just handed out included.
    */
-  checkBind(stream: RevocableStream): void {
+  checkAuthenticated(stream: RevocableStream): void {
     const marked = this.marks.get(stream);
-    if (!marked || !(marked.has(stream.bareJid) || marked.has(ANY_ACCOUNT))) return;
+    if (!marked) return;
     this.marks.delete(stream);
+    if (!(marked.has(stream.bareJid) || marked.has(ANY_ACCOUNT))) return;
+    const account = stream.bareJid;
     queueMicrotask(() => {
       stream.streamError(REVOKED_CONDITION, REVOKED_TEXT);
-      this.options.log.info(`ended a stream of ${stream.bareJid} that logged in while the account was being revoked`);
+      let fastTokensRevoked = 0;
+      try {
+        fastTokensRevoked = this.options.fast?.revokeAccount(account) ?? 0;
+      } catch (err) {
+        this.options.log.warn(`revocation of ${account}: its FAST tokens could not be removed here: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      this.options.log.info(`ended a stream of ${account} that logged in while the account was being revoked; removed ${fastTokensRevoked} FAST token(s) here`);
       this.options.metrics?.revokedStreamEnded?.();
     });
   }

@@ -110,6 +110,8 @@ export interface SessionServices {
   storage: Pick<Storage, "accounts" | "offline">;
   /** Called once the session has ended, for bookkeeping. */
   onEnd(session: XmppSession): void;
+  /** Called when the stream authenticates (any mechanism, SASL or SASL2): revocation checks it (revocation.ts). */
+  onAuthenticated?(session: XmppSession): void;
 }
 
 type Phase = "awaiting-header" | "negotiating" | "closed";
@@ -455,6 +457,7 @@ export class XmppSession implements BoundSession {
     if (this.authTimer) clearTimeout(this.authTimer);
     this.authTimer = null;
     this.transport.setMaxElementBytes(this.services.config.limits.maxStanzaBytes);
+    this.services.onAuthenticated?.(this);
   }
 
   /**
