@@ -11,7 +11,7 @@ import { serveExtauthStream } from "../../extauth/stdio.js";
 import { oneLineLogger, stderrLogger } from "../../server/log.js";
 import { openStores } from "../stores.js";
 import { OtpVerifier } from "../../auth/otp/verifier.js";
-import { otpSettings } from "../config/otp.js";
+import { DEFAULT_OTP_SETTINGS } from "../config/otp.js";
 import { parseFlags } from "./args.js";
 import { EXIT_OK, println, UsageError, type CliIO } from "./io.js";
 
@@ -66,7 +66,7 @@ export async function extauth(io: CliIO): Promise<number> {
     maxRequestBytes = Number(value);
   }
   const config = loadConfig({ file: flags.config, env: io.env, role: "verifier" });
-  const { maxOffset } = otpSettings(io.env);
+  const { maxOffset } = config.otp ?? DEFAULT_OTP_SETTINGS;
   const log = oneLineLogger(stderrLogger(io.stderr));
   // SQLite in the data directory by default, shared by every worker on this machine; Redis
   // (store.redis, XTOKEN_REDIS_URL) when several machines must share it.

@@ -3,7 +3,7 @@ import { loadConfig } from "../config/load.js";
 import type { AppConfig } from "../config/types.js";
 import { ListenError, startServer, type Logger, type ReloadReport, type RunningServer, type ServerConfig, type StartOptions } from "../../server/index.js";
 import { TokenAuthority } from "../../auth/authority.js";
-import { LoginLimiter } from "../../auth/policy/login-limiter.js";
+import { LoginLimiter, type LoginAttempt, type LoginPolicy, type Settlement } from "../../auth/policy/login-limiter.js";
 import { openStores, type OpenedStores } from "../stores.js";
 import { join } from "node:path";
 import { PrometheusMetrics } from "../../metrics/prometheus.js";
@@ -13,7 +13,7 @@ import { parseFlags } from "./args.js";
 import { DEV_DIR, ensureDevSetup, writeDevRuntime, type DevSetup } from "./dev-setup.js";
 import { EXIT_OK, keepRunningWhenClosed, println, UsageError, type CliIO } from "./io.js";
 import { createHttpHandler } from "./http-handler.js";
-import { otpSettings } from "../config/otp.js";
+import { DEFAULT_OTP_SETTINGS } from "../config/otp.js";
 
 export const SERVE_HELP = `Usage: x-token serve [--config FILE | --dev]
 
@@ -67,14 +67,15 @@ export async function serve(io: CliIO): Promise<number> {
   // SIGHUP reloads from the same file and environment as the start.
   const source = { file: flags.config ?? dev?.configFile, env: dev ? { ...env, XTOKEN_CONFIG: undefined } : env };
   const config: AppConfig = loadConfig(source);
-  const otp = otpSettings(env);
+  const otp = config.otp ?? DEFAULT_OTP_SETTINGS;
   const log = stderrLogger(io.stderr);
   // SQLite in the data directory (or memory), and a Redis shared with other processes when
   // configured (docs/storage.md, docs/scaling.md); closed whatever happens.
   const stores = await openStores(config, log, { cwd, role: "server", ...(dev ? { defaultDir: join(dev.dir, "data") } : {}) });
   try {
     const authority = new TokenAuthority({ domains: config.domains, replay: stores.replay, revocations: stores.storage.revocations });
-    const loginPolicy = loginLimiter(config.limits, stores);
+    // One policy for XMPP logins and the demo's sign-in (the demo app is handed this same object).
+    const loginPolicy = new SwappableLoginPolicy(loginLimiter(config.limits, stores));
     // Metrics read the server's streams when scraped; the server is there by then.
     let running: RunningServer | null = null;
     const metrics = config.metrics
@@ -92,7 +93,7 @@ export async function serve(io: CliIO): Promise<number> {
       printWelcome(io, config, server.ports, { replay: stores.where, storage: stores.storage }, dev, cwd);
       // component --dev reads where this server really listens (ports from the environment, or 0).
       forgetRuntime = dev ? writeDevRuntime(dev.dir, devRuntime(config, server.ports)) : null;
-      reloader = new ConfigReloader(() => loadConfig(source), server, stores, oneLineLogger(log));
+      reloader = new ConfigReloader(() => loadConfig(source), server, stores, oneLineLogger(log), loginPolicy);
       if (reloadWaiting) reloader.request();
       const signal = await (io.stopSignal?.() ?? new Promise<string>(() => {}));
       reloader.stop();
@@ -113,6 +114,31 @@ function loginLimiter(limits: AppConfig["limits"], stores: OpenedStores): LoginL
 }
 
 /**
+ * The login policy the server and the demo app share: a reload that changes the limits swaps
+ * the LoginLimiter it delegates to, for both at once (on Redis the counts themselves stay).
+ */
+class SwappableLoginPolicy implements LoginPolicy {
+  constructor(private current: LoginPolicy) {}
+
+  get maxFailuresPerConnection(): number {
+    return this.current.maxFailuresPerConnection;
+  }
+
+  admit(ip: string): boolean | Promise<boolean> {
+    return this.current.admit(ip);
+  }
+
+  settle(attempt: LoginAttempt): Settlement | Promise<Settlement> {
+    return this.current.settle(attempt);
+  }
+
+  swap(next: LoginPolicy): this {
+    this.current = next;
+    return this;
+  }
+}
+
+/**
  * The configuration settings serve reads once at start beyond the server's own (a Record, so a
  * new setting has to be classified here); null: not serve's (`x-token component` reads it).
  */
@@ -122,6 +148,7 @@ const APP_RESTART_SETTINGS: Record<Exclude<keyof AppConfig, keyof ServerConfig>,
   store: "store.redis",
   storage: "storage",
   metrics: "metrics",
+  otp: "otp",
   revocation: "revocation",
   fast: "fast",
 };
@@ -142,6 +169,7 @@ class ConfigReloader {
     private readonly server: RunningServer,
     private readonly stores: OpenedStores,
     private readonly log: Logger,
+    private readonly loginPolicy: SwappableLoginPolicy,
   ) {}
 
   request(): void {
@@ -165,7 +193,7 @@ class ConfigReloader {
       // What runs now: the server keeps serve's own settings (demo, storage, ...) as they started.
       const running = this.server.config as AppConfig;
       // A login limit changed: new counters with it (on Redis, the counts themselves stay).
-      report = this.server.reload(next, { loginPolicy: (limits) => loginLimiter(limits, this.stores) });
+      report = this.server.reload(next, { loginPolicy: (limits) => this.loginPolicy.swap(loginLimiter(limits, this.stores)) });
       for (const [key, name] of Object.entries(APP_RESTART_SETTINGS) as [keyof typeof APP_RESTART_SETTINGS, string | null][]) {
         if (name !== null && JSON.stringify(running[key] ?? null) !== JSON.stringify(next[key] ?? null)) report.needsRestart.push(name);
       }
@@ -198,7 +226,15 @@ const HOST_SETTING = "XMPP_HOST (or listeners.host in the configuration file)";
 /** Starts the server; a listener that cannot start is a usage error naming the setting that changes it. */
 async function listenOrExplain(config: AppConfig, options: StartOptions, metrics: PrometheusMetrics | null): Promise<RunningServer> {
   try {
-    return await startServer(config, { ...options, httpHandler: createHttpHandler(config, metrics ?? undefined, { webSessions: options.storage?.webSessions, log: options.log }) });
+    const httpHandler = createHttpHandler(config, metrics ?? undefined, {
+      webSessions: options.storage?.webSessions,
+      log: options.log,
+      // The demo's two-factor sign-in: the same credentials, login policy and account rules as XMPP logins.
+      ...(options.storage ? { otpCredentials: options.storage.otp } : {}),
+      ...(options.loginPolicy ? { loginPolicy: options.loginPolicy } : {}),
+      ...(options.authority ? { accounts: options.authority } : {}),
+    });
+    return await startServer(config, { ...options, httpHandler });
   } catch (err) {
     if (!(err instanceof ListenError)) throw err;
     const where = `${err.host}:${err.port}`;

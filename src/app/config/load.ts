@@ -11,6 +11,7 @@ import { MIN_SESSION_SECRET_BYTES, weakSecretProblem } from "../../core/token/se
 import { DEFAULT_NONCE_DIGITS, MAX_NONCE_DIGITS, MIN_NONCE_DIGITS } from "../../core/token/format.js";
 import { isPasswordHash } from "../../auth/password/scrypt-hash.js";
 import { TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
+import { DEFAULT_LOGIN_LIMITS } from "../../auth/policy/login-limiter.js";
 import type { DemoConfig, DomainConfig, LimitsConfig, ListenerConfig, AppConfig } from "./types.js";
 import { boolean, ConfigError, domainName, integer, isObject, object, secret, setOwn, string, type FileReader, type Raw } from "./validators.js";
 
@@ -21,6 +22,7 @@ import { parseStore } from "./store.js";
 import { parseStorage } from "./storage.js";
 import { parseMetrics } from "./metrics.js";
 import { parseFast } from "./fast.js";
+import { parseOtp } from "./otp.js";
 import { parseRevocation } from "./revocation.js";
 import { PRESENCE_BROADCASTS, type PresenceBroadcast } from "../../server/config.js";
 
@@ -41,9 +43,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxOutboundBytes: 1024 * 1024,
   maxFailureLinesPerIpPerMinute: 10,
   authTimeoutSeconds: 30,
-  maxAuthFailuresPerConnection: 5,
-  maxAuthFailuresPerIpPerMinute: 20,
-  maxAuthFailuresPerJidPerMinute: 10,
+  ...DEFAULT_LOGIN_LIMITS,
   idleTimeoutSeconds: 0,
   outboundStallSeconds: 60,
   maxSessionsPerAccount: 10,
@@ -171,7 +171,7 @@ function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
   throw new ConfigError(`config: ${name} must be true or false`);
 }
 
-const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "loopbackWebSocketIsSecure", "presenceBroadcast", "replay", "store", "storage", "metrics", "fast", "revocation", "demo", "components", "tokenComponent"] as const;
+const TOP_LEVEL = ["domains", "listeners", "tls", "requireTls", "allowPlainWithoutTls", "limits", "trustedProxies", "loopbackWebSocketIsSecure", "presenceBroadcast", "replay", "store", "storage", "metrics", "fast", "revocation", "demo", "components", "tokenComponent", "otp"] as const;
 
 /** The `domains` section: each domain's keys, window, nonce length and disabled users. */
 function parseDomains(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader): Record<string, DomainConfig> {
@@ -202,8 +202,8 @@ export function loadDomains(file: string, env: NodeJS.ProcessEnv = process.env):
 /**
  * Validates a parsed configuration file (or `{}` when there is none) and applies the
  * environment: XTOKEN_DOMAIN + XTOKEN_SECRET + XTOKEN_OTP_SEED add (or replace) one domain;
- * XMPP_HOST, XMPP_C2S_PORT, XMPP_HTTP_PORT, XMPP_REQUIRE_TLS, XMPP_TRUSTED_PROXIES and XTOKEN_REDIS_URL
- * override the file.
+ * XMPP_HOST, XMPP_C2S_PORT, XMPP_HTTP_PORT, XMPP_REQUIRE_TLS, XMPP_TRUSTED_PROXIES, XTOKEN_REDIS_URL
+ * and XTOKEN_OTP_MAX_OFFSET override the file.
  */
 export function parseConfig(
   rawValue: unknown,
@@ -296,6 +296,7 @@ export function parseConfig(
     storage: parseStorage(raw.storage, env, baseDir),
     metrics: parseMetrics(raw.metrics),
     fast: parseFast(raw.fast),
+    otp: parseOtp(raw.otp, env),
     revocation: parseRevocation(raw.revocation, env, readFile),
     demo: raw.demo === undefined || raw.demo === null ? null : demo(raw.demo, env, readFile, domains),
     components,

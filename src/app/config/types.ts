@@ -9,6 +9,7 @@ import type { TokenComponentConfig } from "./component.js";
 import type { MetricsConfig } from "./metrics.js";
 import type { FastSettings } from "../../auth/fast/tokens.js";
 import type { StorageSettings } from "./storage.js";
+import type { OtpSettings } from "./otp.js";
 import type { RevocationConfig } from "./revocation.js";
 
 export type { DomainConfig, ListenerConfig, TlsConfig, LimitsConfig, ServerConfig, HostedComponentConfig } from "../../server/config.js";
@@ -27,6 +28,8 @@ export interface AppConfig extends ServerConfig {
   metrics?: MetricsConfig | null;
   /** FAST tokens' lifetime and rotation age (docs/fast.md); the defaults when absent. */
   fast?: FastSettings;
+  /** One-time password accounts (otp.ts); DEFAULT_OTP_SETTINGS when absent. */
+  otp?: OtpSettings;
   /** The revocation endpoint on the HTTP listener (docs/revocation.md); null (absent) when off. */
   revocation?: RevocationConfig | null;
 }

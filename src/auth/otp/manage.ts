@@ -9,12 +9,14 @@ import { randomBytes } from "node:crypto";
 import { InvalidJidError, nodeprep, prepareBareJid } from "../../core/jid/prep.js";
 import type { OtpAlgorithm } from "../../core/otp/hotp.js";
 import { base32Encode } from "../../core/otp/base32.js";
-import { findHotpPair, isCodeShape } from "../../core/otp/match.js";
+import { findHotpPair, hotpMatches, isCodeShape, totpMatches } from "../../core/otp/match.js";
+import { systemClock } from "../../core/clock.js";
 import { otpauthUri } from "../../core/otp/otpauth.js";
 import { formatUsersFileLine, parseUsersFile, UsersFileError } from "../../core/otp/users-file.js";
 import { timeStep } from "../../core/otp/totp.js";
 import type { OtpCredential, OtpCredentialSpec, OtpCredentials, OtpKind } from "../../core/records/otp.js";
 import { hashPin, isPinHash } from "./pin.js";
+import { DEFAULT_MAX_OFFSET, TOTP_SKEW } from "./verifier.js";
 
 /** A request that cannot be done as asked (a bad JID, a short secret, codes that match nowhere). */
 export class OtpSetupError extends Error {
@@ -103,7 +105,7 @@ export interface Enrolment {
 }
 
 /** The otpauth:// URI of a stored credential. */
-export function credentialUri(c: Pick<OtpCredential, "kind" | "jid" | "secret" | "algorithm" | "digits" | "period" | "counter">, issuer?: string): string {
+export function credentialUri(c: Pick<OtpCredentialSpec, "kind" | "jid" | "secret" | "algorithm" | "digits" | "period" | "counter">, issuer?: string): string {
   return otpauthUri({
     kind: c.kind,
     issuer: issuer ?? c.jid.slice(c.jid.lastIndexOf("@") + 1),
@@ -115,8 +117,8 @@ export function credentialUri(c: Pick<OtpCredential, "kind" | "jid" | "secret" |
   });
 }
 
-/** Creates a credential for an account (which may have others) and stores it. */
-export async function enrolOtpCredential(credentials: OtpCredentials, options: EnrolOptions): Promise<Enrolment> {
+/** The credential `options` describe, checked (a PIN hashed), not stored yet. */
+async function newCredential(credentials: OtpCredentials, options: EnrolOptions): Promise<OtpCredentialSpec> {
   const jid = otpAccount(options.jid);
   const kind = options.kind ?? "totp";
   const digits = options.digits ?? 6;
@@ -139,10 +141,70 @@ export async function enrolOtpCredential(credentials: OtpCredentials, options: E
   }
   checkName(name);
   if (taken.has(name)) throw new OtpSetupError(`${jid} already has a credential named ${JSON.stringify(name)}`);
-  if (options.issuer !== undefined && (options.issuer === "" || options.issuer.includes(":"))) throw new OtpSetupError("the issuer must be non-empty and have no ':'");
+  if (options.issuer !== undefined) checkIssuer(options.issuer);
   const pinHash = options.pin === undefined ? null : await hashPin(options.pin);
-  const stored = credentials.add({ jid, name, kind, algorithm, digits, period, secret, pinHash, counter: 0, lastStep: null });
-  return { credential: summary(stored), secret: base32Encode(secret), uri: credentialUri(stored, options.issuer) };
+  return { jid, name, kind, algorithm, digits, period, secret, pinHash, counter: 0, lastStep: null };
+}
+
+/** What an authenticator app shows above the code: non-empty, no ':' (the URI's label separator), at most 64 characters. */
+export function checkIssuer(issuer: string): string {
+  if (issuer === "" || issuer.includes(":") || [...issuer].length > 64 || /\p{Cc}/u.test(issuer)) {
+    throw new OtpSetupError("the issuer must be 1 to 64 characters, with no ':' and no control characters");
+  }
+  return issuer;
+}
+
+/** Creates a credential for an account (which may have others) and stores it. */
+export async function enrolOtpCredential(credentials: OtpCredentials, options: EnrolOptions): Promise<Enrolment> {
+  const stored = credentials.add(await newCredential(credentials, options));
+  return { credential: summary(stored), secret: base32Encode(stored.secret), uri: credentialUri(stored, options.issuer) };
+}
+
+/**
+ * An enrolment the user has not confirmed yet (startOtpEnrolment): the secret to show, kept by
+ * the caller (in memory, with the user's session) until a code confirms it. Nothing is stored.
+ */
+export interface PendingOtpEnrolment extends Omit<Enrolment, "credential"> {
+  /** The credential to store once confirmed (holds the secret: never log or persist it). */
+  readonly spec: OtpCredentialSpec;
+}
+
+/**
+ * Keystone's and Caddy's enrolment screens, in two steps: a new credential is made and shown
+ * (`uri` as a QR code, `secret` for typing by hand), and is stored only when the user types a
+ * code from the app (confirmOtpEnrolment). A user who never scans it is not locked out by a
+ * credential their app does not have.
+ */
+export async function startOtpEnrolment(credentials: OtpCredentials, options: EnrolOptions): Promise<PendingOtpEnrolment> {
+  const spec = await newCredential(credentials, options);
+  return { spec, secret: base32Encode(spec.secret), uri: credentialUri(spec, options.issuer) };
+}
+
+/**
+ * Stores a pending enrolment when `code` is a code of it (the code alone, never a PIN: this
+ * proves the app has the secret); null when it is not. The confirming code is used up with it: a
+ * TOTP credential is stored with that step as its last used one, a HOTP credential with its
+ * counter past it, so the same code cannot log in afterwards. A code is looked for as a login
+ * looks (TOTP: the current step and one either side; HOTP: the first `maxOffset` + 1 values).
+ * Throws OtpRecordsError when the account got a credential of that name (or the most) meanwhile.
+ */
+export function confirmOtpEnrolment(
+  credentials: OtpCredentials,
+  pending: PendingOtpEnrolment,
+  code: string,
+  { now = systemClock(), maxOffset = DEFAULT_MAX_OFFSET }: { now?: number; maxOffset?: number } = {},
+): OtpCredentialSummary | null {
+  const { spec } = pending;
+  if (!isCodeShape(code, spec.digits)) return null;
+  const options = { algorithm: spec.algorithm, digits: spec.digits };
+  if (spec.kind === "hotp") {
+    const matches = hotpMatches(spec.secret, code, spec.counter, spec.counter + maxOffset, options);
+    if (matches.length === 0) return null;
+    return summary(credentials.add({ ...spec, counter: matches[matches.length - 1]! + 1 }));
+  }
+  const steps = totpMatches(spec.secret, code, now, { ...options, period: spec.period ?? 30, skew: TOTP_SKEW });
+  if (steps.length === 0) return null;
+  return summary(credentials.add({ ...spec, lastStep: Math.max(...steps) }));
 }
 
 /** Every credential (of one account when `jid` is given), without secrets. */

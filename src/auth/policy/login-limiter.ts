@@ -18,6 +18,13 @@ export interface LoginLimits {
   maxAuthFailuresPerJidPerMinute: number;
 }
 
+/** The login limits when none are configured (config's `limits` starts from these). */
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
+  maxAuthFailuresPerConnection: 5,
+  maxAuthFailuresPerIpPerMinute: 20,
+  maxAuthFailuresPerJidPerMinute: 10,
+};
+
 /**
  * Failures per key over a minute. Ours are rate-limiter-flexible counters
  * (rate-limiter-counter.ts): in memory by default, on Redis when shared (src/stores/redis);

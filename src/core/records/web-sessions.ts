@@ -22,4 +22,10 @@ export interface WebSessionRecords {
   remove(idHash: string): void;
   /** Forgets every session that expired at or before `now` (unix seconds). */
   removeExpired(now: number): void;
+  /**
+   * Moves one session's end (an inactivity timeout renewed); nothing when there is none. Optional:
+   * without it a renewal lives in memory only, and after a restart the session ends at the end
+   * stored before (sooner, never later).
+   */
+  renew?(idHash: string, expiresAt: number): void;
 }

@@ -13,6 +13,7 @@ export class SqliteWebSessions implements WebSessionRecords {
       add: db.prepare("INSERT INTO web_sessions (id_hash, username, expires_at, created_at) VALUES (?, ?, ?, ?)"),
       remove: db.prepare("DELETE FROM web_sessions WHERE id_hash = ?"),
       removeExpired: db.prepare("DELETE FROM web_sessions WHERE expires_at <= ?"),
+      renew: db.prepare("UPDATE web_sessions SET expires_at = ? WHERE id_hash = ?"),
     };
   }
 
@@ -30,5 +31,9 @@ export class SqliteWebSessions implements WebSessionRecords {
 
   removeExpired(now: number): void {
     this.statements.removeExpired.run(Math.floor(now));
+  }
+
+  renew(idHash: string, expiresAt: number): void {
+    this.statements.renew.run(Math.ceil(expiresAt), idHash);
   }
 }

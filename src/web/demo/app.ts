@@ -3,8 +3,19 @@
  * a session cookie, the token endpoint for the signed-in user, and a chat page that logs in to
  * XMPP over WebSocket with X-TOKEN.
  *
- * Routes: GET / (sign-in page), POST /signin, POST /signout, GET /chat, GET /strophe (a one-shot
- * Strophe.js X-TOKEN login, used by the browser test), GET|POST /api/token, GET /assets/*.
+ * Two-factor sign-in (Caddy's basicauth-totp, docs/otp.md): a user whose account has one-time
+ * password credentials (the storage's `otp` records, the ones XMPP logins check) gets, after the
+ * password, a short-lived half session (its own cookie, in memory only) and the code page; only
+ * a right code turns it into a session, and only sessions reach the chat and the token endpoint.
+ * Both steps follow the server's one login policy (admit, settle: failures slowed per account
+ * and refused per address), report to the same login metrics and write the same failure log
+ * lines, bounded per address; a code is checked by the same OtpVerifier, so it is used once
+ * across the web and XMPP. A signed-in user without a credential may enrol one: the QR code is
+ * shown during the set-up only, and the credential is stored when a code from the app confirms it.
+ *
+ * Routes: GET / (sign-in page), POST /signin, GET|POST /code (the second step), POST /signout,
+ * GET /chat, GET /two-factor, POST /two-factor/start, POST /two-factor/confirm, GET /strophe (a
+ * one-shot Strophe.js X-TOKEN login, used by the browser test), GET|POST /api/token, GET /assets/*.
  */
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -14,9 +25,15 @@ import type { TokenKey } from "../../core/token/keys.js";
 import { createTokenEndpoint, type MintFunction, type NodeHandler } from "../endpoint/token-endpoint.js";
 import { WindowCounter } from "../../auth/policy/window-counter.js";
 import { clientAddress, TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
+import { renderSVG } from "uqr";
 import { hashPassword, verifyPassword } from "../../auth/password/scrypt-hash.js";
+import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginPolicy } from "../../auth/policy/login-limiter.js";
+import { FailureLog } from "../../auth/policy/failure-log.js";
+import { OtpVerifier } from "../../auth/otp/verifier.js";
+import { checkIssuer, confirmOtpEnrolment, listOtpCredentials, startOtpEnrolment, type PendingOtpEnrolment } from "../../auth/otp/manage.js";
+import { MemoryOtpCredentials, OtpRecordsError, type OtpCredentials } from "../../core/records/otp.js";
 import { SessionStorageError, SessionStore } from "./session.js";
-import { chatPage, messagePage, signInPage, stropheCheckPage } from "./pages.js";
+import { chatPage, codePage, enrolPage, MAX_CODE_FIELD, messagePage, signInPage, stropheCheckPage, twoFactorPage } from "./pages.js";
 import { systemClock, type Clock } from "../../core/clock.js";
 import type { WebSessionRecords } from "../../core/records/web-sessions.js";
 
@@ -69,8 +86,11 @@ export interface DemoAppOptions {
    * A sign-in (or sign-out) it cannot store is refused with 503.
    */
   sessionRecords?: WebSessionRecords;
-  /** Where a sign-in or sign-out that could not be stored is reported (the server's log); default nowhere. */
-  log?: { warn(message: string): void };
+  /**
+   * The server's log: failed sign-ins (bounded per address), sign-ins or sign-outs that could not
+   * be stored, and (info) two-factor sign-in turned on; default nowhere.
+   */
+  log?: { warn(message: string): void; info?(message: string): void };
   /**
    * Reverse proxies whose X-Forwarded-For is believed for the sign-in limit's client address
    * (the server's `trustedProxies`); default none: the socket's peer address is the client.
@@ -78,6 +98,33 @@ export interface DemoAppOptions {
   trustedProxies?: TrustedProxies | readonly string[];
   /** Tokens per user; default 30 per 60 seconds. */
   tokenRateLimit?: { max: number; perSeconds: number };
+  /**
+   * A session ends after this long without a request (renewed once less than half is left);
+   * default 3600 (Caddy's 60 minutes). It never outlives `sessionSeconds`.
+   */
+  sessionIdleSeconds?: number;
+  /**
+   * One-time password accounts: `credentials` are the storage's `otp` records (`x-token serve`
+   * passes the ones its XMPP logins check, so a code is used once across both); in memory by
+   * default. `maxOffset` is the HOTP look-ahead, `issuer` what an app shows above a code enrolled
+   * here (the demo domain by default), `accounts` the rules every login of the domain follows
+   * (the TokenAuthority: disabled accounts).
+   */
+  otp?: {
+    credentials: OtpCredentials;
+    maxOffset?: number | (() => number);
+    issuer?: string;
+    accounts?: { accountProblem(localpart: string, domain: string): string | null };
+  };
+  /**
+   * The server's login policy (a function: the one in force now, as a reload may replace it);
+   * by default a LoginLimiter of the default limits of its own.
+   */
+  loginPolicy?: LoginPolicy | (() => LoginPolicy);
+  /** Where login figures go: the server's (src/metrics' PrometheusMetrics), with mechanisms `web-password` and `web-otp`. */
+  metrics?: { loginFinished(event: { mechanism: string; result: "success" | "failure"; reason: string; seconds: number }): void };
+  /** Failed sign-in log lines per client address per minute (`limits.maxFailureLinesPerIpPerMinute`); default 10. */
+  failureLinesPerMinute?: number;
   /** Unix seconds. */
   now?: Clock;
 }
@@ -103,8 +150,20 @@ const ASSET_TYPES: Record<string, string> = {
 };
 
 const MAX_FORM_BYTES = 4096;
+const RESTARTS = new Set(["expired", "too-many-codes"]);
+/** How long the code page waits for the code after the password. */
+const SECOND_FACTOR_SECONDS = 300;
+/** Wrong codes one half session may send; then the password again (a stolen password buys few guesses per scrypt). */
+const MAX_CODES_PER_SIGN_IN = 5;
+/** How long a shown enrolment waits for its confirming code, and how many wrong ones it takes. */
+const ENROLMENT_SECONDS = 600;
+const MAX_CODES_PER_ENROLMENT = 5;
 /** A username typed into a failed sign-in comes back to the form, up to this length. */
 const MAX_USERNAME_SHOWN = 64;
+
+function sleep(seconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, seconds * 1000).unref());
+}
 
 /** The urlencoded form body, "too-large", or null when it is not a form. */
 function readForm(req: IncomingMessage): Promise<URLSearchParams | "too-large" | null> {
@@ -145,19 +204,44 @@ function checkOptions(options: DemoAppOptions): void {
     throw new DemoAppOptionsError("websocketUrl must be a ws:// or wss:// URL with a path");
   }
   if (options.websocketPath !== undefined && !options.websocketPath.startsWith("/")) throw new DemoAppOptionsError("websocketPath must start with /");
+  if (options.otp?.issuer !== undefined) {
+    try {
+      checkIssuer(options.otp.issuer);
+    } catch (err) {
+      throw new DemoAppOptionsError(`otp.issuer: ${(err as Error).message}`);
+    }
+  }
 }
 
 export function createDemoApp(options: DemoAppOptions): DemoApp {
   checkOptions(options);
   const { demo, websocketPath = "/xmpp-websocket", websocketUrl, assetsDir = defaultAssetsDir(), now = systemClock } = options;
+  const secure = options.secureCookie ?? demo.secureCookie ?? false;
   const sessions = new SessionStore({
     secret: demo.sessionSecret,
     lifetimeSeconds: options.sessionSeconds,
-    secure: options.secureCookie ?? demo.secureCookie ?? false,
+    idleSeconds: options.sessionIdleSeconds ?? 3600,
+    secure,
     ...(options.maxSessionsPerUser === undefined ? {} : { maxSessionsPerUser: options.maxSessionsPerUser }),
     ...(options.sessionRecords ? { records: options.sessionRecords } : {}),
     now,
   });
+  // Password passed, code not yet: in memory only (a restart asks for the password again), short-lived.
+  const halfSessions = new SessionStore({ secret: demo.sessionSecret, cookieName: "xtoken_demo_2fa", lifetimeSeconds: SECOND_FACTOR_SECONDS, maxSessionsPerUser: 3, secure, now });
+  const otpCredentials = options.otp?.credentials ?? new MemoryOtpCredentials();
+  const otpVerifier = new OtpVerifier({
+    credentials: otpCredentials,
+    now,
+    ...(options.otp?.maxOffset !== undefined ? { maxOffset: options.otp.maxOffset } : {}),
+    ...(options.otp?.accounts ? { accounts: options.otp.accounts } : {}),
+  });
+  const maxOffset = () => (typeof options.otp?.maxOffset === "function" ? options.otp.maxOffset() : options.otp?.maxOffset);
+  const issuer = options.otp?.issuer ?? demo.domain;
+  const ownPolicy = options.loginPolicy ? null : new LoginLimiter({ limits: DEFAULT_LOGIN_LIMITS });
+  const policy = (): LoginPolicy => (typeof options.loginPolicy === "function" ? options.loginPolicy() : (options.loginPolicy ?? ownPolicy!));
+  const failureLog = new FailureLog(options.log ?? { warn() {} }, { linesPerMinute: options.failureLinesPerMinute ?? 10 });
+  /** Enrolments shown and not confirmed yet, by username (the configured users: bounded). */
+  const enrolments = new Map<string, { pending: PendingOtpEnrolment; expiresAt: number; failures: number }>();
   const users = new Map(demo.users.map((u) => [u.username, u.passwordHash]));
   const signInAttempts = new WindowCounter({ limit: options.maxSignInAttemptsPerMinute ?? 10, windowSeconds: 60, maxKeys: 10_000, now });
   const trustedProxies = trustedProxiesOf(options.trustedProxies);
@@ -195,7 +279,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     res.writeHead(status, { ...headers(req, "text/html; charset=utf-8"), ...extra }).end(text);
   }
 
-  function redirect(res: ServerResponse, location: string, extra: Record<string, string> = {}): void {
+  function redirect(res: ServerResponse, location: string, extra: Record<string, string | string[]> = {}): void {
     res.writeHead(303, { Location: location, "Cache-Control": "no-store", ...extra }).end();
   }
 
@@ -209,7 +293,26 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     return origin !== undefined && host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
   }
 
+  /** The login figures of one finished step, as the XMPP logins report theirs. */
+  function report(mechanism: "web-password" | "web-otp", started: bigint, reason: string | null): void {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    options.metrics?.loginFinished(reason === null ? { mechanism, result: "success", reason: "ok", seconds } : { mechanism, result: "failure", reason, seconds });
+  }
+
+  /**
+   * A failed step, as the SASL exchange settles one: counted by the policy (against the account
+   * only when it was one of ours and really checked), one line in the failure log (the server's
+   * format, so one fail2ban filter reads both), answered late when the account is over its limit.
+   */
+  async function failed(mechanism: "web-password" | "web-otp", started: bigint, client: string, jid: string | null, reason: string, checked: boolean): Promise<void> {
+    const settled = await policy().settle({ ip: client, ...(jid === null ? {} : { jid }), result: checked ? "refused" : "failed" });
+    failureLog.failure(client, `authentication failed for ${jid ?? "(unknown)"} from ${client}: ${reason} (${mechanism})${settled.jidOverLimit ? " (the JID is over its failure limit)" : ""}`);
+    report(mechanism, started, reason);
+    if (settled.holdBackSeconds > 0) await sleep(settled.holdBackSeconds);
+  }
+
   async function signIn(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
     const client = clientAddress(req.socket.remoteAddress, req.headers, trustedProxies);
     if (signInAttempts.isOver(client)) return html(req, res, 429, messagePage("Too many attempts", "Too many sign-ins from here: wait a minute."), { "Retry-After": "60" });
     // Reserved now, before any await: requests that arrive together each see the ones before
@@ -217,17 +320,46 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     signInAttempts.record(client);
     const form = await readForm(req);
     if (form === "too-large") return html(req, res, 413, messagePage("Too large", "That form is too large."));
+    if (!(await policy().admit(client))) {
+      // The server's per-address failure limit: this address failed too often, here or over XMPP.
+      await failed("web-password", started, client, null, "rate-limited", false);
+      return html(req, res, 429, messagePage("Too many attempts", "Too many failed sign-ins from here: wait a minute."), { "Retry-After": "60" });
+    }
     const username = form?.get("username") ?? "";
     const password = form?.get("password") ?? "";
     const hash = users.get(username);
     const ok = await verifyPassword(password, hash ?? (await decoyHash));
     if (!hash || !ok) {
-      // The reason stays here: the page says only that it failed, and nothing is logged. The
-      // username comes back to the form (not the password), so only the password is typed again.
+      // The page says only that it failed (not which). The username comes back to the form (not
+      // the password), so only the password is typed again; the log names only users of ours.
+      await failed("web-password", started, client, hash ? jidOf(username) : null, "password-invalid", hash !== undefined);
       const typed = username.slice(0, MAX_USERNAME_SHOWN);
       return redirect(res, typed ? `/?failed=1&user=${encodeURIComponent(typed)}` : "/?failed=1");
     }
-    // A fresh session id on every sign-in (no fixation); the old one, if any, ends.
+    let secondFactor: boolean;
+    try {
+      secondFactor = otpCredentials.forAccount(jidOf(username)).length > 0;
+    } catch (err) {
+      options.log?.warn(`demo: sign-in of ${username} refused: its one-time password credentials could not be read: ${err instanceof Error ? err.message : String(err)}`);
+      return storageTrouble(req, res, "Sign-in failed", "The server could not read your sign-in settings: its storage is failing. Try again in a moment.");
+    }
+    if (secondFactor) {
+      // Not signed in yet: a half session that only the code page takes. Any session this
+      // browser had ends (a new sign-in is a new start); the policy settles at the code.
+      return redirect(res, "/code", { "Set-Cookie": [halfSessions.create(username), ...endSession(req)] });
+    }
+    await policy().settle({ ip: client, jid: jidOf(username), result: "success" });
+    report("web-password", started, null);
+    return startSession(req, res, username);
+  }
+
+  /** Clears a session cookie the browser holds, if any (the session itself ends too). */
+  function endSession(req: IncomingMessage): string[] {
+    return sessions.user(req) === null ? [] : [sessions.destroy(req)];
+  }
+
+  /** A fresh session id on every sign-in (no fixation); the old one, if any, ends. Then the chat. */
+  function startSession(req: IncomingMessage, res: ServerResponse, username: string, extraCookies: string[] = []): void {
     let cookie: string;
     try {
       sessions.destroy(req);
@@ -239,13 +371,126 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
       }
       throw err;
     }
-    return redirect(res, "/chat", { "Set-Cookie": cookie });
+    return redirect(res, "/chat", { "Set-Cookie": [cookie, ...extraCookies] });
+  }
+
+  /** Whether the account's credentials have a PIN (the code page then asks for PIN and code). */
+  function pinOf(username: string): boolean {
+    try {
+      return otpCredentials.forAccount(jidOf(username)).some((c) => c.pinHash !== null);
+    } catch {
+      return false;
+    }
+  }
+
+  /** The second step: PIN and/or code, checked as an XMPP login checks it (and used up with it). */
+  async function secondStep(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const username = halfSessions.user(req);
+    if (username === null) return redirect(res, "/?restart=expired");
+    const client = clientAddress(req.socket.remoteAddress, req.headers, trustedProxies);
+    const form = await readForm(req);
+    if (form === "too-large") return html(req, res, 413, messagePage("Too large", "That form is too large."));
+    const jid = jidOf(username);
+    if (!(await policy().admit(client))) {
+      await failed("web-otp", started, client, jid, "rate-limited", false);
+      return html(req, res, 429, messagePage("Too many attempts", "Too many failed sign-ins from here: wait a minute, then type the code your app shows then.", { href: "/code", label: "Back to the code" }), { "Retry-After": "60" });
+    }
+    // Spaces are how apps show a code ("123 456"); nothing else is taken out.
+    const code = (form?.get("code") ?? "").slice(0, MAX_CODE_FIELD).replace(/ /g, "");
+    const verdict = await otpVerifier.check(username, demo.domain, code);
+    if (verdict === null) {
+      // The credentials were removed since the password step: start again (the password alone now).
+      return redirect(res, "/?restart=expired", { "Set-Cookie": halfSessions.destroy(req) });
+    }
+    if (verdict.ok) {
+      await policy().settle({ ip: client, jid, result: "success" });
+      report("web-otp", started, null);
+      return startSession(req, res, username, [halfSessions.destroy(req)]);
+    }
+    if (verdict.reason === "otp-store-error") {
+      report("web-otp", started, verdict.reason);
+      options.log?.warn(`demo: code of ${jid} not checked: the one-time password store is failing`);
+      return storageTrouble(req, res, "Sign-in failed", "The server could not check your code: its storage is failing. Try again in a moment.");
+    }
+    await failed("web-otp", started, client, jid, verdict.reason, true);
+    if (halfSessions.countFailure(req) >= MAX_CODES_PER_SIGN_IN) return redirect(res, "/?restart=too-many-codes", { "Set-Cookie": halfSessions.destroy(req) });
+    return redirect(res, "/code?failed=1");
+  }
+
+  function qrCode(uri: string): string {
+    // uqr's SVG, sized by the stylesheet; described for screen readers (the URI is on the page as text too).
+    return renderSVG(uri, { border: 2 }).replace("<svg ", '<svg role="img" aria-label="QR code of the new credential" ');
+  }
+
+  /** An enrolment shown and not yet confirmed, or null (none, or expired). */
+  function pendingEnrolment(username: string) {
+    const entry = enrolments.get(username);
+    if (entry && entry.expiresAt <= now()) enrolments.delete(username);
+    return enrolments.get(username) ?? null;
+  }
+
+  function showEnrolment(req: IncomingMessage, res: ServerResponse, username: string, pending: PendingOtpEnrolment, failedBefore: boolean): void {
+    const { spec, uri, secret } = pending;
+    html(req, res, 200, enrolPage({ jid: jidOf(username), qrSvg: qrCode(uri), uri, secret, digits: spec.digits, period: spec.period ?? 30, failed: failedBefore }));
+  }
+
+  /** POST /two-factor/start: a new credential, shown; nothing stored until a code confirms it. */
+  async function startEnrolment(req: IncomingMessage, res: ServerResponse, username: string): Promise<void> {
+    const jid = jidOf(username);
+    let pending: PendingOtpEnrolment;
+    try {
+      if (otpCredentials.forAccount(jid).length > 0) return redirect(res, "/two-factor");
+      pending = await startOtpEnrolment(otpCredentials, { jid, kind: "totp", issuer });
+    } catch (err) {
+      options.log?.warn(`demo: enrolment of ${jid} not started: ${err instanceof Error ? err.message : String(err)}`);
+      return storageTrouble(req, res, "Set-up failed", "The server could not start the set-up: its storage is failing. Try again in a moment.");
+    }
+    // One per user: starting again replaces the one shown before (its QR code is then worthless).
+    enrolments.set(username, { pending, expiresAt: now() + ENROLMENT_SECONDS, failures: 0 });
+    return showEnrolment(req, res, username, pending, false);
+  }
+
+  /** POST /two-factor/confirm: the first code from the app stores the credential (and is used up). */
+  async function confirmEnrolment(req: IncomingMessage, res: ServerResponse, username: string): Promise<void> {
+    const form = await readForm(req);
+    if (form === "too-large") return html(req, res, 413, messagePage("Too large", "That form is too large."));
+    const entry = pendingEnrolment(username);
+    if (!entry) return redirect(res, "/two-factor?expired=1");
+    const code = (form?.get("code") ?? "").slice(0, MAX_CODE_FIELD).replace(/ /g, "");
+    // Taken out before the write: two confirmations racing store one credential.
+    enrolments.delete(username);
+    let stored;
+    try {
+      const offset = maxOffset();
+      stored = confirmOtpEnrolment(otpCredentials, entry.pending, code, { now: now(), ...(offset !== undefined ? { maxOffset: offset } : {}) });
+    } catch (err) {
+      if (err instanceof OtpRecordsError) return redirect(res, "/two-factor"); // one was added meanwhile: it is shown there
+      options.log?.warn(`demo: enrolment of ${jidOf(username)} not stored: ${err instanceof Error ? err.message : String(err)}`);
+      return storageTrouble(req, res, "Set-up failed", "The server could not store your new credential: its storage is failing. Nothing was changed; start the set-up again.");
+    }
+    if (stored === null) {
+      if (++entry.failures < MAX_CODES_PER_ENROLMENT) {
+        enrolments.set(username, entry);
+        return showEnrolment(req, res, username, entry.pending, true);
+      }
+      return redirect(res, "/two-factor?expired=1");
+    }
+    options.log?.info?.(`demo: ${jidOf(username)} turned two-factor sign-in on (credential ${stored.name})`);
+    return html(
+      req,
+      res,
+      200,
+      messagePage("Two-factor sign-in is on", "From now on, signing in asks for a code from your app after the password. The same code, once, is also a password for an XMPP client.", { href: "/chat", label: "Back to the chat" }),
+    );
   }
 
   function signOut(req: IncomingMessage, res: ServerResponse): void {
     let cookie: string;
     try {
       cookie = sessions.destroy(req);
+      // A sign-in waiting for its code ends too ("Cancel" on the code page).
+      if (halfSessions.user(req) !== null) return redirect(res, "/?signed-out=1", { "Set-Cookie": [cookie, halfSessions.destroy(req)] });
     } catch (err) {
       // The session stays, in memory and stored: saying "signed out" would let it come back after a restart.
       if (err instanceof SessionStorageError) {
@@ -290,6 +535,16 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
       if (!sameOrigin(req)) return html(req, res, 403, messagePage("Forbidden", "Sign-out must come from this site's own page."));
       return signOut(req, res);
     }
+    if (path === "/code" && method === "POST") {
+      if (!sameOrigin(req)) return html(req, res, 403, messagePage("Forbidden", "The code must come from this site's own page."));
+      return secondStep(req, res);
+    }
+    if ((path === "/two-factor/start" || path === "/two-factor/confirm") && method === "POST") {
+      if (!sameOrigin(req)) return html(req, res, 403, messagePage("Forbidden", "The set-up must come from this site's own page."));
+      const user = sessions.user(req);
+      if (!user) return redirect(res, "/");
+      return path === "/two-factor/start" ? startEnrolment(req, res, user) : confirmEnrolment(req, res, user);
+    }
     if (method !== "GET") return html(req, res, 405, messagePage("Method not allowed", "Not here."), { Allow: "GET" });
     const user = sessions.user(req);
     const websocket = websocketUrl ?? websocketPath;
@@ -304,8 +559,24 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
             failed: url.searchParams.has("failed"),
             username: (url.searchParams.get("user") ?? "").slice(0, MAX_USERNAME_SHOWN),
             signedOut: url.searchParams.has("signed-out"),
+            ...(RESTARTS.has(url.searchParams.get("restart") ?? "") ? { restart: url.searchParams.get("restart") as "expired" | "too-many-codes" } : {}),
           }),
         );
+      case "/code": {
+        const waiting = halfSessions.user(req);
+        if (waiting === null) return redirect(res, user ? "/chat" : "/");
+        return html(req, res, 200, codePage({ jid: jidOf(waiting), failed: url.searchParams.has("failed"), pin: pinOf(waiting) }));
+      }
+      case "/two-factor": {
+        if (!user) return redirect(res, "/");
+        let mine;
+        try {
+          mine = listOtpCredentials(otpCredentials, jidOf(user));
+        } catch {
+          return storageTrouble(req, res, "Not available", "The server could not read your sign-in settings: its storage is failing. Try again in a moment.");
+        }
+        return html(req, res, 200, twoFactorPage(jidOf(user), mine, { expired: url.searchParams.has("expired") }));
+      }
       case "/chat":
         return user ? html(req, res, 200, chatPage(jidOf(user), websocket)) : redirect(res, "/");
       case "/strophe":

@@ -7,6 +7,11 @@
  * of an id is stored (and kept in memory), so whoever reads the store or this process's memory
  * cannot sign in with what they read. A session is written before its cookie is handed out, and
  * its row goes when it is signed out, evicted or found expired.
+ *
+ * With `idleSeconds` a session also ends after that long without a request (Caddy's
+ * session_inactivity_timeout). A request renews it only once less than half of that is left, so
+ * a busy user costs one store write per half-timeout, not one per request; it never outlives its
+ * creation plus `lifetimeSeconds`.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
@@ -22,6 +27,13 @@ export interface SessionStoreOptions {
   secret: string;
   /** Session lifetime; default 8 hours. */
   lifetimeSeconds?: number;
+  /** Inactivity timeout (renewed past half of it); none by default: the lifetime alone. */
+  idleSeconds?: number;
+  /**
+   * The cookie's name (`__Host-` is put before it with `secure`); SESSION_COOKIE by default. A
+   * store with another name signs its cookies apart: a cookie of one is never one of another.
+   */
+  cookieName?: string;
   /** Most sessions kept; default 10,000. */
   maxSessions?: number;
   /**
@@ -53,6 +65,8 @@ interface Session {
   expiresAt: number;
   /** Unix milliseconds. */
   createdAt: number;
+  /** Failed steps taken in this session (countFailure); memory only. */
+  failures: number;
 }
 
 /** SHA-256 of a session id, hex: the only form an id is kept in. */
@@ -69,25 +83,33 @@ export class SessionStore {
   private readonly sessions = new Map<string, Session>();
   private readonly secret: string;
   private readonly lifetimeSeconds: number;
+  private readonly idleSeconds: number | null;
   private readonly maxSessions: number;
   private readonly maxSessionsPerUser: number;
   private readonly records: WebSessionRecords | null;
   private readonly now: Clock;
   private readonly cookieName: string;
+  /** What the cookie signature is for: stores with different cookie names never accept each other's. */
+  private readonly purpose: string;
   private readonly attributes: string;
 
-  constructor({ secret, lifetimeSeconds = 8 * 3600, maxSessions = 10_000, maxSessionsPerUser = 10, secure = false, records, now = systemClock }: SessionStoreOptions) {
+  constructor({ secret, lifetimeSeconds = 8 * 3600, idleSeconds, cookieName = SESSION_COOKIE, maxSessions = 10_000, maxSessionsPerUser = 10, secure = false, records, now = systemClock }: SessionStoreOptions) {
     if (typeof secret !== "string" || secret.length < 32) throw new RangeError("the session secret must be at least 32 characters");
     if (!(Number.isInteger(lifetimeSeconds) && lifetimeSeconds > 0)) throw new RangeError("lifetimeSeconds must be a positive integer");
+    if (idleSeconds !== undefined && !(Number.isInteger(idleSeconds) && idleSeconds > 0)) throw new RangeError("idleSeconds must be a positive integer");
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(cookieName)) throw new RangeError("cookieName must be 1 to 64 letters, digits, '_' or '-'");
     if (!(Number.isInteger(maxSessions) && maxSessions > 0)) throw new RangeError("maxSessions must be a positive integer");
     if (!(Number.isInteger(maxSessionsPerUser) && maxSessionsPerUser > 0)) throw new RangeError("maxSessionsPerUser must be a positive integer");
     this.secret = secret;
     this.lifetimeSeconds = lifetimeSeconds;
+    this.idleSeconds = idleSeconds ?? null;
     this.maxSessions = maxSessions;
     this.maxSessionsPerUser = maxSessionsPerUser;
     this.records = records ?? null;
     this.now = now;
-    this.cookieName = secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
+    this.cookieName = secure ? `__Host-${cookieName}` : cookieName;
+    // The demo's session cookie keeps the signature it always had (stored sessions stay valid).
+    this.purpose = cookieName === SESSION_COOKIE ? "demo-session" : cookieName;
     this.attributes = `HttpOnly; SameSite=Strict; Path=/${secure ? "; Secure" : ""}`;
     if (this.records) this.load(this.records);
   }
@@ -123,7 +145,7 @@ export class SessionStore {
         continue;
       }
       perUser.set(username, mine + 1);
-      kept.push([idHash, { username, expiresAt, createdAt }]);
+      kept.push([idHash, { username, expiresAt, createdAt, failures: 0 }]);
     }
     for (const [idHash, session] of kept.reverse()) this.sessions.set(idHash, session);
     this.forget(dropped);
@@ -145,7 +167,7 @@ export class SessionStore {
   }
 
   private sign(id: string): Buffer {
-    return createHmac("sha256", this.secret).update(`demo-session:${id}`).digest();
+    return createHmac("sha256", this.secret).update(`${this.purpose}:${id}`).digest();
   }
 
   /**
@@ -179,9 +201,9 @@ export class SessionStore {
         }
       }
     }
-    const session: Session = { username, expiresAt: now + this.lifetimeSeconds, createdAt: Math.round(now * 1000) };
+    const session: Session = { username, expiresAt: now + Math.min(this.lifetimeSeconds, this.idleSeconds ?? Infinity), createdAt: Math.round(now * 1000), failures: 0 };
     if (this.records) {
-      const record: WebSessionRecord = { idHash, ...session };
+      const record: WebSessionRecord = { idHash, username, expiresAt: session.expiresAt, createdAt: session.createdAt };
       try {
         this.records.add(record);
       } catch (err) {
@@ -208,19 +230,52 @@ export class SessionStore {
     return given.length === expected.length && timingSafeEqual(given, expected) ? id : null;
   }
 
-  /** The signed-in username, or null (no cookie, a forged one, an expired or ended session). */
-  user(req: IncomingMessage): string | null {
+  /** The request's live session and its key, or null (no cookie, a forged one, an expired or ended session). */
+  private live(req: IncomingMessage): { idHash: string; session: Session } | null {
     const id = this.idFrom(req);
     if (!id) return null;
     const idHash = sessionIdHash(id);
     const session = this.sessions.get(idHash);
     if (!session) return null;
-    if (session.expiresAt <= this.now()) {
+    const now = this.now();
+    if (session.expiresAt <= now) {
       this.sessions.delete(idHash);
       this.forget([idHash]);
       return null;
     }
-    return session.username;
+    if (this.idleSeconds !== null && session.expiresAt - now < this.idleSeconds / 2) this.renew(idHash, session, now);
+    return { idHash, session };
+  }
+
+  /**
+   * Moves an active session's end to `idleSeconds` from now (never past its lifetime). The stored
+   * row follows when the records can (renew); when they cannot, the row keeps its earlier end,
+   * so after a restart the session ends sooner, never later.
+   */
+  private renew(idHash: string, session: Session, now: number): void {
+    const expiresAt = Math.min(now + this.idleSeconds!, session.createdAt / 1000 + this.lifetimeSeconds);
+    if (expiresAt <= session.expiresAt) return;
+    session.expiresAt = expiresAt;
+    try {
+      this.records?.renew?.(idHash, expiresAt);
+    } catch {
+      // See above: the stored end is the earlier one.
+    }
+  }
+
+  /** The signed-in username, or null (no cookie, a forged one, an expired or ended session). */
+  user(req: IncomingMessage): string | null {
+    return this.live(req)?.session.username ?? null;
+  }
+
+  /**
+   * Counts a failed step taken in the request's session (a wrong code); returns how many it has
+   * had, or 0 when there is no session. Kept in memory only.
+   */
+  countFailure(req: IncomingMessage): number {
+    const live = this.live(req);
+    if (!live) return 0;
+    return ++live.session.failures;
   }
 
   /**
