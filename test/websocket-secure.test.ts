@@ -21,8 +21,10 @@ async function features(server: TestServer, headers?: Record<string, string>): P
   return { ws, features: await ws.next(/<stream:features|<stream:error/) };
 }
 
+/** The legacy SASL offer (SASL2's <authentication/> lists its own, FAST's included). */
 function mechanisms(features: string): string[] {
-  return [...features.matchAll(/<mechanism>([^<]+)<\/mechanism>/g)].map((m) => m[1]!);
+  const legacy = /<mechanisms xmlns="urn:ietf:params:xml:ns:xmpp-sasl">([\s\S]*?)<\/mechanisms>/.exec(features)?.[1] ?? "";
+  return [...legacy.matchAll(/<mechanism>([^<]+)<\/mechanism>/g)].map((m) => m[1]!);
 }
 
 describe("without loopbackWebSocketIsSecure (the default), a loopback WebSocket is not secure", () => {

@@ -3,8 +3,6 @@
  * state machine from the client's decoded messages to an outcome. Transports (our server, or
  * anyone else's) do the base64 and the XML around it.
  */
-import type { FastTokenBinding, FastTokenSlot } from "../../core/records/fast-tokens.js";
-
 /** RFC 6120 section 6.5 failure conditions. */
 export type SaslCondition =
   | "aborted"
@@ -48,10 +46,11 @@ export interface SaslContext {
 
 /** The FAST token (XEP-0484) a login was made with: its binding, which slot held it, and when it was handed out. */
 export interface FastTokenUse {
-  binding: FastTokenBinding;
+  /** The records' FastTokenBinding (src/core/records/fast-tokens.ts), spelled out: SASL needs no store. */
+  binding: { account: string; agentHash: string; mechanism: string };
   /** SHA-256 of the initiator message: which token of the binding it was. */
   verifier: Uint8Array;
-  slot: FastTokenSlot;
+  slot: "current" | "new";
   /** Unix seconds. */
   issuedAt: number;
 }
