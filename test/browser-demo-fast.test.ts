@@ -7,48 +7,9 @@
  * X-TOKEN; signing out forgets the record.
  */
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
-import net from "node:net";
-import type { AddressInfo } from "node:net";
 import type { Browser, Page } from "playwright-core";
 import { collectPageErrors, DEMO_PASSWORDS, describeWithChromium, chromiumAvailable, launchChromium, startDemoServer, type DemoServer, type DemoUser } from "./helpers/browser.js";
-
-/** A TCP proxy on 127.0.0.1 whose `cut()` drops every connection through it, as a network change does. */
-interface CuttingProxy {
-  port: number;
-  cut(): void;
-  close(): Promise<void>;
-}
-
-async function startCuttingProxy(targetPort: number): Promise<CuttingProxy> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, "127.0.0.1");
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on("error", () => {});
-      socket.on("close", () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    cut() {
-      // A reset, not a goodbye: neither side gets a closing handshake.
-      for (const socket of sockets) socket.resetAndDestroy();
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
+import { startCuttingProxy, type CuttingProxy } from "./helpers/cutting-proxy.js";
 
 let demo: DemoServer;
 let proxy: CuttingProxy;

@@ -69,7 +69,8 @@ describe("@xmpp/client logs in with X-TOKEN", () => {
 
   test("over WebSocket", async () => {
     const xmpp = await connectWithToken({ service: ws(), domain: DOMAIN, username: "bob", token: t.mint("bob"), resource: "web", allowInsecure: true });
-    expect(xmpp.jid?.toString()).toBe(`bob@${DOMAIN}/web`);
+    // With Bind 2 (SASL2) the resource asked for is the tag: the server adds a unique part to it.
+    expect(xmpp.jid?.toString()).toMatch(new RegExp(`^bob@${DOMAIN.replace(".", "\\.")}/web\\.[0-9a-f]+$`));
     await xmpp.stop();
   });
 
@@ -120,7 +121,7 @@ describe("@xmpp/client logs in with X-TOKEN", () => {
     expect(await rawAuth(Buffer.from(`\0alice\0${token}`).toString("base64"))).toBe("success");
   });
 
-  test("a token function is called for every authentication: a reconnect logs in with a fresh token", async () => {
+  test("a reconnect logs in again without a new token: FAST, where the server offers it (test/client-fast.test.ts for the rest)", async () => {
     const issued: string[] = [];
     const xmpp = await connectWithToken({
       service: tcp(),
@@ -138,9 +139,8 @@ describe("@xmpp/client logs in with X-TOKEN", () => {
     // Drop the connection without closing the stream, as a network failure would.
     (xmpp as unknown as { socket: { socket: { destroy(): void } } }).socket.socket.destroy();
     await reconnected;
-    expect(issued).toHaveLength(2);
-    expect(issued[1]).not.toBe(issued[0]);
-    expect(xmpp.jid?.toString()).toBe(`erin@${DOMAIN}/phone`);
+    expect(issued).toHaveLength(1);
+    expect(xmpp.jid?.toString()).toMatch(new RegExp(`^erin@${DOMAIN.replace(".", "\\.")}/phone\\.`));
     xmpp.reconnect.stop();
     await xmpp.stop();
   });

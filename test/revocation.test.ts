@@ -373,9 +373,9 @@ describe("the revocation section of the configuration", () => {
   };
   test("a secret from a file or an environment variable, an allow-list, or both; never neither", () => {
     expect(parseRevocation(undefined, {}, noFile)).toBeNull();
-    expect(parseRevocation({ secretEnv: "REVOKE_SECRET" }, { REVOKE_SECRET: SECRET }, noFile)).toEqual({ path: "/x-token/revoke", secret: SECRET, allowFrom: null });
+    expect(parseRevocation({ secretEnv: "REVOKE_SECRET" }, { REVOKE_SECRET: SECRET }, noFile)).toEqual({ path: null, secret: SECRET, allowFrom: null });
     expect(parseRevocation({ secretFile: "s.txt", path: "/admin/revoke" }, {}, () => `${SECRET}\n`)).toEqual({ path: "/admin/revoke", secret: SECRET, allowFrom: null });
-    expect(parseRevocation({ allowFrom: ["10.0.0.0/8"] }, {}, noFile)).toEqual({ path: "/x-token/revoke", secret: null, allowFrom: ["10.0.0.0/8"] });
+    expect(parseRevocation({ allowFrom: ["10.0.0.0/8"] }, {}, noFile)).toEqual({ path: null, secret: null, allowFrom: ["10.0.0.0/8"] });
     expect(() => parseRevocation({}, {}, noFile)).toThrow(/trusts no caller by default, loopback included/);
     expect(() => parseRevocation({ allowFrom: [] }, {}, noFile)).toThrow(ConfigError);
     expect(() => parseRevocation({ allowFrom: ["not an address"] }, {}, noFile)).toThrow(/revocation\.allowFrom/);

@@ -56,6 +56,8 @@ const loginOf = new WeakMap<Client, FastXTokenLogin>();
  * token is stored (fetching an X-TOKEN only when there is none or it is refused).
  */
 export function xTokenClient({ service, domain, username, token, resource, authzid, allowInsecure = false, timeout, store, software, device }: ConnectWithTokenOptions): Client {
+  /** Whether this connection got as far as a login attempt (the credentials function ran). */
+  let triedLogin = false;
   const login = fastXTokenLogin({ username, domain, token, authzid, allowInsecure, store, software, device });
   const xmpp: Client = createClient({
     service,
@@ -65,14 +67,22 @@ export function xTokenClient({ service, domain, username, token, resource, authz
     // servers (ejabberd) offer SASL2 and FAST only to a client that says who it is.
     username,
     ...(timeout === undefined ? {} : { timeout }),
-    credentials: login.credentials,
+    credentials: (...args) => {
+      triedLogin = true;
+      return login.credentials(...args);
+    },
   });
   login.attach(xmpp);
   loginOf.set(xmpp, login);
   // Features that offer nothing (a server requiring TLS, on ws://): start() rejects now, not at the
   // server's authentication timeout; stop() (or disconnect()) then closes the stream.
+  // Only before any login on this connection: after a SASL2 login with Bind 2 the features are
+  // rightly empty (and may come before xmpp.js has finished reading the <success> that bound us).
+  xmpp.on("status", (status: string) => {
+    if (status === "connecting") triedLogin = false;
+  });
   xmpp.middleware.use((ctx, next) => {
-    if (!isDeadEndFeatures(ctx.stanza)) return next();
+    if (triedLogin || !isDeadEndFeatures(ctx.stanza)) return next();
     xmpp.emit("error", new LoginNotOfferedError(loginNotOfferedMessage()));
     return undefined;
   });
@@ -109,6 +119,7 @@ export async function connectWithToken(options: ConnectWithTokenOptions): Promis
   xmpp.on("error", swallow);
   try {
     await xmpp.start();
+    await loginOf.get(xmpp)?.saved(); // the FAST token is kept before the caller may stop
   } catch (err) {
     // A server that offered nothing may not answer our closing of the stream either: wait for it
     // half a second, not a whole step (xmpp.js's Connection reads its `timeout` when closing).

@@ -56,6 +56,11 @@ export interface FastXTokenLogin {
   credentials: CredentialsCallback;
   /** Registers X-TOKEN on the client (bound to its stream) and points its FAST storage at the store. */
   attach(xmpp: FastCapableClient): void;
+  /**
+   * Resolves once the FAST token of the last login is in the store (or its save failed, which
+   * xmpp.js reports as an "error" event): xmpp.js goes online without waiting for the save.
+   */
+  saved(): Promise<void>;
   /** The store's record for this account, as last read or written (undefined before the first login). */
   readonly state: FastState | undefined;
   store: FastStore;
@@ -85,7 +90,16 @@ export function fastXTokenLogin(options: FastXTokenOptions): FastXTokenLogin {
     return (state = fresh);
   }
 
-  async function saveToken(next: FastTokenData): Promise<void> {
+  /** Saves under way: xmpp.js does not wait for them before it says online. */
+  const saving = new Set<Promise<void>>();
+
+  function saveToken(next: FastTokenData): Promise<void> {
+    const save = storeToken(next).finally(() => saving.delete(save));
+    saving.add(save);
+    return save;
+  }
+
+  async function storeToken(next: FastTokenData): Promise<void> {
     const { jid: owner, userAgentId } = state ?? (await record());
     const { mechanism, token: secret, expiry } = next;
     const updated: FastState = { jid: owner, userAgentId, token: { mechanism, token: secret, expiry } };
@@ -131,6 +145,9 @@ export function fastXTokenLogin(options: FastXTokenOptions): FastXTokenLogin {
     },
     get state() {
       return state;
+    },
+    async saved() {
+      await Promise.allSettled([...saving]);
     },
     store,
   };

@@ -15,7 +15,7 @@ import { RevocationError, type AccountRevoker } from "./revocation.js";
 
 export interface RevocationEndpointConfig {
   /** Where it answers; default "/x-token/revoke". */
-  path?: string;
+  path?: string | null;
   /** The shared secret callers send as `Authorization: Bearer <secret>` (at least 16 bytes). */
   secret?: string | null;
   /** Peer addresses and CIDR ranges allowed to call (matched on the TCP peer). */

@@ -1,7 +1,7 @@
 import { relative } from "node:path";
 import { loadConfig } from "../config/load.js";
 import type { AppConfig } from "../config/types.js";
-import { ListenError, startServer, type Logger, type ReloadReport, type RunningServer, type ServerConfig, type StartOptions } from "../../server/index.js";
+import { DEFAULT_REVOCATION_PATH, ListenError, startServer, type Logger, type ReloadReport, type RunningServer, type ServerConfig, type StartOptions } from "../../server/index.js";
 import { TokenAuthority } from "../../auth/authority.js";
 import { LoginLimiter, type LoginAttempt, type LoginPolicy, type Settlement } from "../../auth/policy/login-limiter.js";
 import { openStores, type OpenedStores } from "../stores.js";
@@ -299,7 +299,7 @@ function printWelcome(
   if (ports.http !== null && config.metrics) rows.push(["Metrics", url("http", host, ports.http, "/metrics")]);
   if (ports.http !== null && config.revocation) {
     const who = [config.revocation.secret !== null && "shared secret", config.revocation.allowFrom !== null && `from ${config.revocation.allowFrom.join(", ")}`].filter(Boolean).join(" and ");
-    rows.push(["Revocation endpoint", `${url("http", host, ports.http, config.revocation.path)} (POST; ${who})`]);
+    rows.push(["Revocation endpoint", `${url("http", host, ports.http, config.revocation.path ?? DEFAULT_REVOCATION_PATH)} (POST; ${who})`]);
   }
   rows.push(["Storage", stores.storage.durable ? stores.storage.where : "IN MEMORY: used tokens, rosters, offline messages and sign-ins are lost at every restart"]);
   if (stores.replay !== stores.storage.where) rows.push(["Used tokens", stores.replay]);

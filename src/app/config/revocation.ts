@@ -6,11 +6,11 @@
  */
 import { TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
 import { weakSecretProblem } from "../../core/token/secret-strength.js";
-import { DEFAULT_REVOCATION_PATH } from "../../server/revocation-endpoint.js";
 import { ConfigError, object, secret, string, type FileReader } from "./validators.js";
 
 export interface RevocationConfig {
-  path: string;
+  /** Null: the endpoint's default (DEFAULT_REVOCATION_PATH, /x-token/revoke). */
+  path: string | null;
   /** Null: no secret, the allow-list decides. */
   secret: string | null;
   /** Null: any address with the secret. */
@@ -23,8 +23,8 @@ export const MIN_REVOCATION_SECRET_BYTES = 16;
 export function parseRevocation(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader): RevocationConfig | null {
   if (value === undefined || value === null) return null;
   const raw = object(value, "revocation", ["path", "secret", "secretFile", "secretEnv", "allowFrom"]);
-  const path = raw.path === undefined ? DEFAULT_REVOCATION_PATH : string(raw.path, "revocation.path");
-  if (!path.startsWith("/") || /[\s?#]/.test(path)) throw new ConfigError("config: revocation.path must start with / and hold no spaces, ? or #");
+  const path = raw.path === undefined ? null : string(raw.path, "revocation.path");
+  if (path !== null && (!path.startsWith("/") || /[\s?#]/.test(path))) throw new ConfigError("config: revocation.path must start with / and hold no spaces, ? or #");
   const hasSecret = ["secret", "secretFile", "secretEnv"].some((k) => raw[k] !== undefined);
   const shared = hasSecret ? secret(raw, "secret", "revocation", env, readFile) : null;
   if (shared !== null) {
