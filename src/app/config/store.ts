@@ -13,7 +13,7 @@ import {
 import { ConfigError, integer, object, secret, string, type FileReader } from "./validators.js";
 import type { StoreConfig } from "./types.js";
 
-/** Every key the project writes starts with this: `<prefix>replay:`, `<prefix>fail-ip:`, `<prefix>fail-jid:`. */
+/** Every key the project writes starts with this: `<prefix>replay:`, `<prefix>fail-ip:`, `<prefix>fail-jid:`, `<prefix>revoked:` (and the channel `<prefix>revocations`). */
 export const DEFAULT_STORE_KEY_PREFIX = "x-token:";
 
 export function parseStore(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader): StoreConfig {

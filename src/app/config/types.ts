@@ -41,7 +41,7 @@ export interface StoreConfig {
 /** `store.redis`, with defaults applied. The URL may hold a password: never log it whole. */
 export interface RedisStoreSettings {
   url: string;
-  /** The deployment's prefix (`x-token:`); keys are `<prefix>replay:…`, `<prefix>fail-ip:…`, `<prefix>fail-jid:…`. */
+  /** The deployment's prefix (`x-token:`); keys are `<prefix>replay:…`, `<prefix>fail-ip:…`, `<prefix>fail-jid:…`, `<prefix>revoked:…`. */
   keyPrefix: string;
   timeoutMs: number;
 }
