@@ -126,6 +126,28 @@ describe("docs/client.md's examples", () => {
   });
 });
 
+describe("docs/client.md's FAST example (a bot that keeps its FAST token in a file)", () => {
+  test("the first run fetches one token; the next run logs in with FAST while the backend is down", async () => {
+    const server = await startTestServer();
+    const dir = tempDir("docs-fast-");
+    try {
+      const block = codeBlockStartingWith("docs/client.md", 'import { connectWithToken, fileFastStore } from "xmpp-x-token/client";')
+        .replace("xmpp://chat.example.com:5222", `xmpp://127.0.0.1:${server.server.ports.c2s}`)
+        .replace('domain: "example.com"', `domain: "${server.domain}"`)
+        .replace("/var/lib/build-bot/xmpp-fast.json", join(dir, "xmpp-fast.json"));
+      // fetch answered as the token endpoint does, or failing as a backend that is down.
+      const fetchStub = `let fetched = 0;\nconst headers = {};\nglobalThis.fetch = async () => { fetched++; if (process.argv[2] === "down") throw new Error("backend down"); return { json: async () => ({ password: process.argv[2] }) }; };\n`;
+      const source = `${fetchStub}${block}\nconsole.log("online as", xmpp.jid.bare().toString(), "fetched", fetched);\nawait xmpp.stop();\n`;
+      const first = await runSnippet(source, [server.mint("build-bot")]);
+      expect(first).toMatchObject({ stdout: `online as build-bot@${server.domain} fetched 1\n`, code: 0 });
+      const second = await runSnippet(source, ["down"]);
+      expect(second).toMatchObject({ stdout: `online as build-bot@${server.domain} fetched 0\n`, code: 0 });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("imports in README.md's and docs/' examples", () => {
   const exportsMap = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).exports as Record<string, { default: string }>;
   const imports = DOCS.flatMap((file) =>
