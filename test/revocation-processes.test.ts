@@ -9,7 +9,7 @@ import http from "node:http";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { mintToken } from "../src/core/token/mint.js";
-import { runBinary } from "./helpers/cli.js";
+import { runBinary, spawnCli } from "./helpers/cli.js";
 import { login, startServe, type ServeProcess } from "./helpers/serve-process.js";
 import { RawClient, saslAuth, streamHeader } from "./helpers/server.js";
 import { removeTempDirs, tempDir } from "./helpers/temp.js";
@@ -89,6 +89,25 @@ async function logged(p: ServeProcess, pattern: RegExp): Promise<string[]> {
   }
 }
 
+/** One ejabberd extauth request through `x-token extauth` on `env`'s data directory: 1 yes, 0 no. */
+function extauth(env: NodeJS.ProcessEnv, request: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawnCli(["extauth"], env);
+    const out: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.on("error", reject);
+    child.on("close", () => {
+      const answer = Buffer.concat(out);
+      if (answer.length !== 4) return reject(new Error(`unexpected answer ${answer.toString("hex")}`));
+      resolve(answer.readUInt16BE(2));
+    });
+    const body = Buffer.from(request);
+    const header = Buffer.alloc(2);
+    header.writeUInt16BE(body.length);
+    child.stdin.end(Buffer.concat([header, body]));
+  });
+}
+
 async function kill(p: ServeProcess): Promise<void> {
   processes.splice(processes.indexOf(p), 1);
   const exited = new Promise((resolve) => p.child.once("exit", resolve));
@@ -141,6 +160,15 @@ describe("x-token revoke and x-token serve on one data directory", () => {
     const memory = await runBinary(["revoke", "--jid", `alice@${DOMAIN}`], { ...BASE, XTOKEN_STORAGE: "memory" });
     expect(memory.code).toBe(2);
     expect(memory.stderr).toContain("the storage engine is memory");
+  });
+
+  test("x-token extauth workers on the same data directory refuse a revoked account's tokens", async () => {
+    const env = environment();
+    expect(await extauth(env, `auth:alice:${DOMAIN}:${mint("alice")}`)).toBe(1);
+    const result = await runBinary(["revoke", "--jid", `alice@${DOMAIN}`, "--not-before", String(Math.floor(Date.now() / 1000) + 60)], env);
+    expect(result.code).toBe(0);
+    expect(await extauth(env, `auth:alice:${DOMAIN}:${mint("alice")}`)).toBe(0);
+    expect(await extauth(env, `auth:bob:${DOMAIN}:${mint("bob")}`)).toBe(1);
   });
 
   test("a revocation the endpoint acknowledged survives SIGKILL the instant after the answer", async () => {
