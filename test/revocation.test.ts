@@ -144,6 +144,15 @@ describe("RunningServer.revokeAccount", () => {
     expect((await t.server.revokeAccount(`bob@${DOMAIN}`)).notBefore).toBe(start + 12); // now, by the server's clock
   });
 
+  test("the default notBefore is now rounded up to the second: a token minted earlier in that second is refused", async () => {
+    const t = await server({ start: { now: () => start + 59.25 } });
+    const report = await t.server.revokeAccount(`alice@${DOMAIN}`);
+    expect(report.notBefore).toBe(start + 60);
+    expect(report.acceptedFrom).toBe(start + 60);
+    expect(await login(t, "alice", mintAt(t, "alice", start + 59.1))).toBe("not-authorized");
+    expect(await login(t, "alice", mintAt(t, "alice", start + 60))).toBe("success");
+  });
+
   test("revoking again never moves notBefore back", async () => {
     const t = await server();
     const now = Math.floor(Date.now() / 1000);

@@ -136,7 +136,8 @@ export class AccountRevoker {
    * nothing else is done). `announced` is false when the bus could not be reached.
    */
   async revoke(jid: string, { notBefore, source = "library", from }: RevokeOptions = {}): Promise<RevokeReport> {
-    const now = Math.floor(this.options.now());
+    const clock = this.options.now();
+    const now = Math.floor(clock);
     if (typeof jid !== "string") throw new RevocationError("the JID must be a string");
     if (jid.includes("/")) throw new RevocationError("give a bare JID (without a resource): an account is revoked, not a resource");
     let account: string;
@@ -149,7 +150,8 @@ export class AccountRevoker {
     if (!account.includes("@")) throw new RevocationError("give an account's JID (localpart@domain)");
     const domain = account.slice(account.lastIndexOf("@") + 1);
     if (!this.options.hosts(domain)) throw new RevocationError(`${domain} is not a domain of this server`);
-    const wanted = checkNotBefore(notBefore ?? now, now);
+    // Rounded up: a token minted earlier in the same second as the revocation is refused too.
+    const wanted = checkNotBefore(notBefore ?? Math.ceil(clock), now);
     const recorded = await this.options.records.revoke(account, wanted);
     if (recorded.seq !== undefined) this.remember(recorded.seq);
     const { streamsEnded, fastTokensRevoked } = this.apply(account);
