@@ -12,7 +12,9 @@ import { join } from "node:path";
 import { connectWithToken, type ConnectWithTokenOptions, type OnlineClient } from "../src/client/connect.js";
 import { FastStoreError, memoryFastStore, type FastState } from "../src/client/fast-store.js";
 import { fileFastStore } from "../src/client/file-store.js";
-import { LoginNotOfferedError } from "../src/client/x-token-mechanism.js";
+import { InsecureStreamError, LoginNotOfferedError } from "../src/client/x-token-mechanism.js";
+import { fastXTokenLogin } from "../src/client/fast-login.js";
+import { client } from "@xmpp/client";
 import { memoryStorage } from "../src/core/records/storage.js";
 import type { Storage } from "../src/core/records/storage.js";
 import { startCuttingProxy, type CuttingProxy } from "./helpers/cutting-proxy.js";
@@ -250,6 +252,57 @@ describe("connectWithToken with FAST, the real @xmpp/client against the real ser
       expect(bytes).not.toContain((await store.load())!.token!.token);
     } finally {
       await stripping.close();
+    }
+  });
+
+  test("fastXTokenLogin in a client built without a top-level username (no stream from): this server still offers FAST, and the persisted user agent makes it work for a new instance", async () => {
+    const store = memoryFastStore();
+    const kate = minting("kate");
+    const build = (token: () => string) => {
+      const fastLogin = fastXTokenLogin({ username: "kate", domain: DOMAIN, token, store });
+      const xmpp = client({ service: service(), domain: DOMAIN, credentials: fastLogin.credentials });
+      fastLogin.attach(xmpp);
+      xmpp.reconnect.stop();
+      return { xmpp, fastLogin };
+    };
+    const first = build(kate.source);
+    await first.xmpp.start();
+    await first.fastLogin.saved();
+    await first.xmpp.stop();
+    expect((await store.load())!.token).toBeDefined();
+    const second = build(refusing);
+    await second.xmpp.start();
+    expect(second.xmpp.jid?.bare().toString()).toBe(`kate@${DOMAIN}`);
+    await second.xmpp.stop();
+    expect(kate.calls()).toBe(1);
+  });
+});
+
+describe("fails closed with a stored FAST token, on a server that offers logins without TLS", () => {
+  test("a STARTTLS-stripping proxy: InsecureStreamError, no FAST login and no X-TOKEN sent, the token source not called", async () => {
+    const lax = await startTestServer({ requireTls: false });
+    const stripping = await startStrippingProxy(lax.server.ports.c2s!, "pass");
+    try {
+      const store = memoryFastStore();
+      let calls = 0;
+      const source = () => (calls++, lax.mint("alice"));
+      const online = await connectWithToken({ service: `xmpp://127.0.0.1:${stripping.port}`, domain: DOMAIN, username: "alice", token: source, store });
+      await online.stop();
+      const stored = (await store.load())!.token!;
+      stripping.setMode("strip");
+      const before = stripping.clientBytes().length;
+      const failure = connectWithToken({ service: `xmpp://127.0.0.1:${stripping.port}`, domain: DOMAIN, username: "alice", token: source, store });
+      await expect(failure).rejects.toBeInstanceOf(InsecureStreamError);
+      expect(calls).toBe(1);
+      const bytes = stripping.clientBytes().slice(before);
+      expect(bytes).toContain("<stream:stream");
+      expect(bytes).not.toContain("<authenticate");
+      expect(bytes).not.toContain("<auth");
+      expect(bytes).not.toContain(stored.token);
+      expect((await store.load())!.token).toEqual(stored); // still there for the next, secure, login
+    } finally {
+      await stripping.close();
+      await lax.close();
     }
   });
 });
