@@ -393,6 +393,7 @@ describe("the revocation section of the configuration", () => {
     expect(() => parseRevocation({ secret: SECRET, secretEnv: "X" }, {}, noFile)).toThrow(/exactly one of/);
     expect(() => parseRevocation({ secret: SECRET, path: "revoke" }, {}, noFile)).toThrow(/revocation\.path/);
     expect(() => parseRevocation({ secret: SECRET, sekret: 1 }, {}, noFile)).toThrow(/not a known setting/);
+    expect(() => parseRevocation({ secret: SECRET }, {}, noFile, { httpListener: false })).toThrow("config: revocation needs the HTTP listener (listeners.httpPort or XMPP_HTTP_PORT), which is off");
     // The message never holds the secret.
     try {
       parseRevocation({ secret: "aaaaaaaaaaaaaaaaaaaaaaaa" }, {}, noFile);

@@ -297,7 +297,7 @@ export function parseConfig(
     metrics: parseMetrics(raw.metrics),
     fast: parseFast(raw.fast),
     otp: parseOtp(raw.otp, env),
-    revocation: parseRevocation(raw.revocation, env, readFile),
+    revocation: parseRevocation(raw.revocation, env, readFile, { httpListener: role !== "server" || listeners.httpPort !== null }),
     demo: raw.demo === undefined || raw.demo === null ? null : demo(raw.demo, env, readFile, domains),
     components,
     tokenComponent: parseTokenComponent(raw.tokenComponent, env, readFile, Object.keys(domains)),

@@ -20,8 +20,13 @@ export interface RevocationConfig {
 /** A revocation secret is a bearer credential: as strong as a token secret. */
 export const MIN_REVOCATION_SECRET_BYTES = 16;
 
-export function parseRevocation(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader): RevocationConfig | null {
+/**
+ * `httpListener`: whether the HTTP listener is on (a server's configuration without it cannot
+ * serve the endpoint, which is said at start rather than left silently off).
+ */
+export function parseRevocation(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader, { httpListener = true }: { httpListener?: boolean } = {}): RevocationConfig | null {
   if (value === undefined || value === null) return null;
+  if (!httpListener) throw new ConfigError("config: revocation needs the HTTP listener (listeners.httpPort or XMPP_HTTP_PORT), which is off");
   const raw = object(value, "revocation", ["path", "secret", "secretFile", "secretEnv", "allowFrom"]);
   const path = raw.path === undefined ? null : string(raw.path, "revocation.path");
   if (path !== null && (!path.startsWith("/") || /[\s?#]/.test(path))) throw new ConfigError("config: revocation.path must start with / and hold no spaces, ? or #");
