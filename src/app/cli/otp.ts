@@ -43,6 +43,8 @@ storage.dir); changes take effect at the next login, also while the server runs.
         URI, and a QR code to scan when standard output is a terminal (or with --qr).
         --pin asks for a PIN without echo (or reads one line of standard input); only its
         hash is kept. An account may have several credentials (--name: phone, yubikey).
+        --issuer: what the app shows above the code (otp.issuer in the configuration,
+        else the domain).
   list [--jid JID]
         every credential (of one account): name, type, digits, PIN or not, counter.
   remove --jid JID [--name NAME]
@@ -182,7 +184,8 @@ async function run(sub: Subcommand, argv: string[], io: CliIO): Promise<number> 
             ...(algorithm !== undefined ? { algorithm } : {}),
             ...(pin !== undefined ? { pin } : {}),
             ...(flags.name !== undefined ? { name: flags.name } : {}),
-            ...(flags.issuer !== undefined ? { issuer: flags.issuer } : {}),
+            // --issuer, else the configuration's otp.issuer, else the JID's domain.
+            ...(flags.issuer !== undefined ? { issuer: flags.issuer } : config.otp?.issuer ? { issuer: config.otp.issuer } : {}),
           }),
         );
         println(stderr, `x-token: added ${describe(enrolment.credential)}`);
