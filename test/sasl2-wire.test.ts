@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { createHmac } from "node:crypto";
 import { HT_SHA_256_NONE, htInitiator, htResponder, parseHtMessage, verifierOf } from "../src/auth/fast/ht.js";
 import { userAgentHash } from "../src/auth/fast/tokens.js";
+import { StorageError, memoryStorage } from "../src/core/records/storage.js";
 import { RawClient, DOMAIN, saslAuth, startTestServer, streamHeader, type TestServer } from "./helpers/server.js";
 
 const SASL2 = "urn:xmpp:sasl:2";
@@ -25,13 +26,13 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 /** A stream after STARTTLS, its features read and cleared. */
-async function tlsStream(): Promise<RawClient> {
-  const c = await RawClient.connect(t.server.ports.c2s!);
+async function tlsStream(on: TestServer = t): Promise<RawClient> {
+  const c = await RawClient.connect(on.server.ports.c2s!);
   c.write(streamHeader());
   await c.waitFor("</stream:features>");
   c.write("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
   await c.waitFor("<proceed");
-  await c.startTls(t.caCert);
+  await c.startTls(on.caCert);
   c.clear();
   c.write(streamHeader());
   await c.waitFor("</stream:features>");
@@ -277,4 +278,31 @@ test("parseHtMessage: the first NUL separates; the rest is the 32-byte HMAC what
   // The draft-09 vector xmpp.js's own tests use: token "foobar", HMAC-SHA-256(key "foobar", "Initiator").
   expect(htInitiator("foobar")).toEqual(createHmac("sha256", "foobar").update("Initiator").digest());
   expect(htResponder("foobar")).toEqual(createHmac("sha256", "foobar").update("Responder").digest());
+});
+
+describe("a FAST store that fails", () => {
+  test("a token it cannot store is not handed out (the login stands, logged); one it cannot read is temporary-auth-failure", async () => {
+    const storage = memoryStorage();
+    const broken = await startTestServer({ storage });
+    try {
+      const fail = () => {
+        throw new StorageError("database or disk is full");
+      };
+      storage.fast.issue = fail;
+      const c = await tlsStream(broken);
+      c.write(authenticate("X-TOKEN", xToken("kim", broken.mint("kim")), agentOf("agent-kim") + REQUEST));
+      const success = await c.waitFor("</success>");
+      expect(success).not.toContain("<token");
+      expect(broken.logLines).toContain(`warn no FAST token for kim@${DOMAIN}: it could not be stored: StorageError: database or disk is full`);
+      c.destroy();
+      storage.fast.find = fail;
+      const d = await tlsStream(broken);
+      d.write(authenticate(HT_SHA_256_NONE, ht("kim", "any-token"), agentOf("agent-kim")));
+      expect(failureOf(await d.waitFor(ANSWER))).toBe("temporary-auth-failure");
+      expect(broken.logLines).toContain(`warn authentication failed for kim@${DOMAIN} from 127.0.0.1: fast-store-error`);
+      d.destroy();
+    } finally {
+      await broken.close();
+    }
+  });
 });
