@@ -9,13 +9,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, jest, test } from "@jest/globals";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { connectWithToken, type ConnectWithTokenOptions, type OnlineClient } from "../src/client/connect.js";
+import { connectWithToken, xTokenClient, type ConnectWithTokenOptions, type OnlineClient } from "../src/client/connect.js";
 import { FastStoreError, memoryFastStore, type FastState } from "../src/client/fast-store.js";
 import { fileFastStore } from "../src/client/file-store.js";
 import { InsecureStreamError, LoginNotOfferedError } from "../src/client/x-token-mechanism.js";
 import { fastXTokenLogin } from "../src/client/fast-login.js";
 import { client } from "@xmpp/client";
 import { memoryStorage } from "../src/core/records/storage.js";
+import { openSqliteStorage } from "../src/stores/sqlite/index.js";
 import type { Storage } from "../src/core/records/storage.js";
 import { startCuttingProxy, type CuttingProxy } from "./helpers/cutting-proxy.js";
 import { DOMAIN, startTestServer, type TestServer } from "./helpers/server.js";
@@ -234,6 +235,16 @@ describe("connectWithToken with FAST, the real @xmpp/client against the real ser
     await xmpp.stop();
   });
 
+  test("stop() ends the automatic reconnect: a connection loss reported after stop() does not connect the client again", async () => {
+    const xmpp = xTokenClient({ service: service(), domain: DOMAIN, username: "max", token: minting("max").source });
+    await xmpp.start(); // reconnect is on (xmpp.js's default; connectWithToken keeps it on for a token function)
+    const scheduled = jest.spyOn(xmpp.reconnect as unknown as { scheduleReconnect(): void }, "scheduleReconnect");
+    await xmpp.stop();
+    scheduled.mockClear(); // the stop's own disconnect
+    xmpp.emit("disconnect", { clean: false }); // as a socket whose close comes late would
+    expect(scheduled).not.toHaveBeenCalled();
+  });
+
   test("fails closed: with a stored FAST token, a STARTTLS-stripping proxy gets no login of either kind", async () => {
     // This server requires TLS: without STARTTLS it offers no mechanism, so the client says
     // LoginNotOfferedError (client-insecure.test.ts has a server that offers them: InsecureStreamError).
@@ -303,6 +314,35 @@ describe("fails closed with a stored FAST token, on a server that offers logins 
     } finally {
       await stripping.close();
       await lax.close();
+    }
+  });
+});
+
+describe("a FAST token outlives a restart of the server (SQLite storage)", () => {
+  test("a new process of the app (a new client, the token from its file) logs in with FAST after the server restarted, while the backend is down", async () => {
+    const dataDir = tempDir("client-fast-db-");
+    const path = join(tempDir("client-fast-"), "lena.json");
+    const first = openSqliteStorage({ dir: dataDir });
+    const before = await startTestServer({ storage: first });
+    const keys = before.keys;
+    const port = before.server.ports.c2s!;
+    const target = () => `xmpp://127.0.0.1:${port}`;
+    let calls = 0;
+    const online = await connectWithToken({ service: target(), domain: DOMAIN, username: "lena", token: () => (calls++, before.mint("lena")), store: fileFastStore(path) });
+    await online.stop();
+    await before.close();
+    first.close();
+
+    const second = openSqliteStorage({ dir: dataDir });
+    const after = await startTestServer({ storage: second, keys, ports: { c2s: port } });
+    try {
+      const again = await connectWithToken({ service: target(), domain: DOMAIN, username: "lena", token: refusing, store: fileFastStore(path) });
+      expect(again.jid.bare().toString()).toBe(`lena@${DOMAIN}`);
+      await again.stop();
+      expect(calls).toBe(1);
+    } finally {
+      await after.close();
+      second.close();
     }
   });
 });

@@ -74,6 +74,15 @@ export function xTokenClient({ service, domain, username, token, resource, authz
   });
   login.attach(xmpp);
   loginOf.set(xmpp, login);
+  // stop() ends the automatic reconnect too: xmpp.js 0.14's stop() leaves the reconnect plugin
+  // listening for "disconnect", and on the loaded test machine stopped clients with reconnect on
+  // were seen connecting again (then failing with an unhandled TimeoutError). A stopped client
+  // stays stopped; `xmpp.reconnect.start()` turns it on again before another start().
+  const stop = xmpp.stop.bind(xmpp);
+  xmpp.stop = () => {
+    xmpp.reconnect.stop();
+    return stop();
+  };
   // Features that offer nothing (a server requiring TLS, on ws://): start() rejects now, not at the
   // server's authentication timeout; stop() (or disconnect()) then closes the stream.
   // Only before any login on this connection: after a SASL2 login with Bind 2 the features are
