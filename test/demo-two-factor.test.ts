@@ -7,17 +7,23 @@
  * up), password then code, the half session reaching nothing else, a code used once across the
  * web and XMPP (both ways), wrong codes (a log line with account and address and never the code,
  * metrics, a cap per sign-in), the policy's address limit and account slow-down (the owner's
- * right code still signs in), and the inactivity timeout of sessions, renewed past half of it.
+ * right code still signs in), and the inactivity timeout of sessions, renewed past half of it;
+ * and the compiled `x-token serve` wiring the same together from its configuration.
  */
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
+import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { createDemoApp, type DemoAppOptions } from "../src/web/demo/app.js";
 import { hashPassword } from "../src/auth/password/scrypt-hash.js";
 import { LoginLimiter } from "../src/auth/policy/login-limiter.js";
 import { SessionStore } from "../src/web/demo/session.js";
 import { openSqliteStorage, type SqliteStorage } from "../src/stores/sqlite/index.js";
-import { DEFAULT_LIMITS, startTestServer, type TestServer } from "./helpers/server.js";
+import { DEFAULT_LIMITS, saslAuth, startTestServer, streamHeader, type TestServer } from "./helpers/server.js";
+import { cli } from "./helpers/cli.js";
+import { startServe } from "./helpers/serve-process.js";
 import { plainOverTls } from "./helpers/plain-login.js";
 import { oathTotp, oathtoolUnavailable } from "./helpers/oathtool.js";
 import { removeTempDirs, tempDir } from "./helpers/temp.js";
@@ -329,3 +335,68 @@ describe("sessions end after inactivity", () => {
     }
   });
 });
+
+describeWithOathtool("x-token serve wires it", () => {
+  test("the compiled serve: a credential added by x-token otp makes the demo ask for the code; the code is used once across the web and XMPP; the wrong code is in serve's log", async () => {
+    const dir = tempDir("x-token-two-factor-serve-");
+    const file = join(dir, "config.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        domains: { "example.test": { keys: [{ tokenSecret: "two-factor-serve-test-secret-0123456789", otpSeed: "XVGR73KMZH2M4XMY" }] } },
+        requireTls: false,
+        allowPlainWithoutTls: true,
+        otp: { issuer: "Serve Test" },
+        demo: { domain: "example.test", sessionSecret: randomBytes(32).toString("hex"), users: [{ username: "alice", passwordHash: await hashPassword("alice-pw") }] },
+      }),
+    );
+    const env = { XTOKEN_CONFIG: file, XTOKEN_DATA_DIR: join(dir, "data") };
+    const added = await cli(["otp", "add", "--jid", "alice@example.test"], env);
+    expect(added.code).toBe(0);
+    const key = base32Decode(/secret=([A-Z2-7]+)/.exec(added.stdout)![1]!);
+    const serve = await startServe(env);
+    try {
+      const base = `http://127.0.0.1:${serve.http}`;
+      const signin = await post(base, "/signin", { username: "alice", password: "alice-pw" });
+      expect(signin.headers.get("location")).toBe("/code");
+      const half = `xtoken_demo_2fa=${cookies(signin).xtoken_demo_2fa}`;
+      const wrong = oathTotp(key, Date.now() / 1000 + 3600);
+      expect((await post(base, "/code", { code: wrong }, half)).headers.get("location")).toBe("/code?failed=1");
+      const right = oathTotp(key, Date.now() / 1000);
+      const ok = await post(base, "/code", { code: right }, half);
+      expect(ok.headers.get("location")).toBe("/chat");
+      expect((await get(base, "/api/token", `xtoken_demo=${cookies(ok).xtoken_demo}`)).status).toBe(200);
+      expect(await plainOverTcp(serve.c2s, "alice", right)).toBe("not-authorized");
+      await serve.stop();
+      expect(serve.stderr()).toContain("authentication failed for alice@example.test from 127.0.0.1: otp-invalid (web-otp)");
+      expect(serve.stderr()).toContain("authentication failed for alice@example.test from 127.0.0.1: otp-replayed");
+      expect(serve.stderr() + serve.stdout()).not.toContain(wrong);
+    } finally {
+      await serve.stop();
+    }
+  }, 60_000);
+});
+
+/** PLAIN on a plain TCP stream (allowPlainWithoutTls), as a development client types a password. */
+function plainOverTcp(port: number, localpart: string, password: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    let received = "";
+    let sent = false;
+    const timer = setTimeout(() => (socket.destroy(), reject(new Error(`no answer: ${received}`))), 10_000);
+    socket.on("error", reject);
+    socket.on("connect", () => socket.write(streamHeader("example.test")));
+    socket.on("data", (d) => {
+      received += d.toString("utf8");
+      if (!sent && received.includes("</stream:features>")) {
+        sent = true;
+        received = "";
+        socket.write(saslAuth(localpart, password, "PLAIN"));
+      } else if (sent && /<success|<\/failure>/.test(received)) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(received.includes("<success") ? "success" : (/<failure[^>]*><([a-z-]+)/.exec(received)?.[1] ?? received));
+      }
+    });
+  });
+}

@@ -346,7 +346,15 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     if (secondFactor) {
       // Not signed in yet: a half session that only the code page takes. Any session this
       // browser had ends (a new sign-in is a new start); the policy settles at the code.
-      return redirect(res, "/code", { "Set-Cookie": [halfSessions.create(username), ...endSession(req)] });
+      let ended: string[];
+      try {
+        ended = endSession(req);
+      } catch (err) {
+        if (!(err instanceof SessionStorageError)) throw err;
+        options.log?.warn(`demo: sign-in of ${username} refused: ${err.message}`);
+        return storageTrouble(req, res, "Sign-in failed", "The server could not end your earlier sign-in: its storage is failing. Try again in a moment.");
+      }
+      return redirect(res, "/code", { "Set-Cookie": [halfSessions.create(username), ...ended] });
     }
     await policy().settle({ ip: client, jid: jidOf(username), result: "success" });
     report("web-password", started, null);
