@@ -295,6 +295,10 @@ describe("the HTTP endpoint", () => {
     }
     await alive(alice, "a-1");
     expect(await t.server.storage.revocations.notBefore(`alice@${DOMAIN}`)).toBeNull();
+    // One line per refused call (bounded per address, like failed logins), never the secret sent.
+    const refused = t.logLines.filter((l) => l.startsWith("warn revocation refused from 127.0.0.1: "));
+    expect(refused).toEqual(["warn revocation refused from 127.0.0.1: no secret", ...Array(wrong.length - 1).fill("warn revocation refused from 127.0.0.1: wrong secret")]);
+    expect(t.logLines.join("\n")).not.toContain(SECRET.slice(0, 8));
   });
 
   test("the right secret: 200 with the report, and alice's streams end", async () => {
@@ -357,6 +361,7 @@ describe("the HTTP endpoint", () => {
     const port = t.server.ports.http!;
     const refused = await request(port, { headers: json, body: revokeBody(), from: "127.0.0.1" });
     expect(refused.status).toBe(403);
+    expect(t.logLines).toContain("warn revocation refused from 127.0.0.1: not in allowFrom");
     const allowed = await request(port, { headers: json, body: revokeBody(), from: "127.0.0.2" });
     expect(allowed.status).toBe(200);
   });

@@ -326,7 +326,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       const rest = options.httpHandler ?? ((_req: http.IncomingMessage, res: http.ServerResponse) => {
         res.writeHead(404, { "Content-Type": "text/plain" }).end("not found\n");
       });
-      const revocation = options.revocationEndpoint ? createRevocationEndpoint(options.revocationEndpoint, () => revoker) : null;
+      const revocation = options.revocationEndpoint
+        ? createRevocationEndpoint(options.revocationEndpoint, () => revoker, (peer, why) =>
+            failureLogs[failureLogs.length - 1]!.failure(peer, `revocation refused from ${peer}: ${why}`),
+          )
+        : null;
       const handler = revocation ? (req: http.IncomingMessage, res: http.ServerResponse) => revocation(req, res) || rest(req, res) : rest;
       const server = http.createServer(handler);
       // ws refuses a larger message from its frame header, before buffering it (close code 1009);

@@ -46,7 +46,12 @@ function answer(res: ServerResponse, status: number, body: Record<string, unknow
  * caller hands the request on). Throws RevocationEndpointError for a configuration with neither
  * a secret nor an allow-list (nobody would be trusted, or everybody).
  */
-export function createRevocationEndpoint(config: RevocationEndpointConfig, revoker: () => AccountRevoker): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function createRevocationEndpoint(
+  config: RevocationEndpointConfig,
+  revoker: () => AccountRevoker,
+  /** Told of every refused caller (403, 401), for one log line each, bounded per address (the server's FailureLog). */
+  refused: (peer: string, why: string) => void = () => {},
+): (req: IncomingMessage, res: ServerResponse) => boolean {
   const path = config.path ?? DEFAULT_REVOCATION_PATH;
   if (!path.startsWith("/")) throw new RevocationEndpointError("the revocation endpoint's path must start with /");
   const secret = config.secret ?? null;
@@ -72,10 +77,12 @@ export function createRevocationEndpoint(config: RevocationEndpointConfig, revok
     if ((req.url ?? "").split("?")[0] !== path) return false;
     const peer = req.socket.remoteAddress ?? "";
     if (allowed !== null && !allowed.has(peer)) {
+      refused(peer, "not in allowFrom");
       answer(res, 403, { error: "forbidden", message: "this address may not revoke accounts (allowFrom)" });
       return true;
     }
     if (!authorized(req)) {
+      refused(peer, req.headers.authorization === undefined ? "no secret" : "wrong secret");
       answer(res, 401, { error: "unauthorized", message: "send the shared secret as Authorization: Bearer <secret>" }, { "WWW-Authenticate": 'Bearer realm="x-token revocation"' });
       return true;
     }
