@@ -13,6 +13,7 @@ import { memoryStorage } from "../src/core/records/storage.js";
 import { openSqliteStorage } from "../src/stores/sqlite/index.js";
 import { connectRedis, RedisRevocationBus, RedisRevocations, type RedisConnection } from "../src/stores/redis/index.js";
 import { TokenAuthority } from "../src/auth/authority.js";
+import { AccountRevoker } from "../src/server/revocation.js";
 import { mintToken } from "../src/core/token/mint.js";
 import { DOMAIN, freshKey, startTestServer, type TestServer } from "./helpers/server.js";
 import { describeRedis, startRedis, type PrivateRedis } from "./helpers/redis.js";
@@ -140,6 +141,63 @@ describeRedis("Redis", () => {
       expect(await answer.json()).toMatchObject({ jid: `bob@${DOMAIN}`, announced: false, error: "not-announced" });
     } finally {
       await redis.start();
+    }
+  });
+});
+
+describe("AccountRevoker on a shared SQLite file", () => {
+  /** A stand-in for a stream: what the revoker reads of it and what it did to it. */
+  function stream(bareJid: string, state: "unauthenticated" | "authenticated" | "bound" = "bound") {
+    return { bareJid, state, errors: [] as string[], streamError(condition: string) { this.errors.push(condition); } };
+  }
+
+  test("applies what another process recorded once, and never its own writes a second time", async () => {
+    const dir = join(tempDir("x-token-revoker-"), "data");
+    const mine = openSqliteStorage({ dir });
+    const cli = openSqliteStorage({ dir });
+    const lines: string[] = [];
+    const streams: ReturnType<typeof stream>[] = [];
+    const revoker = new AccountRevoker({
+      records: mine.revocations,
+      fast: mine.fast,
+      streams: () => streams,
+      hosts: () => true,
+      log: { info: (m) => lines.push(m), warn: (m) => lines.push(m) },
+      now: () => 1_800_000_000,
+      pollMs: 3_600_000, // read by hand below
+    });
+    try {
+      await revoker.start();
+      const alice = stream("alice@x");
+      streams.push(alice);
+      await revoker.revoke("alice@x");
+      expect(alice.errors).toEqual(["not-authorized"]);
+      // A new session after the revocation: reading back this node's own write must not end it.
+      const aliceAgain = stream("alice@x");
+      streams.push(aliceAgain);
+      revoker.readRecorded();
+      expect(aliceAgain.errors).toEqual([]);
+      // Another process (x-token revoke) records bob: the next read ends his streams, once.
+      const bob = stream("bob@x");
+      streams.push(bob);
+      cli.revocations.revoke("bob@x", 1_800_000_000);
+      revoker.readRecorded();
+      revoker.readRecorded();
+      expect(bob.errors).toEqual(["not-authorized"]);
+      expect(lines.filter((l) => l.startsWith("revoked "))).toEqual([
+        "revoked alice@x (by the library): tokens minted before 2027-01-15T08:00:00.000Z refused; ended 1 stream(s), removed 0 FAST token(s) here",
+        "revoked bob@x (by another process on the database (x-token revoke)): tokens minted before 2027-01-15T08:00:00.000Z refused; ended 1 stream(s), removed 0 FAST token(s) here",
+      ]);
+      // What was recorded before the revoker started is not applied again at start.
+      const later = new AccountRevoker({ records: mine.revocations, streams: () => [stream("bob@x")], hosts: () => true, log: { info: (m) => lines.push(m), warn: (m) => lines.push(m) }, now: () => 1_800_000_000, pollMs: 3_600_000 });
+      await later.start();
+      later.readRecorded();
+      await later.stop();
+      expect(lines.filter((l) => l.startsWith("revoked "))).toHaveLength(2);
+    } finally {
+      await revoker.stop();
+      mine.close();
+      cli.close();
     }
   });
 });

@@ -117,7 +117,7 @@ export class AccountRevoker {
     }
     if (records.since && records.latest) {
       this.cursor = records.latest();
-      this.timer = setInterval(() => this.poll(), this.options.pollMs ?? 1000);
+      this.timer = setInterval(() => this.readRecorded(), this.options.pollMs ?? 1000);
       this.timer.unref();
     }
   }
@@ -199,8 +199,11 @@ export class AccountRevoker {
     if (this.ownSeqs.size > 10_000) this.ownSeqs.delete(this.ownSeqs.values().next().value!);
   }
 
-  /** Reads the revocations other processes recorded in the shared database since the last read. */
-  private poll(): void {
+  /**
+   * Reads the revocations other processes recorded in the shared database since the last read
+   * and applies them here (every second once started; this node's own are skipped).
+   */
+  readRecorded(): void {
     const { records } = this.options;
     try {
       for (;;) {
