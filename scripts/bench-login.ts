@@ -6,7 +6,9 @@
  * scripts/lib/canned-responder.ts). Prints login/floor for each engine and sqlite/memory.
  * The load runs in separate processes (--procs). Printed after a warm-up, as medians over the
  * rounds with their spread: the server's CPU per login (read from /proc, independent of the load
- * client), logins/s, p50/p99 latency, and `login/floor ratio`; then the same over STARTTLS.
+ * client), logins/s, p50/p99 latency, and `login/floor ratio`; then the same over STARTTLS; then
+ * SASL2 + Bind 2 over STARTTLS (resumed TLS sessions, SQLite), X-TOKEN logins that ask for a FAST
+ * token against FAST logins (HT-SHA-256-NONE) with those tokens, in the same run (issue 20).
  * Usage: npm run bench:login [-- --n 1000 --c 50 --rounds 5 --warmup 5 --procs 2 --profile DIR]
  * (--warmup: batches of --n logins each side runs before any is measured)
  * --profile DIR runs the real server under `node --cpu-prof` and leaves a .cpuprofile per case in DIR.
@@ -43,11 +45,19 @@ interface Batch {
 }
 
 let batchNo = 0;
-async function batch(target: ServerProcess, tls: boolean, n = N): Promise<Batch> {
-  const users = Array.from({ length: n }, (_, i) => `u${batchNo}x${i}`);
+async function batch(target: ServerProcess, tls: boolean, n = N, sasl2?: { users: string[]; mode: "x-token" | "fast" }): Promise<Batch> {
+  const users = sasl2?.users ?? Array.from({ length: n }, (_, i) => `u${batchNo}x${i}`);
   batchNo++;
   const cpu = cpuSeconds(target.pid);
-  const r = await clients.logins({ port: target.port, domain: DOMAIN, key: KEY, users, concurrency: C, ca: tls ? ca : undefined });
+  const r = await clients.logins({
+    port: target.port,
+    domain: DOMAIN,
+    key: KEY,
+    users,
+    concurrency: C,
+    ca: tls ? ca : undefined,
+    ...(sasl2 ? { sasl2: sasl2.mode, resume: true } : {}),
+  });
   if (r.failures > 0) throw new Error(`${r.failures} logins failed: ${r.firstError}`);
   return {
     cpuMs: ((cpuSeconds(target.pid) - cpu) * 1000) / n,
@@ -106,6 +116,29 @@ try {
   await secure.stop();
   console.log(`STARTTLS (full handshakes): ${N} logins a round, ${C} in flight`);
   report("server", tlsBatches);
+
+  // SASL2: the same users log in with X-TOKEN (asking for a FAST token: one write) and with FAST.
+  // The first FAST login after a new token promotes it (one write) and is not measured; the
+  // second is the steady state (a read and two hashes). TLS sessions are resumed on both sides.
+  const fastServer = await serve(true);
+  const fastUsers = Array.from({ length: N }, (_, i) => `fast${i}`);
+  await batch(fastServer, true, N, { users: fastUsers, mode: "x-token" });
+  const xTokenBatches: Batch[] = [];
+  const fastBatches: Batch[] = [];
+  for (let round = 0; round < Math.min(ROUNDS, 3) + 1; round++) {
+    const xToken = await batch(fastServer, true, N, { users: fastUsers, mode: "x-token" });
+    await batch(fastServer, true, N, { users: fastUsers, mode: "fast" });
+    const fast = await batch(fastServer, true, N, { users: fastUsers, mode: "fast" });
+    // The first round warms the SASL2 paths up.
+    if (round === 0) continue;
+    xTokenBatches.push(xToken);
+    fastBatches.push(fast);
+  }
+  await fastServer.stop();
+  console.log(`SASL2 + Bind 2 over STARTTLS (resumed sessions), SQLite: ${N} logins a round, ${C} in flight`);
+  report("X-TOKEN + request-token", xTokenBatches);
+  report("FAST (HT-SHA-256-NONE) ", fastBatches);
+  console.log(`FAST/X-TOKEN CPU per login: ${spread(fastBatches.map((b, i) => b.cpuMs / xTokenBatches[i]!.cpuMs))}`);
   console.log(`verify only (checkToken): ${verifyUs.toFixed(1)} µs per token`);
 } finally {
   clients.stop();

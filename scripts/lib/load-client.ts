@@ -23,6 +23,11 @@ export interface LoginJob {
   mechanism?: "X-TOKEN" | "PLAIN";
   /** Log in with this password (a server's own accounts) instead of a fresh token. */
   password?: string;
+  /**
+   * SASL2 with Bind 2: "x-token" logs in with a fresh token and keeps the FAST token it gets for
+   * the user; "fast" logs in with the FAST token kept from the user's last "x-token" login.
+   */
+  sasl2?: "x-token" | "fast";
 }
 
 export interface PingJob {
@@ -39,6 +44,9 @@ export interface JobResult {
 }
 
 const sessions = new Map<string, Buffer>();
+/** FAST tokens by user, from their last SASL2 X-TOKEN login (one user agent per load client). */
+const fastTokens = new Map<string, string>();
+const USER_AGENT_ID = `bench-${process.pid}`;
 const held: net.Socket[] = [];
 
 async function logins(job: LoginJob): Promise<JobResult> {
@@ -54,7 +62,11 @@ async function logins(job: LoginJob): Promise<JobResult> {
         try {
           const token = job.password ?? mintToken({ jid: `${user}@${job.domain}`, key: job.key });
           const tls = job.ca ? { ca: job.ca, session: job.resume ? sessions.get(user) : undefined } : undefined;
-          const result = await rawLogin({ port: job.port, domain: job.domain, user, token, tls, keepOpen: job.keepOpen, mechanism: job.mechanism });
+          const fastToken = job.sasl2 === "fast" ? fastTokens.get(user) : undefined;
+          if (job.sasl2 === "fast" && !fastToken) throw new Error(`no FAST token kept for ${user}`);
+          const sasl2 = job.sasl2 ? { sasl2: { userAgentId: USER_AGENT_ID, ...(fastToken ? { fastToken } : {}) } } : {};
+          const result = await rawLogin({ port: job.port, domain: job.domain, user, token, tls, keepOpen: job.keepOpen, mechanism: job.mechanism, ...sasl2 });
+          if (result.fastToken) fastTokens.set(user, result.fastToken);
           latencies.push(result.ms);
           if (result.resumed) resumed++;
           if (result.session) sessions.set(user, result.session);

@@ -3,6 +3,7 @@
  * <auth/>, restart, bind. Shared by the login and storm benchmarks' load clients, so every
  * benchmark drives the same exchange. No XML parsing: the client waits for fixed markers.
  */
+import { createHmac } from "node:crypto";
 import net from "node:net";
 import tls from "node:tls";
 
@@ -21,6 +22,11 @@ export interface RawLoginOptions {
   keepOpen?: boolean;
   /** Bound on the whole exchange, in ms. */
   timeoutMs?: number;
+  /**
+   * SASL2 (XEP-0388) with Bind 2 instead of legacy SASL, restart and bind: with `fastToken`, a FAST
+   * login (HT-SHA-256-NONE); else X-TOKEN asking for a FAST token (returned in the result).
+   */
+  sasl2?: { userAgentId: string; fastToken?: string };
 }
 
 export interface RawLoginResult {
@@ -32,6 +38,8 @@ export interface RawLoginResult {
   session?: Buffer;
   /** The open stream, when keepOpen was asked for. */
   socket?: net.Socket;
+  /** The FAST token a SASL2 login got. */
+  fastToken?: string;
 }
 
 export function streamHeader(domain: string): string {
@@ -87,19 +95,40 @@ export async function rawLogin(options: RawLoginOptions): Promise<RawLoginResult
       socket.write(header);
       await until("</stream:features>");
     }
-    const initial = Buffer.from(`\0${options.user}\0${options.token}`).toString("base64");
-    socket.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${options.mechanism ?? "X-TOKEN"}'>${initial}</auth>`);
-    await until("<success");
-    socket.write(header);
-    await until("</stream:features>");
-    socket.write("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
-    await until("</jid>");
+    let fastToken: string | undefined;
+    if (options.sasl2) {
+      const { userAgentId, fastToken: token } = options.sasl2;
+      const initial = token
+        ? Buffer.concat([Buffer.from(`${options.user}\0`), createHmac("sha256", token).update("Initiator").digest()]).toString("base64")
+        : Buffer.from(`\0${options.user}\0${options.token}`).toString("base64");
+      const extra = token ? "<fast xmlns='urn:xmpp:fast:0'/>" : "<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>";
+      socket.write(
+        `<authenticate xmlns='urn:xmpp:sasl:2' mechanism='${token ? "HT-SHA-256-NONE" : "X-TOKEN"}'><initial-response>${initial}</initial-response>` +
+          `<user-agent id='${userAgentId}'/><bind xmlns='urn:xmpp:bind:0'><tag>bench</tag></bind>${extra}</authenticate>`,
+      );
+      // The features after the success end the login (no restart, bound by Bind 2).
+      const end = "<stream:features xmlns:stream=\"http://etherx.jabber.org/streams\"/>";
+      while (!buffer.includes(end)) {
+        if (buffer.includes("<failure") || buffer.includes("<stream:error")) throw new Error(`login failed: ${buffer.slice(-300)}`);
+        await Promise.race([new Promise<void>((r) => (waiter = r)), failed]);
+      }
+      fastToken = /<token [^>]*token="([^"]+)"/.exec(buffer)?.[1];
+      buffer = "";
+    } else {
+      const initial = Buffer.from(`\0${options.user}\0${options.token}`).toString("base64");
+      socket.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${options.mechanism ?? "X-TOKEN"}'>${initial}</auth>`);
+      await until("<success");
+      socket.write(header);
+      await until("</stream:features>");
+      socket.write("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+      await until("</jid>");
+    }
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     socket.off("close", onClose);
-    if (options.keepOpen) return { ms, resumed, session, socket };
+    if (options.keepOpen) return { ms, resumed, session, socket, ...(fastToken ? { fastToken } : {}) };
     socket.end("</stream:stream>");
     socket.on("error", () => {});
-    return { ms, resumed, session };
+    return { ms, resumed, session, ...(fastToken ? { fastToken } : {}) };
   } catch (err) {
     socket.destroy();
     throw err;
