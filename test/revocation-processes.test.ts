@@ -9,7 +9,9 @@ import http from "node:http";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { mintToken } from "../src/core/token/mint.js";
-import { runBinary, spawnCli } from "./helpers/cli.js";
+import { cli, runBinary, spawnCli } from "./helpers/cli.js";
+import { ensureDevSetup } from "../src/app/cli/dev-setup.js";
+import { openSqliteStorage } from "../src/stores/sqlite/index.js";
 import { login, startServe, type ServeProcess } from "./helpers/serve-process.js";
 import { RawClient, saslAuth, streamHeader } from "./helpers/server.js";
 import { removeTempDirs, tempDir } from "./helpers/temp.js";
@@ -160,6 +162,26 @@ describe("x-token revoke and x-token serve on one data directory", () => {
     const memory = await runBinary(["revoke", "--jid", `alice@${DOMAIN}`], { ...BASE, XTOKEN_STORAGE: "memory" });
     expect(memory.code).toBe(2);
     expect(memory.stderr).toContain("the storage engine is memory");
+  });
+
+  test("--dev revokes in serve --dev's own configuration and data directory", async () => {
+    const cwd = tempDir("x-token-revoke-dev-");
+    const missing = await cli(["revoke", "--dev", "--jid", "alice@localhost"], { XTOKEN_STORAGE: "sqlite" }, "", { cwd });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("no .x-token-dev/config.json here");
+    await ensureDevSetup(cwd);
+    const result = await cli(["revoke", "--dev", "--jid", "alice@localhost"], { XTOKEN_STORAGE: "sqlite" }, "", { cwd });
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    const database = join(cwd, ".x-token-dev", "data", "x-token.sqlite");
+    expect(result.stdout).toContain(`running servers on ${database} end its streams within a second`);
+    const storage = openSqliteStorage({ dir: join(cwd, ".x-token-dev", "data") });
+    try {
+      expect(storage.revocations.notBefore("alice@localhost")).not.toBeNull();
+    } finally {
+      storage.close();
+    }
+    expect((await cli(["revoke", "--dev", "--config", "x.json", "--jid", "alice@localhost"], {}, "", { cwd })).stderr).toContain("give either --dev or --config FILE");
   });
 
   test("x-token extauth workers on the same data directory refuse a revoked account's tokens", async () => {
