@@ -20,6 +20,7 @@ import { createDemoApp, type DemoAppOptions } from "../src/web/demo/app.js";
 import { hashPassword } from "../src/auth/password/scrypt-hash.js";
 import { LoginLimiter } from "../src/auth/policy/login-limiter.js";
 import { SessionStore } from "../src/web/demo/session.js";
+import { enrolOtpCredential } from "../src/auth/otp/manage.js";
 import { openSqliteStorage, type SqliteStorage } from "../src/stores/sqlite/index.js";
 import { DEFAULT_LIMITS, saslAuth, startTestServer, streamHeader, type TestServer } from "./helpers/server.js";
 import { cli } from "./helpers/cli.js";
@@ -53,7 +54,7 @@ beforeAll(async () => {
   demo = {
     domain: xmpp.domain,
     sessionSecret: SESSION_SECRET,
-    users: await Promise.all(["alice", "bob", "carol", "dave"].map(async (username) => ({ username, passwordHash: await hashPassword(`${username}-pw`) }))),
+    users: await Promise.all(["alice", "bob", "carol", "dave", "frank"].map(async (username) => ({ username, passwordHash: await hashPassword(`${username}-pw`) }))),
   };
 }, 60_000);
 
@@ -288,6 +289,74 @@ describeWithOathtool("two-factor sign-in of the demo", () => {
     const owner = await half("198.51.100.7");
     const ok = await post(base, "/code", { code: code(key) }, owner, from("198.51.100.7"));
     expect(ok.headers.get("location")).toBe("/chat");
+  });
+});
+
+describeWithOathtool("hostile or odd input on the code page, and credentials with a PIN", () => {
+  test("PIN then code, as over XMPP: the page asks for both (hidden); the code alone or a wrong PIN is refused without using the code up", async () => {
+    const key = randomBytes(20);
+    await enrolOtpCredential(storage.otp, { jid: `erin@${xmpp.domain}`, secret: key, pin: "2468" });
+    demo.users.push({ username: "erin", passwordHash: await hashPassword("erin-pw") });
+    const pinBase = await startDemo(); // the users list is read at creation
+    time.now += STEP;
+    const { location, cookies: c } = await password(pinBase, "erin");
+    expect(location).toBe("/code");
+    const half = `xtoken_demo_2fa=${c.xtoken_demo_2fa}`;
+    const page = await (await get(pinBase, "/code", half)).text();
+    expect(page).toContain("Your credential has a PIN: type the PIN, then the code");
+    expect(page).toMatch(/<input id="code" name="code" type="password" autocomplete="off"/);
+    const now = code(key);
+    expect((await post(pinBase, "/code", { code: now }, half)).headers.get("location")).toBe("/code?failed=1");
+    expect((await post(pinBase, "/code", { code: `2469${now}` }, half)).headers.get("location")).toBe("/code?failed=1");
+    expect((await post(pinBase, "/code", { code: `2468${now}` }, half)).headers.get("location")).toBe("/chat");
+    expect(logLines.join("\n")).not.toContain("2468");
+  });
+
+  test("odd codes are refused as wrong codes, never thrown: other digits, signs, too long, a huge form", async () => {
+    const base = await startDemo({ maxSignInAttemptsPerMinute: 1000 });
+    const key = await enrol(base, "frank");
+    time.now += STEP;
+    const right = code(key);
+    const odd = [
+      "",
+      " ",
+      right.replace(/./g, (d) => String.fromCharCode(0x0660 + Number(d))), // Arabic-Indic digits
+      right.replace(/./g, (d) => String.fromCharCode(0xff10 + Number(d))), // full-width digits
+      `+${right.slice(1)}`,
+      `${right}0`,
+      `0${right}`,
+      `${right}\u0000`,
+      "9".repeat(79),
+      `${right.slice(0, 3)}\t${right.slice(3)}`,
+    ];
+    for (const attempt of odd) {
+      const { cookies: c } = await password(base, "frank");
+      const res = await post(base, "/code", { code: attempt }, `xtoken_demo_2fa=${c.xtoken_demo_2fa}`);
+      expect(res.headers.get("location")).toBe("/code?failed=1");
+    }
+    const { cookies: c } = await password(base, "frank");
+    const half = `xtoken_demo_2fa=${c.xtoken_demo_2fa}`;
+    expect((await post(base, "/code", { code: "1".repeat(5000) }, half)).status).toBe(413);
+    // None of that used the code up.
+    expect((await post(base, "/code", { code: right }, half)).headers.get("location")).toBe("/chat");
+  });
+});
+
+describe("enrolment as library calls", () => {
+  test("startOtpEnrolment stores nothing; confirmOtpEnrolment stores on a code of it (HOTP: within maxOffset, the counter past it), null otherwise, and refuses a name taken meanwhile", async () => {
+    const { MemoryOtpCredentials, OtpRecordsError } = await import("../src/core/records/otp.js");
+    const { startOtpEnrolment, confirmOtpEnrolment } = await import("../src/auth/otp/manage.js");
+    const credentials = new MemoryOtpCredentials();
+    const secret = Buffer.from("12345678901234567890");
+    const pending = await startOtpEnrolment(credentials, { jid: "Grace@Example.Test", kind: "hotp", secret, name: "token" });
+    expect(credentials.all()).toEqual([]);
+    expect(pending.uri).toBe("otpauth://hotp/example.test:grace@example.test?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=example.test&algorithm=SHA1&digits=6&counter=0");
+    // RFC 4226 vectors: counter 0 755224, 2 359152, 6 287922.
+    expect(confirmOtpEnrolment(credentials, pending, "287922", { maxOffset: 4 })).toBeNull();
+    expect(confirmOtpEnrolment(credentials, pending, "12345", { maxOffset: 4 })).toBeNull();
+    expect(confirmOtpEnrolment(credentials, pending, "359152", { maxOffset: 4 })).toMatchObject({ jid: "grace@example.test", name: "token", kind: "hotp", counter: 3 });
+    expect(() => confirmOtpEnrolment(credentials, pending, "359152", { maxOffset: 4 })).toThrow(OtpRecordsError);
+    expect(credentials.all()).toHaveLength(1);
   });
 });
 
