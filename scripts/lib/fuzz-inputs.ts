@@ -43,6 +43,7 @@ export const HEADERS = [
 export const HEADER = HEADERS[0]!;
 
 const SASL = NS.sasl;
+const SASL2 = "urn:xmpp:sasl:2";
 export const STANZAS = [
   `<presence/>`,
   `<presence type='unavailable'/>`,
@@ -90,6 +91,12 @@ export const NEGOTIATION = [
   `<auth xmlns='${SASL}' mechanism='SCRAM-SHA-1'>biwsbj11c2VyLHI9ZnlrbytkMmxiYkZnT05Sdjlxa3hkYXdM</auth>`,
   `<auth xmlns='${SASL}' mechanism='X-TOKEN'>=</auth>`,
   `<auth xmlns='${SASL}' mechanism='X-TOKEN'>AGZ1enowAA==</auth>`,
+  // 11-15: SASL2 (XEP-0388) with Bind 2 and FAST inline; no stream restart after its success.
+  `<authenticate xmlns='${SASL2}' mechanism='X-TOKEN'><initial-response>${AUTH_MARK}</initial-response><user-agent id='fuzz-agent'><software>fuzz</software></user-agent><bind xmlns='urn:xmpp:bind:0'><tag>fuzz</tag></bind><request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/></authenticate>`,
+  `<authenticate xmlns='${SASL2}' mechanism='HT-SHA-256-NONE'><initial-response>ZnV6ejAAAQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHw==</initial-response><user-agent id='fuzz-agent'/><fast xmlns='urn:xmpp:fast:0' invalidate='true'/></authenticate>`,
+  `<authenticate xmlns='${SASL2}' mechanism='X-TOKEN'/>`,
+  `<response xmlns='${SASL2}'>${AUTH_MARK}</response>`,
+  `<abort xmlns='${SASL2}'/>`,
 ];
 
 const W = WAIT_MARK;
@@ -109,6 +116,8 @@ export const SESSIONS = [
   HEADERS[5] + NEGOTIATION[1] + W + HEADERS[5] + BINDS[0] + STANZAS[10],
   HEADERS[6] + NEGOTIATION[1],
   HEADER + "   \n" + NEGOTIATION[6] + NEGOTIATION[1] + W + HEADER + " " + BINDS[0] + " " + STANZAS[0] + " ",
+  HEADER + NEGOTIATION[12] + NEGOTIATION[11] + W + STANZAS[0] + STANZAS[5] + `</stream:stream>`,
+  HEADER + NEGOTIATION[13] + W + NEGOTIATION[15] + NEGOTIATION[13] + W + NEGOTIATION[14] + W + BINDS[0] + STANZAS[0],
 ];
 
 /** WebSocket (RFC 7395) conversations: one element per message. */
@@ -121,6 +130,7 @@ export const WS_SESSIONS: string[][] = [
   [WS_OPEN, STANZAS[5]!, NEGOTIATION[1]!],
   [STANZAS[0]!, WS_OPEN],
   [`<open xmlns='${NS.framing}' to='${DOMAIN}' version='1.0'></open>`, NEGOTIATION[1]!],
+  [WS_OPEN, NEGOTIATION[11]!, STANZAS[0]!, STANZAS[5]!, WS_CLOSE],
 ];
 
 /** Tokens, lists of attributes and oddities XML parsers and UTF-8 decoders trip on. */
