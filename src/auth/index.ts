@@ -16,3 +16,24 @@ export {
   type FailureCounter,
 } from "./policy/login-limiter.js";
 export { WindowCounter, type WindowCounterOptions } from "./policy/window-counter.js";
+export {
+  ClientCertError,
+  CertificateError,
+  MAX_CERTIFICATE_BYTES,
+  MAX_CERTIFICATE_NAME_CHARS,
+  MAX_CLIENT_CERTIFICATES_PER_ACCOUNT,
+  certificateDer,
+  certificateFingerprint,
+  parseCertificate,
+  registerClientCertificate,
+  listClientCertificates,
+  disableClientCertificate,
+  revokeClientCertificate,
+  registeredFromFile,
+  certificateLogin,
+  type CertificateLogin,
+  type ClientCertificate,
+  type ClientCertificateRecords,
+  type ParsedCertificate,
+  type RegisterOptions,
+} from "./client-certs/index.js";

@@ -13,7 +13,7 @@ import { issueToken } from "../core/token/mint.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { nameprep } from "../core/jid/prep.js";
 import { AccessPolicy, requesterOf } from "./access.js";
-import { dataForm, FormError, NS_DATA, submittedValues } from "./data-form.js";
+import { dataForm, FormError, NS_DATA, submittedValues } from "../core/forms/data-form.js";
 
 export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 export const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";

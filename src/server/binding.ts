@@ -10,7 +10,9 @@ export type BindOutcome =
   /** Send `reply`; the stream is now bound to `resource`. */
   | { kind: "bound"; resource: string; fullJid: string; reply: Element }
   /** The request was wrong: answer it with this stanza error, and stay unbound. */
-  | { kind: "error"; type: "modify"; condition: "bad-request" };
+  | { kind: "error"; type: "modify"; condition: "bad-request" }
+  /** The resource its certificate fixes is in use by another session of the account. */
+  | { kind: "error"; type: "cancel"; condition: "conflict" };
 
 /** Whether `iq` asks to bind a resource (the only stanza an unbound stream may send). */
 export function isBindRequest(iq: Element): boolean {
@@ -66,13 +68,23 @@ function chooseResource(bareJid: string, requested: string | null, router: Route
  * Binds a resource for `bareJid`: the requested one (or one made from it when it is taken), or
  * a random one. A requested resource that is not a valid resourcepart (empty after trimming is
  * "none", too long, control or bidirectional control characters) is bad-request (RFC 6120
- * 7.7.2.1). The caller adds the session to the router.
+ * 7.7.2.1). `fixed`: the only resources allowed (a client certificate's full JIDs). The caller
+ * adds the session to the router.
  */
-export function bindResource(iq: Element, bareJid: string, router: Router): BindOutcome {
+export function bindResource(iq: Element, bareJid: string, router: Router, fixed: readonly string[] | null = null): BindOutcome {
   if (iq.attrs.type !== "set") return { kind: "error", type: "modify", condition: "bad-request" };
   const requested = iq.getChild("bind", NS.bind)?.getChildText("resource")?.trim() || null;
   if (requested !== null && !isValidResource(requested)) return { kind: "error", type: "modify", condition: "bad-request" };
-  const resource = chooseResource(bareJid, requested, router);
+  let resource: string;
+  if (fixed !== null && fixed.length > 0) {
+    // A client certificate whose xmppAddr is a full JID fixes the resource (mod_client_certs):
+    // the one asked for when it is among them, else the first; never renamed.
+    resource = requested !== null && fixed.includes(requested) ? requested : fixed[0]!;
+    const domain = bareJid.slice(bareJid.indexOf("@") + 1);
+    if (router.resource({ bare: bareJid, resource, full: `${bareJid}/${resource}`, domain }) !== null) return { kind: "error", type: "cancel", condition: "conflict" };
+  } else {
+    resource = chooseResource(bareJid, requested, router);
+  }
   const fullJid = `${bareJid}/${resource}`;
   const reply = xml("iq", { xmlns: NS.client, type: "result", id: iq.attrs.id }, xml("bind", { xmlns: NS.bind }, xml("jid", {}, fullJid)));
   return { kind: "bound", resource, fullJid, reply };

@@ -10,21 +10,23 @@ import type { LimitsConfig, ServerConfig } from "./config.js";
 import { TokenAuthority } from "../auth/authority.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { memoryStorage, type Storage } from "../core/records/storage.js";
-import { createXTokenSasl } from "../auth/sasl/index.js";
+import { createXTokenSasl, externalMechanism } from "../auth/sasl/index.js";
 import { OtpVerifier } from "../auth/otp/verifier.js";
 import { DEFAULT_FAST_SETTINGS, FastTokens, htSha256NoneMechanism, type FastSettings } from "../auth/fast/index.js";
 import { SaslRegistry } from "../auth/sasl/registry.js";
+import { certificateLogin } from "../auth/client-certs/index.js";
 import { LoginLimiter, type LoginPolicy } from "../auth/policy/login-limiter.js";
 import { TrustedProxies, clientOrigin } from "../auth/policy/trusted-proxies.js";
 import { oneLineLogger, stderrLogger, type Logger } from "./log.js";
 import { createServerIq, type DiscoItems } from "./iq/index.js";
+import { registerClientCertHandlers, type CertificateSessions } from "./iq/client-certs.js";
 import { createRosters, type RosterStore } from "./roster/index.js";
 import { Router } from "./router.js";
 import { FailureLog } from "./failure-log.js";
 import { createComponentListener, listComponentsInDisco, type ComponentListener } from "./components.js";
 import { XmppSession, type SessionServices } from "./session.js";
 import type { LoginMetrics } from "./sasl-exchange.js";
-import { TcpTransport } from "./transport/tcp.js";
+import { TcpTransport, peerCertificateFingerprint } from "./transport/tcp.js";
 import { TlsTickets } from "./transport/tls-tickets.js";
 import { WEBSOCKET_PAYLOAD_SLACK, WebSocketTransport } from "./transport/websocket.js";
 import { ListenError, type ListenerName } from "./listen-error.js";
@@ -166,6 +168,12 @@ export interface RunningServer {
   /** What the server keeps across logins (StartOptions.storage). */
   readonly storage: Storage;
   /**
+   * Closes the streams that logged in with this client certificate (SASL EXTERNAL), with the
+   * stream error not-authorized; how many. For a certificate revoked by a library call
+   * (src/auth/client-certs); XEP-0257 and the ad-hoc command do it themselves.
+   */
+  endCertificateSessions(fingerprint: string): number;
+  /**
    * Applies a new configuration without dropping a stream (`x-token serve` on SIGHUP):
    * - `domains`: the authority's domains are replaced (its replay store stays): a domain added
    *   accepts logins and streams at once, a domain removed refuses new streams and logins, keys
@@ -242,6 +250,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // PLAIN takes PIN + code for accounts with one-time password credentials, read at each login.
   const otp = new OtpVerifier({ credentials: storage.otp, now, accounts: authority, ...(options.otp?.maxOffset !== undefined ? { maxOffset: options.otp.maxOffset } : {}) });
   const sasl = createXTokenSasl({ authority, allowPlainWithoutTls: config.allowPlainWithoutTls, otp });
+  // Offered only to a stream whose TLS client certificate is registered (docs/client-certs.md),
+  // in legacy SASL and in SASL2 alike.
+  sasl.use(externalMechanism({ login: (fingerprint, domain) => certificateLogin(storage.clientCerts, fingerprint, domain, now), accounts: authority }));
   // FAST: SASL2 logins with a token handed out after a strong login (offered on TLS only).
   const fast = new FastTokens({ records: storage.fast, now, settings: { ...DEFAULT_FAST_SETTINGS, ...options.fast } });
   const fastSasl = new SaslRegistry().use(htSha256NoneMechanism({ tokens: fast, accounts: authority }));
@@ -261,6 +272,16 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const failureLogs = [new FailureLog(log, { linesPerMinute: config.limits.maxFailureLinesPerIpPerMinute })];
   const rosters = createRosters(router, (domain) => Object.hasOwn(live.domains, domain), config.presenceBroadcast, undefined, storage.rosters);
   const iq = createServerIq(rosters);
+  const certificateSessions: CertificateSessions = {
+    resourcesUsing: (fingerprint) =>
+      [...sessions].filter((s) => s.loginCertificate === fingerprint && s.state === "bound").map((s) => s.fullJid.slice(s.fullJid.indexOf("/") + 1)),
+    end(fingerprint) {
+      const using = [...sessions].filter((s) => s.loginCertificate === fingerprint);
+      for (const session of using) session.streamError("not-authorized", "the client certificate this session logged in with was revoked");
+      return using.length;
+    },
+  };
+  registerClientCertHandlers(iq.handlers, iq.discoItems, { records: storage.clientCerts, sessions: certificateSessions, log });
   // Every stream, old or new, consults the policy in force (reload() may replace it).
   let loginPolicy = options.loginPolicy ?? new LoginLimiter({ limits: config.limits });
   const policy: LoginPolicy = {
@@ -355,7 +376,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
             warnedForwarded = true;
             log.warn(`forwarded headers from ${address} ignored: not in trustedProxies (WebSocket streams from it are not secure)`);
           }
-          startSession(new WebSocketTransport(ws, address, secure, live.limits.maxStanzaBytesBeforeAuth, live.limits.maxOutboundBytes));
+          // Only a TLS connection this server terminated carries a client certificate (not ws:// behind a proxy).
+          const certificate = req.socket instanceof tls.TLSSocket ? peerCertificateFingerprint(req.socket) : null;
+          startSession(new WebSocketTransport(ws, address, secure, live.limits.maxStanzaBytesBeforeAuth, live.limits.maxOutboundBytes, certificate));
         });
       });
       servers.push(server);
@@ -426,6 +449,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     live = { ...live, domains: next.domains, limits: next.limits, tls: newPem ?? live.tls };
     services = { ...services, config: live, failureLog };
     if (wss) wss.options.maxPayload = live.limits.maxStanzaBytesBeforeAuth + WEBSOCKET_PAYLOAD_SLACK;
+    // Certificates revoked from another process (`x-token cert revoke`) end their sessions now.
+    let revoked = 0;
+    for (const fingerprint of new Set([...sessions].map((s) => s.loginCertificate))) {
+      if (fingerprint !== null && storage.clientCerts.byFingerprint(fingerprint) === null) revoked += certificateSessions.end(fingerprint);
+    }
+    if (revoked > 0) applied.push(`${revoked} session(s) of revoked client certificates closed`);
     return { applied, needsRestart };
   };
 
@@ -438,6 +467,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     discoItems: iq.discoItems,
     rosters: rosters.store,
     storage,
+    endCertificateSessions: (fingerprint) => certificateSessions.end(fingerprint),
     get sessionCount() {
       return sessions.size;
     },

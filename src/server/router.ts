@@ -18,6 +18,8 @@ export interface RoutableSession {
   readonly lastPresence: Element | null;
   /** Its outbound queue is at `maxOutboundBytes` (it is not reading): stanzas for it are dropped. */
   readonly outboundFull: boolean;
+  /** The fingerprint of the client certificate it logged in with (SASL EXTERNAL), or null. */
+  readonly loginCertificate?: string | null;
   deliver(stanza: Element): void;
 }
 

@@ -24,6 +24,7 @@ import { SaslExchange, type ExchangeStep, type LoginMetrics } from "./sasl-excha
 import { authenticationFeature, bind2Resource, readAuthenticate, successElement, type Sasl2Request } from "./sasl2.js";
 import { FAST_MECHANISMS, type FastTokens, type IssuedFastToken } from "../auth/fast/index.js";
 import type { FailureLog } from "./failure-log.js";
+import type { CertificateLogin } from "../auth/client-certs/index.js";
 export type StreamErrorCondition =
   | "bad-format"
   | "conflict"
@@ -60,6 +61,8 @@ export interface Transport {
   readonly secure: boolean;
   /** STARTTLS can be offered on this connection. */
   readonly canStartTls: boolean;
+  /** The SHA-256 fingerprint of the client certificate presented in the TLS handshake we terminated, or null. */
+  readonly clientCertificate: string | null;
   /** Writes the stream header (TCP) or `<open/>` (WebSocket). */
   openStream(attrs: { id: string; from: string }): void;
   send(element: Outbound): void;
@@ -137,6 +140,8 @@ export class XmppSession implements BoundSession {
   fullJid = "";
   private resource: string | null = null;
   private authenticated = false;
+  /** The client certificate this stream logged in with (SASL EXTERNAL), or null. */
+  private certificateLogin: CertificateLogin | null = null;
   private readonly sasl: SaslExchange;
   /** The SASL2 `<authenticate/>` whose exchange is running (challenges may follow). */
   private sasl2Request: Sasl2Request | null = null;
@@ -192,7 +197,9 @@ export class XmppSession implements BoundSession {
   }
 
   private saslContext(): SaslContext {
-    return { domain: this.domain, secure: this.transport.secure, remoteAddress: this.transport.remoteAddress };
+    const context: SaslContext = { domain: this.domain, secure: this.transport.secure, remoteAddress: this.transport.remoteAddress };
+    if (this.transport.clientCertificate !== null) context.clientCertificate = this.transport.clientCertificate;
+    return context;
   }
 
   /** TLS is required and not yet in place: no authentication, only STARTTLS. */
@@ -436,7 +443,7 @@ export class XmppSession implements BoundSession {
     const step = await this.sasl.handle(element);
     if (step === null) return this.streamError("not-authorized", "unexpected SASL element");
     if (!this.settled(step)) return;
-    this.authenticatedAs(step.jid);
+    this.authenticatedAs(step.jid, step.outcome.certificate);
     this.expectNewStream();
     this.transport.restart();
   }
@@ -451,9 +458,11 @@ export class XmppSession implements BoundSession {
     return step.kind === "authenticated";
   }
 
-  private authenticatedAs(jid: string): void {
+  /** `certificate`: it logged in with a client certificate (EXTERNAL), which may fix its resource. */
+  private authenticatedAs(jid: string, certificate: CertificateLogin | undefined): void {
     this.authenticated = true;
     this.bareJid = jid;
+    this.certificateLogin = certificate ?? null;
     if (this.authTimer) clearTimeout(this.authTimer);
     this.authTimer = null;
     this.transport.setMaxElementBytes(this.services.config.limits.maxStanzaBytes);
@@ -489,7 +498,7 @@ export class XmppSession implements BoundSession {
     const request = this.sasl2Request;
     if (!this.settled(step) || request === null) return;
     this.sasl2Request = null;
-    this.authenticatedAs(step.jid);
+    this.authenticatedAs(step.jid, step.outcome.certificate);
     const token = this.fastAfterLogin(request, step.outcome.fastToken);
     const bound = request.bindTag !== undefined && this.bind2(request.bindTag);
     this.transport.send(successElement({ additionalData: step.outcome.additionalData, identity: bound ? this.fullJid : this.bareJid, bound, token }));
@@ -523,14 +532,19 @@ export class XmppSession implements BoundSession {
 
   /** Bind 2 (XEP-0386): a resource from the client's tag and a generated rest; false when the account could not be recorded. */
   private bind2(tag: string | null): boolean {
-    const resource = bind2Resource(tag, (r) => this.services.router.sessionsOf(this.bareJid).some((s) => s instanceof XmppSession && s.resource === r));
+    const taken = (r: string) => this.services.router.sessionsOf(this.bareJid).some((s) => s instanceof XmppSession && s.resource === r);
+    // A client certificate whose xmppAddr is a full JID fixes the resource, as in legacy bind:
+    // never renamed; when it is taken, no Bind 2 (a later bind gets conflict).
+    const fixed = this.certificateLogin?.resources ?? null;
+    if (fixed !== null && fixed.length > 0) return !taken(fixed[0]!) && this.attach(fixed[0]!);
+    const resource = bind2Resource(tag, taken);
     return this.attach(resource);
   }
 
   // ---- after authentication ------------------------------------------------------------------
 
   private onBind(iq: Element): void {
-    const outcome = bindResource(iq, this.bareJid, this.services.router);
+    const outcome = bindResource(iq, this.bareJid, this.services.router, this.certificateLogin?.resources ?? null);
     if (outcome.kind === "error") return sendStanzaError(this, iq, outcome.type, outcome.condition);
     if (!this.attach(outcome.resource)) return sendStanzaError(this, iq, "wait", "internal-server-error", "the account could not be recorded; try again later");
     this.transport.send(outcome.reply);
@@ -589,6 +603,11 @@ export class XmppSession implements BoundSession {
 
   get remoteAddress(): string {
     return this.transport.remoteAddress;
+  }
+
+  /** The fingerprint of the client certificate this session logged in with (EXTERNAL), or null. */
+  get loginCertificate(): string | null {
+    return this.certificateLogin?.fingerprint ?? null;
   }
 
   get transportKind(): "tcp" | "websocket" {

@@ -139,6 +139,14 @@ export class RawClient {
     this.attach(socket);
   }
 
+  /** Direct TLS (XEP-0368), presenting `identity` when given. */
+  static connectTls(port: number, ca: string, servername = DOMAIN, identity?: { cert: string; key: string }): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({ port, host: "127.0.0.1", ca: [ca], servername, ...identity }, () => resolve(new RawClient(socket)));
+      socket.once("error", reject);
+    });
+  }
+
   static connect(port: number): Promise<RawClient> {
     return new Promise((resolve, reject) => {
       const socket = net.connect(port, "127.0.0.1", () => resolve(new RawClient(socket)));
@@ -188,8 +196,9 @@ export class RawClient {
     this.received = "";
   }
 
-  async startTls(ca: string, servername = DOMAIN): Promise<void> {
-    const secured = tls.connect({ socket: this.socket, ca: [ca], servername });
+  /** STARTTLS's handshake; `identity`: a client certificate and its key to present (SASL EXTERNAL). */
+  async startTls(ca: string, servername = DOMAIN, identity?: { cert: string; key: string }): Promise<void> {
+    const secured = tls.connect({ socket: this.socket, ca: [ca], servername, ...identity });
     await new Promise<void>((resolve, reject) => {
       secured.once("secureConnect", resolve);
       secured.once("error", reject);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `x-token` command line: keygen, mint, verify, serve, hash-password, component, extauth. */
+/** The `x-token` command line: keygen, mint, verify, serve, hash-password, component, extauth, otp, cert. */
 import { readFileSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,6 +15,7 @@ import { component } from "./component.js";
 import { extauth } from "./extauth.js";
 import { otp } from "./otp.js";
 import { revoke } from "./revoke.js";
+import { cert } from "./cert.js";
 
 const HELP = `Usage: x-token <command> [options]
 
@@ -28,6 +29,7 @@ Commands:
   extauth         external authentication program for ejabberd, MongooseIM, Prosody
   otp             one-time password accounts: add, list, remove, resync, import, export
   revoke          revoke an account: refuse its tokens minted before now, end its streams
+  cert            client certificates for SASL EXTERNAL: add, list, disable, revoke
 
 Run "x-token <command> --help" for a command's options; "x-token --version" prints the version.`;
 
@@ -41,6 +43,7 @@ const COMMANDS: Record<string, (io: CliIO) => number | Promise<number>> = {
   extauth,
   otp,
   revoke,
+  cert,
 };
 
 /** Runs one command line; returns the exit code. Never throws for a user's mistake. */

@@ -9,8 +9,8 @@ import { closeSync, fsyncSync, openSync, readFileSync, writeSync, chmodSync } fr
 import { renderUnicodeCompact } from "uqr";
 import { loadConfig } from "../config/load.js";
 import type { AppConfig } from "../config/types.js";
-import { dataDirectory } from "../stores.js";
-import { openSqliteStorage, type SqliteStorage } from "../../stores/sqlite/index.js";
+import type { SqliteStorage } from "../../stores/sqlite/index.js";
+import { openManagedDatabase } from "./database.js";
 import { OtpRecordsError } from "../../core/records/otp.js";
 import { UsersFileError } from "../../core/otp/users-file.js";
 import {
@@ -90,14 +90,7 @@ async function asUsageAsync<T>(work: () => Promise<T>): Promise<T> {
 
 /** The database the server uses; a memory configuration has none to manage. */
 function openDatabase(config: AppConfig, io: CliIO): SqliteStorage {
-  if (config.storage?.engine === "memory") {
-    throw new UsageError("otp: the storage engine is memory (XTOKEN_STORAGE or storage.engine): one-time password credentials live in the SQLite database of the server's data directory");
-  }
-  const settings = config.storage;
-  return openSqliteStorage({
-    dir: dataDirectory(settings, { cwd: io.cwd ?? process.cwd() }),
-    ...(settings ? { synchronous: settings.synchronous, ...(settings.maxBytes !== null ? { maxBytes: settings.maxBytes } : {}) } : {}),
-  });
+  return openManagedDatabase(config, io, "otp", "one-time password credentials live");
 }
 
 function hostedAccount(config: AppConfig, jid: string | undefined): string {

@@ -11,6 +11,7 @@ export * from "./types.js";
 export { SaslRegistry, ABORTED, INVALID_MECHANISM, failure, type MechanismFactory, type ServerMechanism } from "./registry.js";
 export { decodeSaslPayload, encodeSaslPayload, type DecodedPayload } from "./encoding.js";
 export { parsePlainMessage, MAX_PLAIN_MESSAGE_BYTES, type PlainMessage } from "./message.js";
+export { externalMechanism, type ExternalMechanismOptions } from "./external.js";
 export { xTokenMechanism, plainTokenMechanism, authenticateTokenMessage, checkPassword, type AuthGate, type TokenMechanismOptions } from "./token-mechanisms.js";
 
 /**

@@ -3,6 +3,8 @@
  * state machine from the client's decoded messages to an outcome. Transports (our server, or
  * anyone else's) do the base64 and the XML around it.
  */
+import type { CertificateLogin } from "../../core/client-certs/records.js";
+
 /** RFC 6120 section 6.5 failure conditions. */
 export type SaslCondition =
   | "aborted"
@@ -23,9 +25,10 @@ export type SaslOutcome =
   /**
    * Send `<success/>`; the stream is authenticated as `jid` (prepared bare JID). `additionalData`
    * goes with it where the wire has room (SASL2's `<additional-data>`: a Hashed Token responder);
-   * `fastToken` says which FAST token the login was made with (rotation, invalidation follow).
+   * `fastToken` says which FAST token the login was made with (rotation, invalidation follow);
+   * `certificate`: it logged in with this client certificate (EXTERNAL), which may fix its resource.
    */
-  | { kind: "success"; jid: string; additionalData?: Buffer; fastToken?: FastTokenUse }
+  | { kind: "success"; jid: string; additionalData?: Buffer; fastToken?: FastTokenUse; certificate?: CertificateLogin }
   /**
    * Send `<failure><condition/></failure>`. `reason` is the precise cause for logs and metrics
    * (e.g. a token RejectReason); `jid` is who tried, when it is known. Neither is sent to the client.
@@ -42,6 +45,8 @@ export interface SaslContext {
   remoteAddress?: string;
   /** SASL2's `<user-agent id=…>`, as sent (FAST tokens are bound to it); absent in legacy SASL. */
   userAgentId?: string;
+  /** The SHA-256 fingerprint of the certificate the client presented in the TLS handshake, if any (EXTERNAL). */
+  clientCertificate?: string;
 }
 
 /** The FAST token (XEP-0484) a login was made with: its binding, which slot held it, and when it was handed out. */

@@ -6,3 +6,11 @@ export { MemoryAccounts, type AccountRecords } from "./accounts.js";
 export { MAX_OTP_CREDENTIALS_PER_ACCOUNT, MemoryOtpCredentials, OtpRecordsError, type OtpCredential, type OtpCredentialSpec, type OtpCredentials, type OtpKind } from "./otp.js";
 export { MAX_FAST_BINDINGS_PER_ACCOUNT, MemoryFastTokens, type FastTokenBinding, type FastTokenRecords, type FastTokenSecret, type FastTokenSlot, type FastTokenSlots } from "./fast-tokens.js";
 export { MemoryRevocations, RevocationError, checkNotBefore, MAX_NOT_BEFORE_AHEAD_SECONDS, type Revocation, type RevocationBus, type RevocationRecords, type RevokeResult } from "./revocations.js";
+export {
+  MAX_CLIENT_CERTIFICATES_PER_ACCOUNT,
+  MemoryClientCertificates,
+  ClientCertRecordsError,
+  type ClientCertificate,
+  type ClientCertificateSpec,
+  type ClientCertificateRecords,
+} from "../client-certs/records.js";

@@ -10,6 +10,7 @@ import { DEFAULT_OFFLINE_LIMITS, MemoryOfflineMessages, type OfflineLimits, type
 import { MemoryOtpCredentials, type OtpCredentials } from "./otp.js";
 import { MemoryFastTokens, type FastTokenRecords } from "./fast-tokens.js";
 import type { RosterRecords } from "./roster.js";
+import { MemoryClientCertificates, type ClientCertificateRecords } from "../client-certs/records.js";
 import type { WebSessionRecords } from "./web-sessions.js";
 import { MemoryRevocations, type RevocationRecords } from "./revocations.js";
 
@@ -29,6 +30,8 @@ export interface Storage {
   fast: FastTokenRecords;
   /** Accounts revoked (docs/revocation.md): their tokens minted before a time are refused; read at every token login. */
   revocations: RevocationRecords;
+  /** Client certificates registered for SASL EXTERNAL (docs/client-certs.md), read at every such login. */
+  clientCerts: ClientCertificateRecords;
   /** Whether what is stored survives a restart (false for the memory engine). */
   readonly durable: boolean;
   /** Where it lives, for start-up lines ("in memory", "SQLite in /var/lib/x-token"). */
@@ -58,6 +61,7 @@ export function memoryStorage({ replayMaxEntries = 100_000, offlineLimits = DEFA
     otp: new MemoryOtpCredentials(),
     fast: new MemoryFastTokens(),
     revocations: new MemoryRevocations(),
+    clientCerts: new MemoryClientCertificates(),
     durable: false,
     where: "in memory",
     close: () => {},

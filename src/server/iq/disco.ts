@@ -7,6 +7,7 @@
  */
 import { xml } from "@xmpp/xml";
 import { iqError, result, type IqHandler, type IqHandlers, type IqTarget } from "./handlers.js";
+import type { RoutableSession } from "../router.js";
 
 export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 export const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";
@@ -28,6 +29,19 @@ export class DiscoItems {
 
   of(domain: string): DiscoItem[] {
     return this.providers.flatMap((provider) => provider(domain));
+  }
+
+  private readonly nodes = new Map<string, (from: RoutableSession) => readonly DiscoItem[]>();
+
+  /** The server's items under `node` (XEP-0050's command list, for one): `provider(asker)`. */
+  addNode(node: string, provider: (from: RoutableSession) => readonly DiscoItem[]): void {
+    this.nodes.set(node, provider);
+  }
+
+  /** The items under `node` for this asker, or null when the server has no such node. */
+  ofNode(node: string, from: RoutableSession): DiscoItem[] | null {
+    const provider = this.nodes.get(node);
+    return provider ? [...provider(from)] : null;
   }
 }
 
@@ -69,12 +83,13 @@ export function discoItemsHandler(items: DiscoItems): IqHandler {
     targets: TARGETS,
     handle({ target, type, payload, from }) {
       if (type !== "get") return iqError("cancel", "bad-request");
-      if (payload.attrs.node !== undefined) return iqError("cancel", "item-not-found");
-      const list = target === "server" ? items.of(from.domain) : [];
+      const node = payload.attrs.node;
+      const list = node === undefined ? (target === "server" ? items.of(from.domain) : []) : target === "server" ? items.ofNode(node, from) : null;
+      if (list === null) return iqError("cancel", "item-not-found");
       return result(
         xml(
           "query",
-          { xmlns: NS_DISCO_ITEMS },
+          { xmlns: NS_DISCO_ITEMS, ...(node === undefined ? {} : { node }) },
           ...list.map((item) => xml("item", { jid: item.jid, ...(item.name ? { name: item.name } : {}), ...(item.node ? { node: item.node } : {}) })),
         ),
       );

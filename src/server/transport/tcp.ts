@@ -9,11 +9,27 @@ import { NS } from "../namespaces.js";
 import { InOrderQueue } from "./in-order-queue.js";
 import { ReadGate } from "./read-gate.js";
 import { outboundText, type Outbound } from "../serialized.js";
+import { certificateFingerprint } from "../../core/x509/certificate.js";
+
+/**
+ * TLS asks every client for a certificate and accepts any chain (these are self-signed per
+ * device, as XEP-0257 and mod_client_certs allow); a client without one is served as before.
+ * Trust comes from the certificate being registered (SASL EXTERNAL), never from its issuer.
+ */
+export const CLIENT_CERTIFICATE_REQUEST = { requestCert: true, rejectUnauthorized: false } as const;
+
+/** The fingerprint of the certificate the peer proved it holds in the handshake, or null. */
+export function peerCertificateFingerprint(socket: TLSSocket): string | null {
+  const certificate = socket.getPeerX509Certificate();
+  return certificate ? certificateFingerprint(certificate.raw) : null;
+}
 
 export class TcpTransport implements Transport {
   readonly kind = "tcp";
   readonly remoteAddress: string;
   secure: boolean;
+  /** The client certificate's fingerprint once TLS is up (CLIENT_CERTIFICATE_REQUEST), or null. */
+  clientCertificate: string | null = null;
   /** A client session, or a component's stream on the component listener. */
   session!: StreamHandler;
   private socket: Socket;
@@ -47,6 +63,7 @@ export class TcpTransport implements Transport {
     this.secure = directTls;
     this.remoteAddress = socket.remoteAddress ?? "unknown";
     this.framer = new XmlFramer(maxElementBytes);
+    if (directTls && socket instanceof TLSSocket) this.clientCertificate = peerCertificateFingerprint(socket);
     this.listen(socket);
   }
 
@@ -196,7 +213,7 @@ export class TcpTransport implements Transport {
     plain.removeListener("data", this.onData);
     plain.removeListener("close", this.onClose);
     plain.removeListener("drain", this.onDrain);
-    const secured = new TLSSocket(plain, { isServer: true, secureContext: this.secureContext });
+    const secured = new TLSSocket(plain, { isServer: true, secureContext: this.secureContext, ...CLIENT_CERTIFICATE_REQUEST });
     this.socket = secured;
     this.listen(secured);
     if (this.gate.paused) secured.pause();
@@ -206,6 +223,7 @@ export class TcpTransport implements Transport {
       secured.once("close", () => reject(new Error("closed during TLS handshake")));
     });
     this.secure = true;
+    this.clientCertificate = peerCertificateFingerprint(secured);
   }
 
   restart(): void {

@@ -12,6 +12,14 @@
  */
 import { randomBytes } from "node:crypto";
 import tls, { type SecureContext } from "node:tls";
+import { CLIENT_CERTIFICATE_REQUEST } from "./tcp.js";
+
+/**
+ * OpenSSL refuses to resume a session on a server that asks for client certificates unless the
+ * context names itself (SSL_R_SESSION_ID_CONTEXT_UNINITIALIZED, alert "internal error"): the
+ * STARTTLS contexts get this name (tls.createServer gives the direct-TLS one its own).
+ */
+const SESSION_ID_CONTEXT = "x-token-c2s";
 
 /** How long one ticket key is used, and how long a ticket is valid. */
 export const TICKET_KEY_SECONDS = 3600;
@@ -34,7 +42,7 @@ export class TlsTickets {
 
   /** A direct-TLS server that issues and accepts tickets under the same rotation. */
   createServer(onSecureConnection: (socket: tls.TLSSocket) => void): tls.Server {
-    const server = tls.createServer({ ...this.pem, sessionTimeout: TICKET_KEY_SECONDS, ticketKeys: randomBytes(48) }, onSecureConnection);
+    const server = tls.createServer({ ...this.pem, sessionTimeout: TICKET_KEY_SECONDS, ticketKeys: randomBytes(48), ...CLIENT_CERTIFICATE_REQUEST }, onSecureConnection);
     this.servers.push(server);
     return server;
   }
@@ -52,7 +60,7 @@ export class TlsTickets {
    * anything changes.
    */
   replace(pem: { cert: string; key: string }): void {
-    const next = tls.createSecureContext({ ...pem, sessionTimeout: TICKET_KEY_SECONDS, ticketKeys: randomBytes(48) } as tls.SecureContextOptions);
+    const next = tls.createSecureContext({ ...pem, sessionTimeout: TICKET_KEY_SECONDS, ticketKeys: randomBytes(48), sessionIdContext: SESSION_ID_CONTEXT } as tls.SecureContextOptions);
     this.pem = { cert: pem.cert, key: pem.key };
     this.current = next;
     for (const server of this.servers) server.setSecureContext({ ...this.pem, sessionTimeout: TICKET_KEY_SECONDS, ticketKeys: randomBytes(48) });
@@ -63,6 +71,6 @@ export class TlsTickets {
   }
 
   private newContext(): SecureContext {
-    return tls.createSecureContext({ ...this.pem, sessionTimeout: TICKET_KEY_SECONDS, ticketKeys: randomBytes(48) } as tls.SecureContextOptions);
+    return tls.createSecureContext({ ...this.pem, sessionTimeout: TICKET_KEY_SECONDS, ticketKeys: randomBytes(48), sessionIdContext: SESSION_ID_CONTEXT } as tls.SecureContextOptions);
   }
 }

@@ -69,6 +69,11 @@ export class WebSocketTransport implements Transport {
     maxElementBytes: number,
     /** Reading stops while more than this many bytes wait to be sent to the peer. */
     private readonly maxOutboundBytes: number,
+    /**
+     * The client certificate's fingerprint when this server terminated the TLS of the connection
+     * (then asked with CLIENT_CERTIFICATE_REQUEST); null behind a proxy or over plain ws://.
+     */
+    readonly clientCertificate: string | null = null,
   ) {
     this.maxBytes = maxElementBytes;
     socket.on("message", (data: Buffer, isBinary: boolean) => {

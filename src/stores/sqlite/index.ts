@@ -10,3 +10,4 @@ export { SqliteAccounts } from "./accounts.js";
 export { SqliteOtpCredentials } from "./otp-credentials.js";
 export { SqliteFastTokens } from "./fast-tokens.js";
 export { SqliteRevocations } from "./revocations.js";
+export { SqliteClientCertificates } from "./client-certificates.js";

@@ -8,6 +8,7 @@ import { SqliteAccounts } from "./accounts.js";
 import { SqliteOtpCredentials } from "./otp-credentials.js";
 import { SqliteFastTokens } from "./fast-tokens.js";
 import { SqliteRevocations } from "./revocations.js";
+import { SqliteClientCertificates } from "./client-certificates.js";
 import type { Storage } from "../../core/records/storage.js";
 import { DEFAULT_OFFLINE_LIMITS, type OfflineLimits } from "../../core/records/offline.js";
 
@@ -57,6 +58,7 @@ export function openSqliteStorage({ dir, synchronous, offlineLimits = DEFAULT_OF
     otp: new SqliteOtpCredentials(db),
     fast: new SqliteFastTokens(db),
     revocations: new SqliteRevocations(db),
+    clientCerts: new SqliteClientCertificates(db),
     backup: async (destination) => {
       await db.backup(destination);
     },

@@ -115,8 +115,10 @@ export const MIGRATIONS: readonly string[] = [
     der BLOB NOT NULL CHECK (length(der) > 0),
     no_cert_management INTEGER NOT NULL CHECK (no_cert_management IN (0, 1)),
     disabled INTEGER NOT NULL CHECK (disabled IN (0, 1)),
-    valid_from INTEGER NOT NULL,
-    valid_to INTEGER NOT NULL,
+    -- Validity in unix seconds, and the id-on-xmppAddr JIDs, as read from der when registered.
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    xmpp_addrs TEXT NOT NULL CHECK (json_valid(xmpp_addrs) AND json_type(xmpp_addrs) = 'array'),
     added_at INTEGER NOT NULL,
     UNIQUE (account, name)
   ) WITHOUT ROWID;

@@ -1,6 +1,7 @@
 /**
- * XEP-0004 data forms, as far as the login-token command needs them: building a form or a
- * result, and reading the values of a submitted form (bounded: a requester controls its size).
+ * XEP-0004 data forms, as far as our ad-hoc commands need them (the login-token component's,
+ * the server's client certificates command): building a form or a result, and reading the values
+ * of a submitted form (bounded: a requester controls its size).
  */
 import { xml, type Element } from "@xmpp/xml";
 
@@ -8,10 +9,12 @@ export const NS_DATA = "jabber:x:data";
 
 export interface FormField {
   var: string;
-  type?: "hidden" | "text-single" | "jid-single" | "fixed";
+  type?: "hidden" | "text-single" | "text-multi" | "jid-single" | "fixed" | "boolean" | "list-single";
   label?: string;
   required?: boolean;
   values?: string[];
+  /** For list-single: the choices, as value and label. */
+  options?: { value: string; label: string }[];
 }
 
 export interface FormContent {
@@ -34,6 +37,7 @@ export function dataForm(type: "form" | "result", { formType, title, instruction
         "field",
         { var: field.var, type: field.type, label: field.label },
         field.required ? xml("required") : null,
+        ...(field.options ?? []).map((option) => xml("option", { label: option.label }, xml("value", {}, option.value))),
         ...(field.values ?? []).map((value) => xml("value", {}, value)),
       ),
     ),
@@ -42,7 +46,8 @@ export function dataForm(type: "form" | "result", { formType, title, instruction
 
 /** Most fields and values read from a submitted form; a real client sends a handful. */
 const MAX_FIELDS = 32;
-const MAX_VALUES = 16;
+// A PEM certificate in a text-multi field is one value per line: up to about 40 lines.
+const MAX_VALUES = 64;
 
 export class FormError extends Error {
   override readonly name = "FormError";
