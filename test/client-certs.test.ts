@@ -5,6 +5,9 @@
  * certificate, malformed DER, the same certificate twice, someone else's certificate or form.
  */
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { startTestServer, loginRaw, DOMAIN, type TestServer } from "./helpers/server.js";
 import { removeTempDirs, tempDir } from "./helpers/temp.js";
 import { externalOutcome, iq, makeClientCertificate, restartAndBind, tlsStream, type ClientIdentity } from "./helpers/client-certs.js";
@@ -346,5 +349,54 @@ describe("library calls", () => {
     expect(() => certificateDer(Buffer.from(cert.cert + cert.key))).toThrow(/private key/);
     expect(() => certificateDer(Buffer.from(cert.cert + cert.cert))).toThrow(/more than one/);
     expect(() => parseCertificate(Buffer.alloc(20_000, 0x30))).toThrow(CertificateError);
+  });
+});
+
+describe("reading a certificate: one strict reading of the DER", () => {
+  /** A certificate from an openssl config body (its [v3] section's extra lines). */
+  function certWith(extensions: string[]): Buffer {
+    const cnf = join(dir, `crafted-${Math.random().toString(16).slice(2)}.cnf`);
+    writeFileSync(cnf, ["[req]", "prompt = no", "distinguished_name = dn", "x509_extensions = v3", "[dn]", "commonName = crafted", "[v3]", ...extensions, ""].join("\n"));
+    const pem = execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "/dev/null", "-days", "2", "-config", cnf], { stdio: ["ignore", "pipe", "pipe"] });
+    return certificateDer(pem);
+  }
+  const replaceOnce = (der: Buffer, from: Buffer, to: Buffer) => {
+    const at = der.indexOf(from);
+    expect(at).toBeGreaterThan(0);
+    expect(der.indexOf(from, at + 1)).toBe(-1);
+    const out = Buffer.from(der);
+    to.copy(out, at);
+    return out;
+  };
+
+  test("JIDs in order; other kinds of names ignored; a JID with a comma read as one value", () => {
+    const der = certWith(["subjectAltName = @san", "[san]", "DNS.0 = a.example", "otherName.0 = 1.3.6.1.5.5.7.8.5;UTF8:alice@example.test", "email.0 = x@y.z", "otherName.1 = 1.3.6.1.5.5.7.8.5;UTF8:a\\, DNS:evil@x"]);
+    expect(parseCertificate(der).xmppAddrs).toEqual(["alice@example.test", "a, DNS:evil@x"]);
+    expect(() => allowed(der)).toThrow(ClientCertError);
+  });
+  const allowed = (der: Buffer) => registerClientCertificate(memoryStorage().clientCerts, { account: ALICE, name: "x", certificate: der });
+
+  test("an xmppAddr that is not a UTF8String, or not valid UTF-8, is refused", () => {
+    expect(() => parseCertificate(certWith(["subjectAltName = otherName:1.3.6.1.5.5.7.8.5;IA5STRING:alice@example.test"]))).toThrow(/xmppAddr: must be one UTF8String/);
+    const good = certWith(["subjectAltName = otherName:1.3.6.1.5.5.7.8.5;UTF8:alice@example.test"]);
+    expect(parseCertificate(good).xmppAddrs).toEqual([ALICE]);
+    const broken = replaceOnce(good, Buffer.from("alice@"), Buffer.from([0xff, 0x6c, 0x69, 0x63, 0x65, 0x40]));
+    expect(() => parseCertificate(broken)).toThrow(/not valid UTF-8/);
+  });
+
+  test("two subjectAltName extensions are refused (two answers to whose certificate it is)", () => {
+    const der = certWith(["subjectAltName = otherName:1.3.6.1.5.5.7.8.5;UTF8:alice@example.test", "issuerAltName = otherName:1.3.6.1.5.5.7.8.5;UTF8:bob@example.test"]);
+    expect(parseCertificate(der).xmppAddrs).toEqual([ALICE]);
+    // issuerAltName (2.5.29.18) renamed subjectAltName (2.5.29.17): OpenSSL still reads it.
+    const twice = replaceOnce(der, Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x12]), Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x11]));
+    expect(() => parseCertificate(twice)).toThrow(/two subjectAltName extensions/);
+  });
+
+  test("no subjectAltName: no JIDs, any resource; validity read from the DER", () => {
+    const der = certWith([]);
+    const parsed = parseCertificate(der);
+    expect(parsed.xmppAddrs).toEqual([]);
+    expect(parsed.notAfter - parsed.notBefore).toBe(2 * 86400);
+    expect(Math.abs(parsed.notBefore - Date.now() / 1000)).toBeLessThan(3600);
   });
 });

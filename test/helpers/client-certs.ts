@@ -61,7 +61,10 @@ export function offeredMechanisms(text: string): string[] {
  * A TLS stream (STARTTLS, or direct TLS with `direct`) presenting `identity` (or none), up to
  * the features after TLS: the client, and the mechanisms offered.
  */
-export async function tlsStream(t: TestServer, identity: ClientIdentity | null, { direct = false, domain = DOMAIN }: { direct?: boolean; domain?: string } = {}): Promise<{ client: RawClient; mechanisms: string[] }> {
+/** A server to reach: a TestServer, or the ports of a `x-token serve` process and its certificate. */
+export type TlsTarget = Pick<TestServer, "caCert"> & { server: { ports: { c2s: number | null; directTls: number | null } } };
+
+export async function tlsStream(t: TlsTarget, identity: ClientIdentity | null, { direct = false, domain = DOMAIN }: { direct?: boolean; domain?: string } = {}): Promise<{ client: RawClient; mechanisms: string[] }> {
   const pair = identity ? { cert: identity.cert, key: identity.key } : undefined;
   let client: RawClient;
   if (direct) {
