@@ -168,6 +168,33 @@ describe("XEP-0257 by a logged-in user, then EXTERNAL with the certificate", () 
   });
 });
 
+describe("SASL2 (XEP-0388)", () => {
+  const SASL2 = "urn:xmpp:sasl:2";
+  const authenticate = (extra: string) =>
+    `<authenticate xmlns='${SASL2}' mechanism='EXTERNAL'><initial-response>=</initial-response><user-agent id='agent-cert'><software>raw</software></user-agent>${extra}</authenticate>`;
+
+  test("EXTERNAL is offered in SASL2 with a registered certificate; Bind 2 follows a fixed resource; no FAST token; revoke closes it", async () => {
+    const plain = await tlsStream(t, null);
+    plain.client.write(authenticate(""));
+    expect(await plain.client.waitFor("</failure>")).toContain("<invalid-mechanism");
+    plain.client.destroy();
+
+    const cert = makeClientCertificate(dir, [`${ALICE}/kiosk-2`]);
+    registerClientCertificate(t.server.storage.clientCerts, { account: ALICE, name: "sasl2", certificate: cert.der });
+    const fresh = await tlsStream(t, cert);
+    expect(fresh.features).toMatch(/<authentication xmlns="urn:xmpp:sasl:2">.*<mechanism>EXTERNAL<\/mechanism>/);
+    fresh.client.write(authenticate(`<bind xmlns='urn:xmpp:bind:0'><tag>Phone</tag></bind><request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>`));
+    const text = await fresh.client.waitFor(/<stream:features[^>]*\/>|<\/stream:features>/);
+    const success = /<success[\s\S]*<\/success>/.exec(text)![0];
+    expect(success).toContain(`<authorization-identifier>${ALICE}/kiosk-2</authorization-identifier><bound xmlns="urn:xmpp:bind:0"/>`);
+    expect(success).not.toContain("<token");
+    expect(t.logLines).toContain(`info authenticated ${ALICE} from 127.0.0.1 via EXTERNAL over tcp (SASL2)`);
+    const revoked = revokeClientCertificate(t.server.storage.clientCerts, ALICE, "sasl2");
+    expect(t.server.endCertificateSessions(revoked.fingerprint)).toBe(1);
+    await fresh.client.waitForClose();
+  });
+});
+
 describe("validity: refused outside notBefore..notAfter (the server's clock)", () => {
   test("not yet valid, valid, expired", async () => {
     const cert = makeClientCertificate(dir, [ALICE], { days: 1 });

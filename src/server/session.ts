@@ -513,7 +513,9 @@ export class XmppSession implements BoundSession {
    */
   private fastAfterLogin(request: Sasl2Request, used: Parameters<FastTokens["invalidate"]>[0] | undefined): IssuedFastToken | null {
     const fast = this.services.fast;
-    if (!fast || !this.transport.secure) return null;
+    // No FAST token from a client certificate login: revoking the certificate (which closes its
+    // sessions) must leave that device nothing to log in with; it has its certificate anyway.
+    if (!fast || !this.transport.secure || this.certificateLogin !== null) return null;
     try {
       if (used && request.invalidate) fast.invalidate(used);
     } catch (err) {

@@ -64,7 +64,7 @@ export function offeredMechanisms(text: string): string[] {
 /** A server to reach: a TestServer, or the ports of a `x-token serve` process and its certificate. */
 export type TlsTarget = Pick<TestServer, "caCert"> & { server: { ports: { c2s: number | null; directTls: number | null } } };
 
-export async function tlsStream(t: TlsTarget, identity: ClientIdentity | null, { direct = false, domain = DOMAIN }: { direct?: boolean; domain?: string } = {}): Promise<{ client: RawClient; mechanisms: string[] }> {
+export async function tlsStream(t: TlsTarget, identity: ClientIdentity | null, { direct = false, domain = DOMAIN }: { direct?: boolean; domain?: string } = {}): Promise<{ client: RawClient; mechanisms: string[]; features: string }> {
   const pair = identity ? { cert: identity.cert, key: identity.key } : undefined;
   let client: RawClient;
   if (direct) {
@@ -81,7 +81,7 @@ export async function tlsStream(t: TlsTarget, identity: ClientIdentity | null, {
   client.write(streamHeader(domain));
   const features = await client.waitFor("</stream:features>");
   client.clear();
-  return { client, mechanisms: offeredMechanisms(features) };
+  return { client, mechanisms: offeredMechanisms(features), features };
 }
 
 /** `<auth mechanism='EXTERNAL'>`: the authzid's base64, `=` for an empty one, nothing for no initial response. */
