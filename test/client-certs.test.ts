@@ -8,9 +8,10 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startTestServer, loginRaw, DOMAIN, type TestServer } from "./helpers/server.js";
+import tls from "node:tls";
+import { startTestServer, loginRaw, streamHeader, DOMAIN, type TestServer } from "./helpers/server.js";
 import { removeTempDirs, tempDir } from "./helpers/temp.js";
-import { externalOutcome, iq, makeClientCertificate, restartAndBind, tlsStream, type ClientIdentity } from "./helpers/client-certs.js";
+import { externalAuth, externalOutcome, iq, makeClientCertificate, restartAndBind, tlsStream, type ClientIdentity } from "./helpers/client-certs.js";
 import { registerClientCertificate, revokeClientCertificate, listClientCertificates, ClientCertError, parseCertificate, CertificateError, certificateDer } from "../src/auth/index.js";
 import { memoryStorage } from "../src/core/records/storage.js";
 import { MAX_CLIENT_CERTIFICATES_PER_ACCOUNT } from "../src/core/records/index.js";
@@ -95,6 +96,30 @@ describe("XEP-0257 by a logged-in user, then EXTERNAL with the certificate", () 
       client.destroy();
     }
     expect(t.logLines.some((l) => l.startsWith(`warn authentication failed for ${ALICE} from 127.0.0.1: invalid-authzid`))).toBe(true);
+  });
+
+  test("a direct-TLS session resumed from its ticket still carries the certificate (reconnects keep EXTERNAL)", async () => {
+    let ticket: Buffer | undefined;
+    const seen: [boolean, string][] = [];
+    for (let i = 0; i < 2; i++) {
+      const socket = tls.connect({ port: t.server.ports.directTls!, host: "127.0.0.1", ca: [t.caCert], servername: DOMAIN, cert: laptop.cert, key: laptop.key, ...(ticket ? { session: ticket } : {}) });
+      socket.on("session", (b: Buffer) => (ticket = b));
+      await new Promise((resolve) => socket.once("secureConnect", resolve));
+      let text = "";
+      socket.on("data", (d: Buffer) => (text += d.toString()));
+      socket.write(streamHeader());
+      socket.write(externalAuth(""));
+      await new Promise<void>((resolve) => {
+        const check = () => (/<success|<\/failure>/.test(text) ? resolve() : setTimeout(check, 20));
+        check();
+      });
+      seen.push([socket.isSessionReused(), /<success/.test(text) ? "success" : text]);
+      socket.destroy();
+    }
+    expect(seen).toEqual([
+      [false, "success"],
+      [true, "success"],
+    ]);
   });
 
   test("the stream's domain must be the account's: not offered on another hosted domain", async () => {
