@@ -17,6 +17,7 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createDemoApp, type DemoAppOptions } from "../src/web/demo/app.js";
+import { parseConfig } from "../src/app/config/load.js";
 import { hashPassword } from "../src/auth/password/scrypt-hash.js";
 import { LoginLimiter } from "../src/auth/policy/login-limiter.js";
 import { SessionStore } from "../src/web/demo/session.js";
@@ -339,6 +340,33 @@ describeWithOathtool("hostile or odd input on the code page, and credentials wit
     expect((await post(base, "/code", { code: "1".repeat(5000) }, half)).status).toBe(413);
     // None of that used the code up.
     expect((await post(base, "/code", { code: right }, half)).headers.get("location")).toBe("/chat");
+  });
+});
+
+describeWithOathtool("the inactivity timeout from the configuration", () => {
+  test("demo.sessionIdleSeconds: parsed and bounded; the demo ends a session unused that long, and renews one in use", async () => {
+    const passwordHash = await hashPassword("x");
+    const file = (demoSection: Record<string, unknown>) => ({
+      domains: { "example.test": { keys: [{ tokenSecret: "idle-config-test-secret-long-enough", otpSeed: "XVGR73KMZH2M4XMY" }] } },
+      listeners: { c2sPort: null },
+      demo: { domain: "example.test", sessionSecret: randomBytes(32).toString("hex"), users: [{ username: "alice", passwordHash }], ...demoSection },
+    });
+    expect(parseConfig(file({ sessionIdleSeconds: 600 })).demo?.sessionIdleSeconds).toBe(600);
+    expect(parseConfig(file({})).demo?.sessionIdleSeconds).toBeUndefined();
+    for (const bad of [59, 604801, "600", 1.5]) expect(() => parseConfig(file({ sessionIdleSeconds: bad }))).toThrow(/^config: demo\.sessionIdleSeconds must be an integer from 60 to 604800/);
+
+    demo.users.push({ username: "henry", passwordHash: await hashPassword("henry-pw") });
+    const base = await startDemo({ demo: { ...demo, sessionIdleSeconds: 600 } });
+    const { location, cookies: c } = await password(base, "henry");
+    expect(location).toBe("/chat");
+    const session = `xtoken_demo=${c.xtoken_demo}`;
+    time.now += 400;
+    expect((await get(base, "/api/token", session)).status).toBe(200); // renewed: 200 s were left
+    time.now += 599;
+    expect((await get(base, "/api/token", session)).status).toBe(200);
+    time.now += 600;
+    expect((await get(base, "/api/token", session)).status).toBe(401);
+    expect((await get(base, "/chat", session)).headers.get("location")).toBe("/");
   });
 });
 

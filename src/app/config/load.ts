@@ -112,7 +112,7 @@ function domain(value: unknown, path: string, env: NodeJS.ProcessEnv, readFile: 
 }
 
 function demo(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader, domains: Record<string, DomainConfig>): DemoConfig {
-  const raw = object(value, "demo", ["domain", "sessionSecret", "sessionSecretFile", "sessionSecretEnv", "users", "secureCookie"]);
+  const raw = object(value, "demo", ["domain", "sessionSecret", "sessionSecretFile", "sessionSecretEnv", "users", "secureCookie", "sessionIdleSeconds"]);
   if (raw.secureCookie !== undefined && typeof raw.secureCookie !== "boolean") throw new ConfigError("config: demo.secureCookie must be true or false");
   const name = domainName(string(raw.domain, "demo.domain"), "demo.domain");
   if (!Object.hasOwn(domains, name)) throw new ConfigError(`config: demo.domain ${name} is not one of the configured domains`);
@@ -131,7 +131,13 @@ function demo(value: unknown, env: NodeJS.ProcessEnv, readFile: FileReader, doma
       throw err;
     }
   });
-  return { domain: name, sessionSecret, users, secureCookie: raw.secureCookie === true };
+  return {
+    domain: name,
+    sessionSecret,
+    users,
+    secureCookie: raw.secureCookie === true,
+    ...(raw.sessionIdleSeconds === undefined ? {} : { sessionIdleSeconds: integer(raw.sessionIdleSeconds, "demo.sessionIdleSeconds", 60, 7 * 24 * 3600) }),
+  };
 }
 
 /**

@@ -50,7 +50,12 @@ export interface DemoConfig {
    * `Secure`. The `secureCookie` option, when given, wins.
    */
   secureCookie?: boolean;
+  /** Inactivity timeout of sessions (DEFAULT_SESSION_IDLE_SECONDS); the `sessionIdleSeconds` option, when given, wins. */
+  sessionIdleSeconds?: number;
 }
+
+/** A session ends after this long without a request (Caddy's session_inactivity_timeout, 60 minutes). */
+export const DEFAULT_SESSION_IDLE_SECONDS = 3600;
 
 export interface DemoAppOptions {
   demo: DemoConfig;
@@ -100,7 +105,7 @@ export interface DemoAppOptions {
   tokenRateLimit?: { max: number; perSeconds: number };
   /**
    * A session ends after this long without a request (renewed once less than half is left);
-   * default 3600 (Caddy's 60 minutes). It never outlives `sessionSeconds`.
+   * `demo.sessionIdleSeconds`, else DEFAULT_SESSION_IDLE_SECONDS. It never outlives `sessionSeconds`.
    */
   sessionIdleSeconds?: number;
   /**
@@ -220,7 +225,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
   const sessions = new SessionStore({
     secret: demo.sessionSecret,
     lifetimeSeconds: options.sessionSeconds,
-    idleSeconds: options.sessionIdleSeconds ?? 3600,
+    idleSeconds: options.sessionIdleSeconds ?? demo.sessionIdleSeconds ?? DEFAULT_SESSION_IDLE_SECONDS,
     secure,
     ...(options.maxSessionsPerUser === undefined ? {} : { maxSessionsPerUser: options.maxSessionsPerUser }),
     ...(options.sessionRecords ? { records: options.sessionRecords } : {}),
