@@ -51,6 +51,37 @@ function randomUuid(): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/** What hearStreamHeaderEarly changes of an xmpp.js entity (`Connection#open`). */
+interface OpeningEntity {
+  open(options: unknown): Promise<unknown>;
+  on(event: "open", listener: (header: unknown) => void): unknown;
+  off(event: "open", listener: (header: unknown) => void): unknown;
+}
+
+/**
+ * xmpp.js 0.14's `open()` writes the stream header and only then listens for the server's: over
+ * TLS the answer can come first. Legacy SASL hid that (the stream restart after the login opens
+ * again, which the stale listener takes); with SASL2 there is no restart, so the open waits its
+ * whole timeout and fails: start() rejects with TimeoutError after the client went online (direct
+ * TLS), or a TimeoutError is emitted two seconds after STARTTLS (and crashes a process that has no
+ * "error" listener). This listens from before the header is written.
+ */
+export function hearStreamHeaderEarly(entity: OpeningEntity): void {
+  const open = entity.open.bind(entity);
+  entity.open = (options) =>
+    new Promise((resolve, reject) => {
+      const heard = (header: unknown) => {
+        entity.off("open", heard);
+        resolve(header);
+      };
+      entity.on("open", heard);
+      open(options).then(resolve, (err: unknown) => {
+        entity.off("open", heard);
+        reject(err);
+      });
+    });
+}
+
 export interface FastXTokenLogin {
   /** The `credentials` option for `client()`. */
   credentials: CredentialsCallback;
@@ -136,6 +167,7 @@ export function fastXTokenLogin(options: FastXTokenOptions): FastXTokenLogin {
     credentials,
     attach(xmpp) {
       useXToken(xmpp, { allowInsecure });
+      hearStreamHeaderEarly(xmpp as unknown as OpeningEntity);
       // xmpp.js catches what these throw and emits it as an "error" event of the client.
       Object.assign(xmpp.fast, {
         fetchToken: async () => (await record()).token ?? null,

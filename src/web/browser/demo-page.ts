@@ -316,4 +316,7 @@ signout.addEventListener("submit", async (event) => {
 });
 
 render();
-xmpp.start().catch(() => setView("offline"));
+// A start() that fails after the client went online (a late timeout in xmpp.js) changes nothing.
+xmpp.start().catch(() => {
+  if (xmpp.status !== "online") setView("offline");
+});
