@@ -190,6 +190,29 @@ describe("SASL2 + FAST with @xmpp/client 0.14", () => {
   });
 });
 
+describe("over WebSocket", () => {
+  test("a token from a WebSocket login logs in over WebSocket and over TCP (the binding is the account and the user agent)", async () => {
+    const t = await startTestServer({ loopbackWebSocketIsSecure: true });
+    try {
+      const service = `ws://127.0.0.1:${t.server.ports.http}/xmpp-websocket`;
+      const agent = randomUUID();
+      const jar = new TokenJar();
+      const first = await fastLogin({ port: 0, service, allowInsecure: true, username: "wendy", userAgentId: agent, jar, xToken: t.mint("wendy") });
+      expect(first.outcome).toBe("online");
+      expect(jar.token).not.toBeNull();
+      const again = await fastLogin({ port: 0, service, username: "wendy", userAgentId: agent, jar });
+      expect(again.outcome).toBe("online");
+      expect(again.mechanisms).toEqual(["HT-SHA-256-NONE"]);
+      const tcp = await fastLogin({ port: t.server.ports.c2s!, username: "wendy", userAgentId: agent, jar });
+      expect(tcp.mechanisms).toEqual(["HT-SHA-256-NONE"]);
+      expect(tcp.outcome).toBe("online");
+      expect(t.logLines.some((l) => l.startsWith(`info authenticated wendy@${DOMAIN} from 127.0.0.1 via HT-SHA-256-NONE over websocket (SASL2)`))).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe("a one-time password account", () => {
   test("logs in once with its code in SASL2 (PLAIN) and then reconnects with FAST", async () => {
     const t = await startTestServer();

@@ -5,6 +5,7 @@
  */
 import { client, xml, type Client } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
+import { WebSocket } from "ws";
 import { useXToken } from "../../src/client/x-token-mechanism.js";
 import { DOMAIN } from "./server.js";
 
@@ -32,6 +33,10 @@ export interface FastLoginOptions {
   xToken?: string;
   domain?: string;
   resource?: string;
+  /** Another service than `xmpp://127.0.0.1:port` (a WebSocket URL). */
+  service?: string;
+  /** Let X-TOKEN go over a stream our client check does not count as encrypted (ws:// to loopback). */
+  allowInsecure?: boolean;
 }
 
 export interface FastLoginResult {
@@ -49,10 +54,12 @@ export interface FastLoginResult {
 const SASL2 = "urn:xmpp:sasl:2";
 
 /** Starts a client, waits until it is online or refused, and stops it (unless `keep`). */
-export async function fastLogin({ port, username, userAgentId, jar, xToken, domain = DOMAIN, resource }: FastLoginOptions, { keep = false } = {}): Promise<FastLoginResult> {
+export async function fastLogin({ port, username, userAgentId, jar, xToken, domain = DOMAIN, resource, service, allowInsecure = false }: FastLoginOptions, { keep = false } = {}): Promise<FastLoginResult> {
+  // Node 20 has no global WebSocket, which @xmpp/websocket expects; `ws` stands in for it.
+  if (service?.startsWith("ws") && typeof globalThis.WebSocket === "undefined") (globalThis as { WebSocket?: unknown }).WebSocket = WebSocket;
   const userAgent = xml("user-agent", { id: userAgentId }, xml("software", {}, "x-token tests"));
   const xmpp = client({
-    service: `xmpp://127.0.0.1:${port}`,
+    service: service ?? `xmpp://127.0.0.1:${port}`,
     domain,
     ...(resource === undefined ? {} : { resource }),
     userAgent,
@@ -61,7 +68,7 @@ export async function fastLogin({ port, username, userAgentId, jar, xToken, doma
       await authenticate({ username, ...(xToken ? { password: xToken } : {}), ...(token ? { token } : {}) }, "X-TOKEN", userAgent);
     },
   });
-  useXToken(xmpp);
+  useXToken(xmpp, { allowInsecure });
   xmpp.reconnect.stop();
   xmpp.fast.fetchToken = async () => jar.token;
   xmpp.fast.saveToken = async (t: SavedFastToken) => {
