@@ -179,10 +179,7 @@ export class SaslExchange {
   private async step(text: string, initial: boolean): Promise<SaslOutcome> {
     const mechanism = this.mechanism!;
     const payload = decodeSaslPayload(text);
-    if (payload.kind === "invalid") {
-      this.mechanism = null;
-      return failure("incorrect-encoding", "incorrect-encoding");
-    }
+    if (payload.kind === "invalid") return failure("incorrect-encoding", "incorrect-encoding");
     const message = payload.kind === "none" ? (initial ? null : Buffer.alloc(0)) : payload.data;
     // Before the check: an address over its limit costs no HMAC and gets no verdict on its token.
     if (message !== null && !(await this.services.policy.admit(this.peer.remoteAddress))) return RATE_LIMITED;

@@ -22,7 +22,7 @@ import { serialize, type Outbound, type SerializedXml } from "./serialized.js";
 import type { Router } from "./router.js";
 import { SaslExchange, type ExchangeStep, type LoginMetrics } from "./sasl-exchange.js";
 import { authenticationFeature, bind2Resource, readAuthenticate, successElement, type Sasl2Request } from "./sasl2.js";
-import { FAST_MECHANISMS, type FastTokens, type IssuedFastToken } from "../auth/fast/index.js";
+import { FAST_MECHANISMS, type FastTokens, type IssuedFastToken, type UsedFastToken } from "../auth/fast/index.js";
 import type { FailureLog } from "./failure-log.js";
 import type { CertificateLogin } from "../auth/client-certs/index.js";
 export type StreamErrorCondition =
@@ -511,7 +511,7 @@ export class XmppSession implements BoundSession {
    * rotation age. Only with a user-agent id, on a TLS-protected stream, for a mechanism we have. A
    * token the records cannot store is not handed out (the login stands; logged).
    */
-  private fastAfterLogin(request: Sasl2Request, used: Parameters<FastTokens["invalidate"]>[0] | undefined): IssuedFastToken | null {
+  private fastAfterLogin(request: Sasl2Request, used: UsedFastToken | undefined): IssuedFastToken | null {
     const fast = this.services.fast;
     // No FAST token from a client certificate login: revoking the certificate (which closes its
     // sessions) must leave that device nothing to log in with; it has its certificate anyway.
