@@ -12,7 +12,7 @@ export {
   type StreamEntityLike,
 } from "./x-token-mechanism.js";
 export { xTokenClient, connectWithToken, type ConnectWithTokenOptions, type TokenSource, type OnlineClient } from "./connect.js";
-export { fastXTokenLogin, type FastXTokenLogin, type FastXTokenOptions, type FastCapableClient } from "./fast-login.js";
+export { fastXTokenLogin, hearStreamHeaderEarly, type FastXTokenLogin, type FastXTokenOptions, type FastCapableClient } from "./fast-login.js";
 export {
   memoryFastStore,
   webStorageFastStore,
