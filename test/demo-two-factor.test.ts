@@ -313,6 +313,27 @@ describeWithOathtool("hostile or odd input on the code page, and credentials wit
     expect(logLines.join("\n")).not.toContain("2468");
   });
 
+  test("races: one code sent by two sign-ins at once signs in one of them; two confirmations of one set-up store one credential", async () => {
+    demo.users.push({ username: "ivan", passwordHash: await hashPassword("ivan-pw") });
+    const racing = await startDemo({ maxSignInAttemptsPerMinute: 1000 });
+    const { cookies: c } = await password(racing, "ivan");
+    const session = `xtoken_demo=${c.xtoken_demo}`;
+    const page = await (await post(racing, "/two-factor/start", {}, session)).text();
+    const uri = /<code class="uri" id="uri">([^<]+)<\/code>/.exec(page)![1]!.replace(/&#38;/g, "&");
+    const key = base32Decode(new URL(uri).searchParams.get("secret")!);
+    const confirmations = await Promise.all([0, 1, 2].map(() => post(racing, "/two-factor/confirm", { code: code(key) }, session)));
+    const texts = await Promise.all(confirmations.map((r) => r.text()));
+    expect(texts.filter((t) => t.includes("Two-factor sign-in is on"))).toHaveLength(1);
+    expect(storage.otp.forAccount(`ivan@${xmpp.domain}`)).toHaveLength(1);
+
+    time.now += STEP;
+    // Three: a user's fourth sign-in waiting for its code would end the oldest (maxSessionsPerUser 3).
+    const halves = await Promise.all([0, 1, 2].map(async () => `xtoken_demo_2fa=${(await password(racing, "ivan")).cookies.xtoken_demo_2fa}`));
+    const next = code(key);
+    const answers = await Promise.all(halves.map((half) => post(racing, "/code", { code: next }, half)));
+    expect(answers.map((r) => r.headers.get("location")).sort()).toEqual(["/chat", "/code?failed=1", "/code?failed=1"]);
+  });
+
   test("odd codes are refused as wrong codes, never thrown: other digits, signs, too long, a huge form", async () => {
     const base = await startDemo({ maxSignInAttemptsPerMinute: 1000 });
     const key = await enrol(base, "frank");
