@@ -25,15 +25,15 @@ import type { TokenKey } from "../../core/token/keys.js";
 import { createTokenEndpoint, type MintFunction, type NodeHandler } from "../endpoint/token-endpoint.js";
 import { WindowCounter } from "../../auth/policy/window-counter.js";
 import { clientAddress, TrustedProxies, TrustedProxiesError } from "../../auth/policy/trusted-proxies.js";
-import { renderSVG } from "uqr";
 import { hashPassword, verifyPassword } from "../../auth/password/scrypt-hash.js";
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginPolicy } from "../../auth/policy/login-limiter.js";
 import { FailureLog } from "../../auth/policy/failure-log.js";
 import { OtpVerifier } from "../../auth/otp/verifier.js";
-import { checkIssuer, confirmOtpEnrolment, listOtpCredentials, startOtpEnrolment, type PendingOtpEnrolment } from "../../auth/otp/manage.js";
-import { MemoryOtpCredentials, OtpRecordsError, type OtpCredentials } from "../../core/records/otp.js";
+import { checkIssuer, listOtpCredentials } from "../../auth/otp/manage.js";
+import { MemoryOtpCredentials, type OtpCredentials } from "../../core/records/otp.js";
+import { DemoEnrolments, type EnrolmentAnswer } from "./enrolment.js";
 import { SessionStorageError, SessionStore } from "./session.js";
-import { chatPage, codePage, enrolPage, MAX_CODE_FIELD, messagePage, signInPage, stropheCheckPage, twoFactorPage } from "./pages.js";
+import { chatPage, codePage, MAX_CODE_FIELD, messagePage, signInPage, stropheCheckPage, twoFactorPage } from "./pages.js";
 import { systemClock, type Clock } from "../../core/clock.js";
 import type { WebSessionRecords } from "../../core/records/web-sessions.js";
 
@@ -160,9 +160,7 @@ const RESTARTS = new Set(["expired", "too-many-codes"]);
 const SECOND_FACTOR_SECONDS = 300;
 /** Wrong codes one half session may send; then the password again (a stolen password buys few guesses per scrypt). */
 const MAX_CODES_PER_SIGN_IN = 5;
-/** How long a shown enrolment waits for its confirming code, and how many wrong ones it takes. */
-const ENROLMENT_SECONDS = 600;
-const MAX_CODES_PER_ENROLMENT = 5;
+
 /** A username typed into a failed sign-in comes back to the form, up to this length. */
 const MAX_USERNAME_SHOWN = 64;
 
@@ -245,8 +243,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
   const ownPolicy = options.loginPolicy ? null : new LoginLimiter({ limits: DEFAULT_LOGIN_LIMITS });
   const policy = (): LoginPolicy => (typeof options.loginPolicy === "function" ? options.loginPolicy() : (options.loginPolicy ?? ownPolicy!));
   const failureLog = new FailureLog(options.log ?? { warn() {} }, { linesPerMinute: options.failureLinesPerMinute ?? 10 });
-  /** Enrolments shown and not confirmed yet, by username (the configured users: bounded). */
-  const enrolments = new Map<string, { pending: PendingOtpEnrolment; expiresAt: number; failures: number }>();
+  const enrolments = new DemoEnrolments({ credentials: otpCredentials, issuer, jidOf: (username) => `${username}@${demo.domain}`, maxOffset, now, log: options.log });
   const users = new Map(demo.users.map((u) => [u.username, u.passwordHash]));
   const signInAttempts = new WindowCounter({ limit: options.maxSignInAttemptsPerMinute ?? 10, windowSeconds: 60, maxKeys: 10_000, now });
   const trustedProxies = trustedProxiesOf(options.trustedProxies);
@@ -431,71 +428,18 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     return redirect(res, "/code?failed=1");
   }
 
-  function qrCode(uri: string): string {
-    // uqr's SVG, sized by the stylesheet; described for screen readers (the URI is on the page as text too).
-    return renderSVG(uri, { border: 2 }).replace("<svg ", '<svg role="img" aria-label="QR code of the new credential" ');
+  function answer(req: IncomingMessage, res: ServerResponse, step: EnrolmentAnswer): void {
+    if (step.kind === "page") return html(req, res, 200, step.html);
+    if (step.kind === "redirect") return redirect(res, step.location);
+    return storageTrouble(req, res, step.title, step.text);
   }
 
-  /** An enrolment shown and not yet confirmed, or null (none, or expired). */
-  function pendingEnrolment(username: string) {
-    const entry = enrolments.get(username);
-    if (entry && entry.expiresAt <= now()) enrolments.delete(username);
-    return enrolments.get(username) ?? null;
-  }
-
-  function showEnrolment(req: IncomingMessage, res: ServerResponse, username: string, pending: PendingOtpEnrolment, failedBefore: boolean): void {
-    const { spec, uri, secret } = pending;
-    html(req, res, 200, enrolPage({ jid: jidOf(username), qrSvg: qrCode(uri), uri, secret, digits: spec.digits, period: spec.period ?? 30, failed: failedBefore }));
-  }
-
-  /** POST /two-factor/start: a new credential, shown; nothing stored until a code confirms it. */
-  async function startEnrolment(req: IncomingMessage, res: ServerResponse, username: string): Promise<void> {
-    const jid = jidOf(username);
-    let pending: PendingOtpEnrolment;
-    try {
-      if (otpCredentials.forAccount(jid).length > 0) return redirect(res, "/two-factor");
-      pending = await startOtpEnrolment(otpCredentials, { jid, kind: "totp", issuer });
-    } catch (err) {
-      options.log?.warn(`demo: enrolment of ${jid} not started: ${err instanceof Error ? err.message : String(err)}`);
-      return storageTrouble(req, res, "Set-up failed", "The server could not start the set-up: its storage is failing. Try again in a moment.");
-    }
-    // One per user: starting again replaces the one shown before (its QR code is then worthless).
-    enrolments.set(username, { pending, expiresAt: now() + ENROLMENT_SECONDS, failures: 0 });
-    return showEnrolment(req, res, username, pending, false);
-  }
-
-  /** POST /two-factor/confirm: the first code from the app stores the credential (and is used up). */
-  async function confirmEnrolment(req: IncomingMessage, res: ServerResponse, username: string): Promise<void> {
+  /** POST /two-factor/start and /two-factor/confirm, for a signed-in user. */
+  async function enrolment(req: IncomingMessage, res: ServerResponse, username: string, step: "start" | "confirm"): Promise<void> {
+    if (step === "start") return answer(req, res, await enrolments.start(username));
     const form = await readForm(req);
     if (form === "too-large") return html(req, res, 413, messagePage("Too large", "That form is too large."));
-    const entry = pendingEnrolment(username);
-    if (!entry) return redirect(res, "/two-factor?expired=1");
-    const code = (form?.get("code") ?? "").slice(0, MAX_CODE_FIELD).replace(/ /g, "");
-    // Taken out before the write: two confirmations racing store one credential.
-    enrolments.delete(username);
-    let stored;
-    try {
-      const offset = maxOffset();
-      stored = confirmOtpEnrolment(otpCredentials, entry.pending, code, { now: now(), ...(offset !== undefined ? { maxOffset: offset } : {}) });
-    } catch (err) {
-      if (err instanceof OtpRecordsError) return redirect(res, "/two-factor"); // one was added meanwhile: it is shown there
-      options.log?.warn(`demo: enrolment of ${jidOf(username)} not stored: ${err instanceof Error ? err.message : String(err)}`);
-      return storageTrouble(req, res, "Set-up failed", "The server could not store your new credential: its storage is failing. Nothing was changed; start the set-up again.");
-    }
-    if (stored === null) {
-      if (++entry.failures < MAX_CODES_PER_ENROLMENT) {
-        enrolments.set(username, entry);
-        return showEnrolment(req, res, username, entry.pending, true);
-      }
-      return redirect(res, "/two-factor?expired=1");
-    }
-    options.log?.info?.(`demo: ${jidOf(username)} turned two-factor sign-in on (credential ${stored.name})`);
-    return html(
-      req,
-      res,
-      200,
-      messagePage("Two-factor sign-in is on", "From now on, signing in asks for a code from your app after the password. The same code, once, is also a password for an XMPP client.", { href: "/chat", label: "Back to the chat" }),
-    );
+    return answer(req, res, enrolments.confirm(username, (form?.get("code") ?? "").slice(0, MAX_CODE_FIELD).replace(/ /g, "")));
   }
 
   function signOut(req: IncomingMessage, res: ServerResponse): void {
@@ -556,7 +500,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
       if (!sameOrigin(req)) return html(req, res, 403, messagePage("Forbidden", "The set-up must come from this site's own page."));
       const user = sessions.user(req);
       if (!user) return redirect(res, "/");
-      return path === "/two-factor/start" ? startEnrolment(req, res, user) : confirmEnrolment(req, res, user);
+      return enrolment(req, res, user, path === "/two-factor/start" ? "start" : "confirm");
     }
     if (method !== "GET") return html(req, res, 405, messagePage("Method not allowed", "Not here."), { Allow: "GET" });
     const user = sessions.user(req);
