@@ -68,6 +68,12 @@ describe("the offer", () => {
     // TLS is required: nothing to authenticate with before it, on either wire.
     expect(before).not.toContain("<authentication");
     expect(before).not.toContain("<mechanisms");
+    // SASL2 before TLS, when TLS is required: encryption-required, and the stream is closed.
+    const early = await RawClient.connect(t.server.ports.c2s!);
+    early.write(streamHeader());
+    await early.waitFor("</stream:features>");
+    early.write(authenticate("X-TOKEN", xToken("alice", t.mint("alice"))));
+    expect(await early.waitForClose()).toContain('<failure xmlns="urn:xmpp:sasl:2"><encryption-required xmlns="urn:ietf:params:xml:ns:xmpp-sasl"/></failure>');
     c.write("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
     await c.waitFor("<proceed");
     await c.startTls(t.caCert);
