@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import type { Element } from "@xmpp/xml";
 import { DOMAIN, startTestServer, type TestServer } from "./helpers/server.js";
 import { fastLogin, TokenJar } from "./helpers/fast-client.js";
+import { memoryStorage } from "../src/core/records/storage.js";
 
 let t: TestServer;
 beforeAll(async () => {
@@ -68,4 +69,30 @@ test("a revoked account's FAST session ends, its FAST token is refused, and a to
   expect(fresh.token).not.toBeNull();
   expect((await fastLogin({ port, username: "alice", userAgentId: agent, jar: fresh })).outcome).toBe("online");
   await bob.client.stop().catch(() => {});
+});
+
+test("a node that missed the revocation (its FAST tokens still stored) refuses a FAST token handed out before the recorded time", async () => {
+  // As a node that was down or cut off from Redis when another node revoked: the revocation is in
+  // the shared records, but this node's FAST tokens were never deleted.
+  const storage = memoryStorage();
+  const node = await startTestServer({ storage });
+  try {
+    const port = node.server.ports.c2s!;
+    const agent = randomUUID();
+    const jar = new TokenJar();
+    expect((await fastLogin({ port, username: "carol", userAgentId: agent, jar, xToken: node.mint("carol") })).outcome).toBe("online");
+    expect((await fastLogin({ port, username: "carol", userAgentId: agent, jar })).outcome).toBe("online");
+    const bobJar = new TokenJar();
+    expect((await fastLogin({ port, username: "bob", userAgentId: agent, jar: bobJar, xToken: node.mint("bob") })).outcome).toBe("online");
+
+    await storage.revocations.revoke(`carol@${DOMAIN}`, Math.floor(Date.now() / 1000) + 1);
+    const refused = await fastLogin({ port, username: "carol", userAgentId: agent, jar });
+    expect(refused.outcome).not.toBe("online");
+    expect(refused.failures[0]).toBe("not-authorized");
+    expect(node.logLines).toContain(`warn authentication failed for carol@${DOMAIN} from 127.0.0.1: revoked`);
+    // Another account's token is untouched.
+    expect((await fastLogin({ port, username: "bob", userAgentId: agent, jar: bobJar })).outcome).toBe("online");
+  } finally {
+    await node.close();
+  }
 });

@@ -255,7 +255,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   sasl.use(externalMechanism({ login: (fingerprint, domain) => certificateLogin(storage.clientCerts, fingerprint, domain, now), accounts: authority }));
   // FAST: SASL2 logins with a token handed out after a strong login (offered on TLS only).
   const fast = new FastTokens({ records: storage.fast, now, settings: { ...DEFAULT_FAST_SETTINGS, ...options.fast } });
-  const fastSasl = new SaslRegistry().use(htSha256NoneMechanism({ tokens: fast, accounts: authority }));
+  const fastSasl = new SaslRegistry().use(htSha256NoneMechanism({ tokens: fast, accounts: authority, revocations: storage.revocations }));
   const sessions = new Set<XmppSession>();
   const revoker = new AccountRevoker({
     records: storage.revocations,

@@ -8,6 +8,7 @@ import { nodeprep } from "../../core/jid/prep.js";
 import { prepareSaslString } from "../sasl/message.js";
 import { failure, type MechanismFactory } from "../sasl/registry.js";
 import type { SaslCondition } from "../sasl/types.js";
+import type { RevocationRecords } from "../../core/records/revocations.js";
 import { HT_SHA_256_NONE, parseHtMessage } from "./ht.js";
 import type { FastTokens } from "./tokens.js";
 
@@ -15,16 +16,22 @@ export interface HtMechanismOptions {
   tokens: FastTokens;
   /** The rules every login of a domain follows (TokenAuthority.accountProblem): not hosted, disabled. */
   accounts: { accountProblem(localpart: string, domain: string): string | null };
+  /**
+   * An account's revocation time (docs/revocation.md): a FAST token handed out before it is
+   * refused. Revoking deletes the tokens of the node that hears it; this check covers a node that
+   * did not (down, or cut off from Redis, at the time) but reads the shared records.
+   */
+  revocations?: Pick<RevocationRecords, "notBefore">;
 }
 
 function conditionFor(reason: string): SaslCondition {
   if (reason === "fast-expired") return "credentials-expired";
-  if (reason === "fast-store-error") return "temporary-auth-failure";
+  if (reason === "fast-store-error" || reason === "revocation-store-error") return "temporary-auth-failure";
   if (reason === "account-disabled") return "account-disabled";
   return "not-authorized";
 }
 
-export function htSha256NoneMechanism({ tokens, accounts }: HtMechanismOptions): MechanismFactory {
+export function htSha256NoneMechanism({ tokens, accounts, revocations }: HtMechanismOptions): MechanismFactory {
   return {
     name: HT_SHA_256_NONE,
     offered: (ctx) => ctx.secure,
@@ -46,6 +53,15 @@ export function htSha256NoneMechanism({ tokens, accounts }: HtMechanismOptions):
         if (problem !== null) return failure(conditionFor(problem), problem, jid);
         const verdict = tokens.verify(jid, ctx.userAgentId, HT_SHA_256_NONE, parsed.initiator);
         if (!verdict.ok) return failure(conditionFor(verdict.reason), verdict.reason, jid);
+        if (revocations) {
+          let notBefore: number | null;
+          try {
+            notBefore = await revocations.notBefore(jid);
+          } catch {
+            return failure("temporary-auth-failure", "revocation-store-error", jid);
+          }
+          if (notBefore !== null && verdict.used.issuedAt < notBefore) return failure("not-authorized", "revoked", jid);
+        }
         return { kind: "success", jid, additionalData: verdict.responder, fastToken: verdict.used };
       },
     }),
