@@ -14,8 +14,7 @@ import { startServer, type RunningServer } from "../src/server/index.js";
 import { createDemoApp } from "../src/web/demo/app.js";
 import { memoryStorage, type Storage } from "../src/core/records/storage.js";
 import { LoginLimiter } from "../src/auth/policy/login-limiter.js";
-import type { AppConfig } from "../src/app/config/types.js";
-import { DEMO_DOMAIN, DEMO_PASSWORDS, chromiumAvailable, collectPageErrors, demoConfig, describeWithChromium, launchChromium, type DemoUser } from "./helpers/browser.js";
+import { DEMO_DOMAIN, DEMO_PASSWORDS, chromiumAvailable, collectPageErrors, demoConfig, demoServerConfig, describeWithChromium, launchChromium, type DemoUser } from "./helpers/browser.js";
 import { DEFAULT_LIMITS, WsClient, freshKey, saslAuth, wsOpen } from "./helpers/server.js";
 import { oathTotp, oathtoolUnavailable } from "./helpers/oathtool.js";
 
@@ -35,19 +34,7 @@ beforeAll(async () => {
   storage = memoryStorage();
   const keys = [freshKey()];
   const demo = await demoConfig();
-  const config: AppConfig = {
-    domains: { [DEMO_DOMAIN]: { keys, window: 1, nonceDigits: 32, disabledUsers: [] } },
-    listeners: { host: "127.0.0.1", c2sPort: null, directTlsPort: null, httpPort: 0, websocketPath: "/xmpp-websocket" },
-    tls: null,
-    requireTls: true,
-    allowPlainWithoutTls: false,
-    limits: DEFAULT_LIMITS,
-    trustedProxies: [],
-    loopbackWebSocketIsSecure: true,
-    presenceBroadcast: "domain",
-    replayMaxEntries: 10_000,
-    demo,
-  };
+  const config = demoServerConfig(keys, demo);
   const loginPolicy = new LoginLimiter({ limits: DEFAULT_LIMITS });
   const log = { info: (m: string) => logLines.push(`info ${m}`), warn: (m: string) => logLines.push(`warn ${m}`) };
   const demoApp = createDemoApp({ demo, keys, websocketPath: "/xmpp-websocket", otp: { credentials: storage.otp }, loginPolicy, log });

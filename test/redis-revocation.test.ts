@@ -13,7 +13,7 @@ import { mintToken } from "../src/core/token/mint.js";
 import { describeRedis, startRedis, type PrivateRedis } from "./helpers/redis.js";
 import { runBinary } from "./helpers/cli.js";
 import { login, startServe, type ServeProcess } from "./helpers/serve-process.js";
-import { RawClient, saslAuth, streamHeader } from "./helpers/server.js";
+import { plainBoundSession, type RawClient } from "./helpers/server.js";
 import { removeTempDirs, tempDir } from "./helpers/temp.js";
 
 const DOMAIN = "example.test";
@@ -23,18 +23,7 @@ const REVOKE_SECRET = "Pq81xLz3TvW6mNb2Kc9Rd5Hf0Gs7Ya4J";
 const mint = (localpart: string) => mintToken({ jid: `${localpart}@${DOMAIN}`, key: KEY });
 
 async function session(port: number, localpart: string): Promise<RawClient> {
-  const client = await RawClient.connect(port);
-  client.write(streamHeader(DOMAIN));
-  await client.waitFor("</stream:features>");
-  client.clear();
-  client.write(saslAuth(localpart, mint(localpart)));
-  await client.waitFor("<success");
-  client.clear();
-  client.write(streamHeader(DOMAIN));
-  await client.waitFor("</stream:features>");
-  client.write("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
-  await client.waitFor("<jid>");
-  client.clear();
+  const client = await plainBoundSession(port, localpart, mint(localpart));
   return client;
 }
 

@@ -13,7 +13,7 @@ import { cli, runBinary, spawnCli } from "./helpers/cli.js";
 import { ensureDevSetup } from "../src/app/cli/dev-setup.js";
 import { openSqliteStorage } from "../src/stores/sqlite/index.js";
 import { login, startServe, type ServeProcess } from "./helpers/serve-process.js";
-import { RawClient, saslAuth, streamHeader } from "./helpers/server.js";
+import { plainBoundSession, type RawClient } from "./helpers/server.js";
 import { removeTempDirs, tempDir } from "./helpers/temp.js";
 
 const DOMAIN = "example.test";
@@ -46,19 +46,8 @@ const mint = (localpart: string, now?: number) => mintToken({ jid: `${localpart}
 
 /** A bound session over plain TCP, kept open. */
 async function session(port: number, localpart: string): Promise<RawClient> {
-  const client = await RawClient.connect(port);
+  const client = await plainBoundSession(port, localpart, mint(localpart));
   clients.push(client);
-  client.write(streamHeader(DOMAIN));
-  await client.waitFor("</stream:features>");
-  client.clear();
-  client.write(saslAuth(localpart, mint(localpart)));
-  await client.waitFor("<success");
-  client.clear();
-  client.write(streamHeader(DOMAIN));
-  await client.waitFor("</stream:features>");
-  client.write("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
-  await client.waitFor("<jid>");
-  client.clear();
   return client;
 }
 

@@ -85,17 +85,11 @@ export async function demoConfig(): Promise<DemoConfig> {
   };
 }
 
-/**
- * The server with the demo app on its HTTP port (no TCP listeners). `again` starts a new server
- * on the same port with the same keys and the same demo app (so its sign-in sessions survive),
- * as after a restart. The server logs to `log` (nowhere by default).
- */
-export async function startDemoServer(again?: DemoServer, log: Logger = { info() {}, warn() {} }): Promise<DemoServer> {
-  const keys = again?.keys ?? [freshKey()];
-  const demo = again?.config.demo ?? (await demoConfig());
-  const config: AppConfig = {
+/** The server's configuration for the demo app alone, on `httpPort` (0: any free port), no TCP listeners. */
+export function demoServerConfig(keys: AppConfig["domains"][string]["keys"], demo: DemoConfig, httpPort = 0): AppConfig {
+  return {
     domains: { [DEMO_DOMAIN]: { keys, window: 1, nonceDigits: 32, disabledUsers: [] } },
-    listeners: { host: "127.0.0.1", c2sPort: null, directTlsPort: null, httpPort: again?.server.ports.http ?? 0, websocketPath: "/xmpp-websocket" },
+    listeners: { host: "127.0.0.1", c2sPort: null, directTlsPort: null, httpPort, websocketPath: "/xmpp-websocket" },
     tls: null,
     requireTls: true,
     allowPlainWithoutTls: false,
@@ -108,6 +102,17 @@ export async function startDemoServer(again?: DemoServer, log: Logger = { info()
     replayMaxEntries: 10_000,
     demo,
   };
+}
+
+/**
+ * The server with the demo app on its HTTP port (no TCP listeners). `again` starts a new server
+ * on the same port with the same keys and the same demo app (so its sign-in sessions survive),
+ * as after a restart. The server logs to `log` (nowhere by default).
+ */
+export async function startDemoServer(again?: DemoServer, log: Logger = { info() {}, warn() {} }): Promise<DemoServer> {
+  const keys = again?.keys ?? [freshKey()];
+  const demo = again?.config.demo ?? (await demoConfig());
+  const config = demoServerConfig(keys, demo, again?.server.ports.http ?? 0);
   const demoApp = again?.demoApp ?? createDemoApp({ demo, keys, websocketPath: "/xmpp-websocket" });
   const server = await startServer(config, { log, httpHandler: demoApp });
   return {

@@ -277,6 +277,31 @@ export async function loginRaw(
   }
 }
 
+/**
+ * A raw session over plain TCP on a server that does not require TLS (a real `x-token serve`
+ * started by a test), logged in with `token` and bound; `received` is cleared afterwards.
+ */
+export async function plainBoundSession(port: number, localpart: string, token: string, domain = DOMAIN): Promise<RawClient> {
+  const client = await RawClient.connect(port);
+  try {
+    client.write(streamHeader(domain));
+    await client.waitFor("</stream:features>");
+    client.clear();
+    client.write(saslAuth(localpart, token));
+    await client.waitFor("<success");
+    client.clear();
+    client.write(streamHeader(domain));
+    await client.waitFor("</stream:features>");
+    client.write("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+    await client.waitFor("<jid>");
+    client.clear();
+    return client;
+  } catch (err) {
+    client.destroy();
+    throw err;
+  }
+}
+
 /** A raw RFC 7395 WebSocket client: messages collected, bounded waits. */
 export class WsClient {
   readonly messages: string[] = [];
