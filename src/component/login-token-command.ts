@@ -14,6 +14,7 @@ import { systemClock, type Clock } from "../core/clock.js";
 import { nameprep } from "../core/jid/prep.js";
 import { AccessPolicy, requesterOf } from "./access.js";
 import { dataForm, FormError, NS_DATA, submittedValues } from "../core/forms/data-form.js";
+import { CommandSessions } from "../core/forms/command-sessions.js";
 
 export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 export const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";
@@ -81,11 +82,6 @@ export function stanzaError(condition: string, text: string, commandCondition?: 
   );
 }
 
-interface AdminSession {
-  requester: string;
-  expires: number;
-}
-
 /** The most characters of a JID a log line shows (prepared JIDs may be 3 KB long). */
 export const MAX_LOGGED_JID_CHARS = 96;
 
@@ -117,7 +113,7 @@ export class LoginTokenCommand {
   private readonly access: AccessPolicy;
   private readonly issued: WindowCounter;
   private readonly rateLimit: NonNullable<LoginTokenOptions["rateLimit"]>;
-  private readonly sessions = new Map<string, AdminSession>();
+  private readonly sessions: CommandSessions;
   private readonly options: LoginTokenOptions;
   private readonly now: Clock;
   private readonly log: ComponentLogger;
@@ -145,6 +141,7 @@ export class LoginTokenCommand {
     checkUrl(options.loginUrl, ["http:", "https:"], "loginUrl");
     if (options.loginUrl !== undefined && !options.loginUrl.includes("{token}")) throw new LoginTokenOptionsError("loginUrl must contain {token}");
     this.now = options.now ?? systemClock;
+    this.sessions = new CommandSessions({ now: this.now, ...(options.maxSessions !== undefined ? { max: options.maxSessions } : {}), ...(options.sessionSeconds !== undefined ? { seconds: options.sessionSeconds } : {}) });
     this.log = options.log ?? { info() {}, warn() {} };
     this.refusals = new FailureLog(this.log, { linesPerMinute: options.refusalLinesPerMinute ?? 10 });
     // The same per-user window counter (and bounded memory) as the token endpoint.
@@ -196,8 +193,7 @@ export class LoginTokenCommand {
     if (!["execute", "complete", "next", "cancel", "prev"].includes(action)) return stanzaError("bad-request", `unknown action ${JSON.stringify(action)}`, "malformed-action");
     const sessionid = command.attrs.sessionid;
     if (sessionid !== undefined) {
-      const session = this.takeSession(sessionid, from!);
-      if (!session) return stanzaError("bad-request", "no such session (expired, finished, or not yours)", "bad-sessionid");
+      if (!this.sessions.take(sessionid, from!)) return stanzaError("bad-request", "no such session (expired, finished, or not yours)", "bad-sessionid");
       if (action === "cancel") return xml("command", { xmlns: NS_COMMANDS, node, sessionid, status: "canceled" });
     } else if (action === "cancel" || action === "prev") {
       return stanzaError("bad-request", `${action} needs a session`, "bad-action");
@@ -281,13 +277,7 @@ export class LoginTokenCommand {
   }
 
   private adminForm(from: string, who: string): Element {
-    const now = this.now();
-    const max = this.options.maxSessions ?? 1000;
-    // Expired sessions go first; when still full, the oldest (Map order) makes room.
-    for (const [id, session] of this.sessions) if (session.expires <= now) this.sessions.delete(id);
-    while (this.sessions.size >= max) this.sessions.delete(this.sessions.keys().next().value!);
-    const sessionid = randomBytes(16).toString("hex");
-    this.sessions.set(sessionid, { requester: from, expires: now + (this.options.sessionSeconds ?? 600) });
+    const sessionid = this.sessions.begin(from);
     return xml(
       "command",
       { xmlns: NS_COMMANDS, node: LOGIN_TOKEN_NODE, sessionid, status: "executing" },
@@ -299,13 +289,5 @@ export class LoginTokenCommand {
         fields: [{ var: "jid", type: "jid-single", label: "For the JID", required: true, values: [who] }],
       }),
     );
-  }
-
-  /** The requester's own live session, removed (one submission per form). */
-  private takeSession(sessionid: string, from: string): AdminSession | null {
-    const session = this.sessions.get(sessionid);
-    if (!session || session.requester !== from) return null;
-    this.sessions.delete(sessionid);
-    return session.expires > this.now() ? session : null;
   }
 }

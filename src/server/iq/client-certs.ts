@@ -6,7 +6,6 @@
  * session that logged in with a `no-cert-management` certificate. Revoking ends the sessions
  * that logged in with the certificate (XEP-0257 3.4).
  */
-import { randomBytes } from "node:crypto";
 import { xml, type Element } from "@xmpp/xml";
 import {
   ClientCertError,
@@ -18,6 +17,7 @@ import {
   type ClientCertificateRecords,
 } from "../../auth/client-certs/index.js";
 import { FormError, NS_DATA, dataForm, submittedValues } from "../../core/forms/data-form.js";
+import { CommandSessions } from "../../core/forms/command-sessions.js";
 import type { Logger } from "../log.js";
 import type { RoutableSession } from "../router.js";
 import type { DiscoItems } from "./disco.js";
@@ -207,17 +207,17 @@ function isoTime(unixSeconds: number): string {
 }
 
 class ClientCertsCommand {
-  /** Open forms: sessionid -> the full JID that asked for it, and until when it may be submitted. */
-  private readonly sessions = new Map<string, { requester: string; expires: number }>();
-  private readonly max: number;
-  private readonly seconds: number;
+  /** Open forms, each for the full JID that asked for it. */
+  private readonly sessions: CommandSessions;
 
   constructor(
     private readonly manager: CertificateManager,
     options: Pick<ClientCertsServices, "maxCommandSessions" | "commandSessionSeconds">,
   ) {
-    this.max = options.maxCommandSessions ?? 1000;
-    this.seconds = options.commandSessionSeconds ?? 600;
+    this.sessions = new CommandSessions({
+      ...(options.maxCommandSessions !== undefined ? { max: options.maxCommandSessions } : {}),
+      ...(options.commandSessionSeconds !== undefined ? { seconds: options.commandSessionSeconds } : {}),
+    });
   }
 
   handler(): IqHandler {
@@ -243,11 +243,9 @@ class ClientCertsCommand {
       return result(this.form(from));
     }
     // Only the full JID that opened the form may submit it; any other gets bad-sessionid.
-    const session = this.sessions.get(sessionid);
-    if (!session || session.requester !== from.fullJid || session.expires <= Date.now()) {
+    if (!this.sessions.take(sessionid, from.fullJid)) {
       return commandError("modify", "bad-request", "no such session (expired, finished, or not yours)", "bad-sessionid");
     }
-    this.sessions.delete(sessionid);
     if (action === "cancel") return result(xml("command", { xmlns: NS_COMMANDS, node, sessionid, status: "canceled" }));
     const forms = command.getChildren("x", NS_DATA);
     if (forms.length !== 1) return commandError("modify", "bad-request", "submit the form", "bad-payload");
@@ -305,11 +303,7 @@ class ClientCertsCommand {
   }
 
   private form(from: RoutableSession): Element {
-    const now = Date.now();
-    for (const [id, session] of this.sessions) if (session.expires <= now) this.sessions.delete(id);
-    while (this.sessions.size >= this.max) this.sessions.delete(this.sessions.keys().next().value!);
-    const sessionid = randomBytes(16).toString("hex");
-    this.sessions.set(sessionid, { requester: from.fullJid, expires: now + this.seconds * 1000 });
+    const sessionid = this.sessions.begin(from.fullJid);
     return xml(
       "command",
       { xmlns: NS_COMMANDS, node: CLIENT_CERTS_NODE, sessionid, status: "executing" },
