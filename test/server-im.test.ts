@@ -55,7 +55,7 @@ describe("service discovery (XEP-0030)", () => {
       expect(answer).toContain('type="result"');
       expect(answer).toContain('<identity category="server" type="im" name="xmpp-x-token"/>');
       const features = [...answer.matchAll(/<feature var="([^"]+)"\/>/g)].map((m) => m[1]);
-      expect(features).toEqual(["http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/disco#items", "jabber:iq:version", "msgoffline", "urn:xmpp:ping", "urn:xmpp:time"]);
+      expect(features).toEqual(["http://jabber.org/protocol/commands", "http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/disco#items", "jabber:iq:version", "msgoffline", "urn:xmpp:ping", "urn:xmpp:saslcert:1", "urn:xmpp:time"]);
     }
   });
 
