@@ -10,7 +10,8 @@ export class SqliteAccounts implements AccountRecords {
   private readonly select: Database.Statement<[string]>;
   private readonly insert: Database.Statement<[string, number]>;
 
-  constructor(db: Database.Database) {
+  /** `maxCached`: most JIDs the cache holds before it starts again (bounded memory). */
+  constructor(db: Database.Database, private readonly maxCached = CACHE_ENTRIES) {
     this.select = db.prepare("SELECT 1 FROM accounts WHERE jid = ?").pluck();
     this.insert = db.prepare("INSERT OR IGNORE INTO accounts (jid, first_login) VALUES (?, ?)");
   }
@@ -29,7 +30,7 @@ export class SqliteAccounts implements AccountRecords {
   }
 
   private cache(jid: string): void {
-    if (this.known.size >= CACHE_ENTRIES) this.known.clear();
+    if (this.known.size >= this.maxCached) this.known.clear();
     this.known.add(jid);
   }
 }

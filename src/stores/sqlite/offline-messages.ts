@@ -32,6 +32,7 @@ export class SqliteOfflineMessages implements OfflineMessages {
     });
     const take = db.transaction((owner: string): StoredMessage[] => {
       const rows = select.all(owner);
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, deleting the messages of an account that has none deletes nothing
       if (rows.length > 0) remove.run(owner);
       clearUsage.run(owner);
       return rows.map((row) => ({ stanza: row.stanza, storedAt: row.stored_at }));
