@@ -39,7 +39,8 @@ export interface OpenDatabaseOptions {
 
 function reason(err: unknown): string {
   const e = err as { code?: string; message?: string };
-  return `${e.message ?? String(err)}${e.code && !(e.message ?? "").includes(e.code) ? ` (${e.code})` : ""}`;
+  const message = e.message ?? String(err);
+  return `${message}${e.code && !message.includes(e.code) ? ` (${e.code})` : ""}`;
 }
 
 /** The folder exists and is private; a folder we cannot create or enter stops here. */
