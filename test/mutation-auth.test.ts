@@ -9,6 +9,13 @@
 import { afterEach, describe, expect, jest, test } from "@jest/globals";
 import { TrustedProxies, TrustedProxiesError, clientOrigin } from "../src/auth/policy/trusted-proxies.js";
 import { FailureLog } from "../src/auth/policy/failure-log.js";
+import { TokenAuthority } from "../src/auth/authority.js";
+import { encodeSaslPayload } from "../src/auth/sasl/encoding.js";
+import { MAX_PLAIN_MESSAGE_BYTES, parsePlainMessage } from "../src/auth/sasl/message.js";
+import { failure } from "../src/auth/sasl/registry.js";
+import { mintToken } from "../src/core/token/mint.js";
+import { KeyError } from "../src/core/token/keys.js";
+import { nonceDigitsProblem } from "../src/core/token/format.js";
 
 const refusal = (entries: string[]): Error => {
   try {
@@ -107,5 +114,51 @@ describe("failure log", () => {
     jest.advanceTimersByTime(15_001);
     expect(lines).toEqual(["fail", "… and 1 more failure from 192.0.2.1 in the last minute"]);
     log.flush();
+  });
+});
+
+describe("token authority and the PLAIN-shaped message", () => {
+  const KEY = { tokenSecret: "mutation-auth-secret", otpSeed: "XVGR73KMZH2M4XMY" };
+
+  test("a reload replaces the hosted domains: added ones are hosted, removed ones refuse", async () => {
+    const authority = new TokenAuthority({ domains: { "a.example": { keys: [KEY], disabledUsers: ["eve"] } }, now: () => 1_700_000_000 });
+    authority.replaceDomains({ "b.example": { keys: [KEY] } });
+    expect(authority.hosts("a.example")).toBe(false);
+    expect(authority.hosts("b.example")).toBe(true);
+    expect(authority.domains).toEqual(["b.example"]);
+    expect(authority.accountProblem("alice", "a.example")).toBe("unknown-domain");
+    expect(authority.accountProblem("eve", "b.example")).toBe(null);
+    const token = mintToken({ jid: "alice@b.example", key: KEY, now: 1_700_000_000 });
+    expect(await authority.check("alice", "b.example", token)).toEqual(expect.objectContaining({ ok: true, jid: "alice@b.example" }));
+    expect(() => authority.replaceDomains({ "c.example": { keys: [KEY], nonceDigits: 3 } })).toThrow(new KeyError(`c.example: ${nonceDigitsProblem(3)}`));
+    expect(authority.hosts("b.example")).toBe(true);
+  });
+
+  test("isToken: a token's shape, and nothing else (a PIN and a code are not one)", () => {
+    const authority = new TokenAuthority({ domains: { "a.example": { keys: [KEY] } } });
+    expect(authority.isToken(mintToken({ jid: "alice@a.example", key: KEY, now: 1_700_000_000 }))).toBe(true);
+    expect(authority.isToken("1234567890")).toBe(false);
+    expect(authority.isToken("")).toBe(false);
+  });
+
+  test("payloads: an empty one is an empty element, others canonical base64", () => {
+    expect(encodeSaslPayload(Buffer.alloc(0))).toBe("");
+    expect(encodeSaslPayload(Buffer.from("hi"))).toBe("aGk=");
+  });
+
+  test("a message of exactly the limit is read, one byte more is refused; empty fields are refused", () => {
+    const at = (length: number) => Buffer.from(`\0alice\0${"s".repeat(length - 7)}`);
+    expect(parsePlainMessage(at(MAX_PLAIN_MESSAGE_BYTES))).toEqual({ authzid: "", localpart: "alice", secret: "s".repeat(MAX_PLAIN_MESSAGE_BYTES - 7) });
+    expect(parsePlainMessage(at(MAX_PLAIN_MESSAGE_BYTES + 1))).toEqual({ error: "message-too-long" });
+    expect(parsePlainMessage(Buffer.from("\0\0secret"))).toEqual({ error: "empty-field" });
+    expect(parsePlainMessage(Buffer.from("\0alice\0"))).toEqual({ error: "empty-field" });
+    // A secret SASLprep maps to nothing (a soft hyphen) is refused too (the library refuses it).
+    expect(parsePlainMessage(Buffer.from("\0alice\0\u00ad"))).toEqual({ error: "prep-failed" });
+  });
+
+  test("a failure without a JID has no jid field at all", () => {
+    expect(failure("aborted", "aborted")).toEqual({ kind: "failure", condition: "aborted", reason: "aborted" });
+    expect("jid" in failure("aborted", "aborted")).toBe(false);
+    expect(failure("not-authorized", "bad", "a@b")).toEqual({ kind: "failure", condition: "not-authorized", reason: "bad", jid: "a@b" });
   });
 });
