@@ -115,6 +115,16 @@ describe("failure log", () => {
     expect(lines).toEqual(["fail", "… and 1 more failure from 192.0.2.1 in the last minute"]);
     log.flush();
   });
+
+  test("one timer however many failures are held back, and none once nothing is pending", () => {
+    jest.useFakeTimers({ now: 1_700_000_000_000 });
+    const log = new FailureLog({ warn: () => {} }, { linesPerMinute: 1 });
+    expect(jest.getTimerCount()).toBe(0);
+    for (let i = 0; i < 20; i++) log.failure("192.0.2.1", "fail");
+    expect(jest.getTimerCount()).toBe(1);
+    jest.advanceTimersByTime(75_000);
+    expect(jest.getTimerCount()).toBe(0);
+  });
 });
 
 describe("token authority and the PLAIN-shaped message", () => {
