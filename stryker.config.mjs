@@ -21,7 +21,7 @@ const SCOPES = {
   },
   auth: {
     mutate: ["src/auth/**/*.ts"],
-    tests: ["auth", "sasl", "sasl-exchange", "failure-log", "trusted-proxies", "server-units", "server-protocol", "e2e-login", "websocket-secure", "websocket-preauth", "extauth-domains", "extauth-protocol", "http-endpoint", "token-endpoint-identity", "demo-app", "otp-accounts", "otp-login", "mutation-auth"],
+    tests: ["auth", "sasl", "sasl-exchange", "failure-log", "trusted-proxies", "server-units", "server-protocol", "e2e-login", "websocket-secure", "websocket-preauth", "extauth-domains", "extauth-protocol", "http-endpoint", "token-endpoint-identity", "demo-app", "otp-accounts", "otp-login", "mutation-auth", "mutation-authority"],
   },
   extauth: {
     mutate: ["src/extauth/**/*.ts"],
