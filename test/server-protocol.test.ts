@@ -86,6 +86,19 @@ describe("stream negotiation", () => {
     await client.waitForClose();
   });
 
+  test("a client that closes its stream right after SASL success, before the restart, is answered with the close (no new stream, no error)", async () => {
+    const client = await opened();
+    client.write(saslAuth("alice", open.mint("alice")));
+    await client.waitFor('<success xmlns="urn:ietf:params:xml:ns:xmpp-sasl"/>');
+    client.clear();
+    // Closes the header this client sent on these bytes (it has not restarted: it is leaving).
+    client.write("</stream:stream>");
+    await client.waitForClose();
+    // What closes the header the server sent on these bytes, which the client still reads: a
+    // new header with a stream error in it would leave the client waiting for a close of its own.
+    expect(client.received).toBe("</stream:stream>");
+  });
+
   test("a stanza before authentication -> not-authorized stream error", async () => {
     const client = await opened();
     client.write("<message to='bob@example.test'><body>hi</body></message>");

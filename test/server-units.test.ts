@@ -137,6 +137,29 @@ describe("XmlFramer", () => {
     expect(framer.push(Buffer.from("<?xml version='1.0'?><stream:stream to='x'>")).map((e) => e.kind)).toEqual(["header"]);
   });
 
+  test("after a SASL restart (replaceStream), the replaced stream's closing tag in place of the new header is the peer closing", () => {
+    // On the same bytes the peer's old header is still open: its close is well-formed there.
+    const replaced = new XmlFramer(1000);
+    replaced.push(Buffer.from("<stream:stream to='x'>"));
+    replaced.replaceStream();
+    expect(replaced.push(Buffer.from(" </stream:stream>"))).toEqual([{ kind: "close" }]);
+    // Only that name, and only before a new header: anything else at depth 0 is still refused.
+    const other = new XmlFramer(1000);
+    other.push(Buffer.from("<stream:stream>"));
+    other.replaceStream();
+    expect(() => other.push(Buffer.from("</s:stream>"))).toThrow(/expected a stream header/);
+    const restarted = new XmlFramer(1000);
+    restarted.push(Buffer.from("<stream:stream>"));
+    restarted.replaceStream();
+    expect(restarted.push(Buffer.from("<stream:stream><a/></stream:stream>")).map((e) => e.kind)).toEqual(["header", "element", "close"]);
+    expect(() => restarted.push(Buffer.from("</stream:stream>"))).toThrow(/expected a stream header/);
+    // STARTTLS (reset) starts new bytes, TLS's: nothing is open on them to close.
+    const tls = new XmlFramer(1000);
+    tls.push(Buffer.from("<stream:stream>"));
+    tls.reset();
+    expect(() => tls.push(Buffer.from("</stream:stream>"))).toThrow(/expected a stream header/);
+  });
+
   test("singleElement accepts exactly one complete element", () => {
     expect(XmlFramer.singleElement(" <a x='1'><b/></a>\n", 100)).toBe("<a x='1'><b/></a>");
     for (const bad of ["<a/><b/>", "<a>", "<a/>x", "x<a/>", "</a>", "<a></b>", "<", ""]) {

@@ -84,7 +84,10 @@ export interface Transport {
   closeStream(): void;
   /** Upgrades to TLS after `<proceed/>`; the stream then starts over. */
   startTls(): Promise<void>;
-  /** Expects a new stream header: the parser starts over. */
+  /**
+   * After SASL success: expects a new stream header on the same bytes, the parser starting over;
+   * the replaced stream's close instead is the client leaving (onStreamClose).
+   */
   restart(): void;
   /** Raises the element size limit once authenticated. */
   setMaxElementBytes(bytes: number): void;

@@ -228,7 +228,9 @@ export class TcpTransport implements Transport {
 
   restart(): void {
     this.queue.clear();
-    this.framer.reset();
+    // The same bytes go on: a client that leaves instead of restarting closes its old header, and
+    // our answer, </stream:stream> (Session.end), closes ours, which its parser still reads.
+    this.framer.replaceStream();
     this.xml = new StrictXmlParser("stream");
   }
 

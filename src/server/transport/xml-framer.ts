@@ -132,6 +132,12 @@ export class XmlFramer {
   private seenHeader = false;
   /** Names of the open elements, the stream's first; closing tags must match. */
   private openNames: string[] = [];
+  /**
+   * The name of the stream a SASL restart replaced (replaceStream), until the new header: on the
+   * same bytes the peer's old header is still open, so its closing tag there is well-formed, and
+   * is the peer leaving instead of restarting.
+   */
+  private replacedName: string | null = null;
   private failed: FramingError | null = null;
 
   constructor(maxBytes: number, { maxDepth = DEFAULT_MAX_DEPTH }: { maxDepth?: number } = {}) {
@@ -161,8 +167,19 @@ export class XmlFramer {
     return first.text;
   }
 
-  /** Starts over for a stream restart (after STARTTLS or SASL success). */
+  /**
+   * Starts over for a stream restart on the same bytes (SASL success): a new header is expected,
+   * or the replaced stream's closing tag, which is the peer closing (a "close" event).
+   */
+  replaceStream(): void {
+    const name = this.seenHeader ? (this.openNames[0] ?? null) : null;
+    this.reset();
+    this.replacedName = name;
+  }
+
+  /** Starts over for a new stream on new bytes (STARTTLS: nothing is open on TLS's bytes yet). */
   reset(): void {
+    this.replacedName = null;
     this.state = "text";
     this.inUnit = false;
     this.unitBytes = 0;
@@ -342,7 +359,13 @@ export class XmlFramer {
   private endTag(chunk: Buffer, i: number, selfClosing: boolean): FramerEvent | null {
     const name = this.unit.text(this.nameStart, this.nameEnd);
     if (this.depth === 0) {
+      if (this.closingTag && name === this.replacedName) {
+        this.replacedName = null;
+        this.endUnit(chunk, i);
+        return { kind: "close" };
+      }
       if (this.closingTag || selfClosing) throw new FramingError("not-well-formed", "expected a stream header");
+      this.replacedName = null;
       this.depth = 1;
       this.seenHeader = true;
       this.openNames = [name];
