@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, test } from "@jest/globals";
 import net from "node:net";
 import { handshakeDigest } from "../src/server/component-stream.js";
+import { HANDSHAKE_HOLD_BACK_SECONDS } from "../src/server/components.js";
 import { startTokenComponent, type TokenComponent } from "../src/component/component.js";
 import { LOGIN_TOKEN_NODE, MAX_LOGGED_JID_CHARS, NS_COMMANDS } from "../src/component/login-token-command.js";
 import { DOMAIN, loginRaw, startTestServer, type RawClient, type TestServer, type TestServerOptions } from "./helpers/server.js";
@@ -200,39 +201,52 @@ function startTokens(t: TestServer, log: string[], options: { refusalLinesPerMin
   return tokens;
 }
 
+/**
+ * The server's hold-back (StartOptions.holdBack) as a gate the test opens: each wait is recorded
+ * with its seconds, and none ends before open(); after it, they end at once. Which answers wait is
+ * then seen without timing anything.
+ */
+function heldBack(): { waits: number[]; holdBack: (seconds: number) => Promise<void>; open: () => void } {
+  const waits: number[] = [];
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { waits, holdBack: (seconds) => (waits.push(seconds), opened), open };
+}
+
 describe("handshake attempt limits (item 5)", () => {
   const wrongLines = (t: TestServer) => t.logLines.filter((l) => l.includes("wrong handshake")).length;
 
   test("past the per-address limit every answer waits; the lines are bounded; the right secret still connects, from another address at once and from the same one", async () => {
-    const t = await server({ limits: { maxAuthFailuresPerIpPerMinute: 5, maxAuthFailuresPerJidPerMinute: 1000, maxFailureLinesPerIpPerMinute: 3 } });
-    // Within the limit: refused at once.
+    const gate = heldBack();
+    const t = await server({
+      limits: { maxAuthFailuresPerIpPerMinute: 5, maxAuthFailuresPerJidPerMinute: 1000, maxFailureLinesPerIpPerMinute: 3 },
+      start: { holdBack: gate.holdBack },
+    });
+    // Within the limit: refused at once (the gate is shut: a held-back answer would never come).
     for (let i = 0; i < 5; i++) {
       const { answer } = await RawComponent.handshake(t, `guess-${i}`);
-      const { ok, ms } = await answer;
-      expect(ok).toBe(false);
-      expect(ms).toBeLessThan(800);
+      expect((await answer).ok).toBe(false);
     }
-    // Past it, 40 guesses in parallel: not one is answered before the hold-back.
+    expect(gate.waits).toEqual([]);
+    // Past it, 40 guesses in parallel: each is held back, and not one is answered while it lasts.
     const guesses = await Promise.all(Array.from({ length: 40 }, (_, i) => RawComponent.handshake(t, `guess-more-${i}`)));
-    const answers = await Promise.all(guesses.map((g) => g.answer));
-    for (const { ok, ms } of answers) {
-      expect(ok).toBe(false);
-      expect(ms).toBeGreaterThanOrEqual(900);
-    }
+    await until(() => gate.waits.length === 40, "the 40 hold-backs");
+    expect(gate.waits).toEqual(Array.from({ length: 40 }, () => HANDSHAKE_HOLD_BACK_SECONDS));
+    for (const { c } of guesses) expect(c.received).not.toContain("<not-authorized");
+    gate.open();
+    for (const { ok } of await Promise.all(guesses.map((g) => g.answer))) expect(ok).toBe(false);
     for (const { c } of guesses) expect(c.received).toContain("<not-authorized");
     expect(wrongLines(t)).toBe(3);
-    // The real component, from another loopback address: at once.
+    // The real component, from another loopback address: at once (no hold-back).
     const elsewhere = await RawComponent.handshake(t, SECRET, "127.0.0.2");
-    const there = await elsewhere.answer;
-    expect(there).toMatchObject({ ok: true });
-    expect(there.ms).toBeLessThan(800);
+    expect(await elsewhere.answer).toMatchObject({ ok: true });
+    expect(gate.waits).toHaveLength(40);
     elsewhere.c.socket.destroy();
     await until(() => t.logLines.some((l) => l.includes(`component ${COMPONENT} disconnected`)), "the first to leave");
     // And from the address the guesses came from: it waits the hold-back, and is never refused.
     const same = await RawComponent.handshake(t, SECRET, "127.0.0.1");
-    const here = await same.answer;
-    expect(here.ok).toBe(true);
-    expect(here.ms).toBeGreaterThanOrEqual(900);
+    expect((await same.answer).ok).toBe(true);
+    expect(gate.waits).toHaveLength(41);
     await t.close();
     // One summary line for what was not written one by one.
     expect(t.logLines).toContainEqual(expect.stringContaining("… and 42 more failures from 127.0.0.1 in the last minute"));
@@ -240,19 +254,25 @@ describe("handshake attempt limits (item 5)", () => {
   }, 60_000);
 
   test("guesses spread over many addresses: past the per-domain limit every answer waits, and the right secret still connects", async () => {
-    const t = await server({ limits: { maxAuthFailuresPerIpPerMinute: 1000, maxAuthFailuresPerJidPerMinute: 5, maxFailureLinesPerIpPerMinute: 1000 } });
+    const gate = heldBack();
+    const t = await server({
+      limits: { maxAuthFailuresPerIpPerMinute: 1000, maxAuthFailuresPerJidPerMinute: 5, maxFailureLinesPerIpPerMinute: 1000 },
+      start: { holdBack: gate.holdBack },
+    });
     // The failure that uses up the domain's count is the first answered late (as for a JID's logins).
     for (let i = 0; i < 4; i++) {
       const { answer } = await RawComponent.handshake(t, `guess-${i}`, `127.0.1.${i + 1}`);
-      expect((await answer).ms).toBeLessThan(800);
+      expect((await answer).ok).toBe(false);
     }
+    expect(gate.waits).toEqual([]);
     const late = await Promise.all(Array.from({ length: 10 }, (_, i) => RawComponent.handshake(t, `guess-late-${i}`, `127.0.2.${i + 1}`)));
-    for (const { ok, ms } of await Promise.all(late.map((g) => g.answer))) {
-      expect(ok).toBe(false);
-      expect(ms).toBeGreaterThanOrEqual(900);
-    }
+    await until(() => gate.waits.length === 10, "the 10 hold-backs");
+    for (const { c } of late) expect(c.received).not.toContain("<not-authorized");
+    gate.open();
+    for (const { ok } of await Promise.all(late.map((g) => g.answer))) expect(ok).toBe(false);
     const real = await RawComponent.handshake(t, SECRET, "127.0.3.1");
     expect(await real.answer).toMatchObject({ ok: true });
+    expect(gate.waits).toHaveLength(11);
   }, 60_000);
 });
 

@@ -32,6 +32,7 @@ import type { Logger } from "./log.js";
 import { NS } from "./namespaces.js";
 import { offer, type Router, type StanzaTarget } from "./router.js";
 import { serialize, type Outbound, type SerializedXml } from "./serialized.js";
+import type { HoldBack } from "./sasl-exchange.js";
 import type { StreamErrorCondition, StreamHandler } from "./session.js";
 
 export const NS_COMPONENT = "jabber:component:accept";
@@ -74,6 +75,8 @@ export interface HandshakeGuard {
   failureLog: FailureLog;
   /** Seconds every answer waits while the address or the domain is over its limit. */
   holdBackSeconds: number;
+  /** How that wait is made (a timer; a test's own to see which answers wait). */
+  holdBack: HoldBack;
 }
 
 export interface Keepalive {
@@ -183,7 +186,7 @@ export class ComponentStream implements StreamHandler, StanzaTarget {
   private async onHandshake(text: string): Promise<void> {
     const ip = this.transport.remoteAddress;
     const domain = this.domain;
-    const { policy, domainFailures, failureLog, holdBackSeconds } = this.services.guard;
+    const { policy, domainFailures, failureLog, holdBackSeconds, holdBack } = this.services.guard;
     // Asked before this attempt counts: is the address, or the domain, over its limit already?
     const [addressAdmitted, domainOver] = await Promise.all([policy.admit(ip), domainFailures.isOver(domain)]);
     const expected = Buffer.from(handshakeDigest(this.streamId, this.services.secrets[domain]!.secret), "latin1");
@@ -202,7 +205,7 @@ export class ComponentStream implements StreamHandler, StanzaTarget {
     // the missing instant success, so each guess holds its connection for the hold-back. A right
     // one is never refused: the attacker may well share the real component's address.
     if (!addressAdmitted || domainOver || settled.jidOverLimit) {
-      await new Promise((resolve) => setTimeout(resolve, holdBackSeconds * 1000).unref());
+      await holdBack(holdBackSeconds);
       if (this.phase !== "handshake") return;
     }
     if (!right) return this.streamError("not-authorized", "wrong handshake");

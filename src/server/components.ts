@@ -12,6 +12,7 @@ import { ComponentStream, type ComponentServices, type HandshakeGuard, type Keep
 import type { DiscoItems } from "./iq/index.js";
 import type { Logger } from "./log.js";
 import type { Router } from "./router.js";
+import { holdBackTimer, type HoldBack } from "./sasl-exchange.js";
 import { TcpTransport } from "./transport/tcp.js";
 
 export interface ComponentListener {
@@ -36,7 +37,7 @@ export const COMPONENT_ANSWER_SECONDS = 10;
  * per component domain (the secret being guessed, from however many addresses); failure lines
  * bounded by `maxFailureLinesPerIpPerMinute` per address.
  */
-export function handshakeGuard(limits: ServerConfig["limits"], log: Logger): HandshakeGuard {
+export function handshakeGuard(limits: ServerConfig["limits"], log: Logger, holdBack: HoldBack = holdBackTimer): HandshakeGuard {
   const common = { windowSeconds: 60 };
   const byIp = memoryFailureCounter({ limit: limits.maxAuthFailuresPerIpPerMinute, ...common });
   const domainFailures = memoryFailureCounter({ limit: limits.maxAuthFailuresPerJidPerMinute, ...common });
@@ -45,6 +46,7 @@ export function handshakeGuard(limits: ServerConfig["limits"], log: Logger): Han
     domainFailures,
     failureLog: new FailureLog(log, { linesPerMinute: limits.maxFailureLinesPerIpPerMinute }),
     holdBackSeconds: HANDSHAKE_HOLD_BACK_SECONDS,
+    holdBack,
   };
 }
 
@@ -63,10 +65,16 @@ export function keepalive(config: ServerConfig): Keepalive {
   };
 }
 
-export function createComponentListener(config: ServerConfig, router: Router, log: Logger, isClosing: () => boolean): ComponentListener {
+export function createComponentListener(
+  config: ServerConfig,
+  router: Router,
+  log: Logger,
+  isClosing: () => boolean,
+  holdBack: HoldBack = holdBackTimer,
+): ComponentListener {
   const live = new Map<string, ComponentStream>();
   const streams = new Set<ComponentStream>();
-  const guard = handshakeGuard(config.limits, log);
+  const guard = handshakeGuard(config.limits, log, holdBack);
   const services: ComponentServices = {
     secrets: config.components ?? {},
     hostedDomains: new Set(Object.keys(config.domains)),

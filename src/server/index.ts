@@ -25,7 +25,7 @@ import { Router } from "./router.js";
 import { FailureLog } from "./failure-log.js";
 import { createComponentListener, listComponentsInDisco, type ComponentListener } from "./components.js";
 import { XmppSession, type SessionServices } from "./session.js";
-import type { LoginMetrics } from "./sasl-exchange.js";
+import type { HoldBack, LoginMetrics } from "./sasl-exchange.js";
 import { TcpTransport, peerCertificateFingerprint } from "./transport/tcp.js";
 import { TlsTickets } from "./transport/tls-tickets.js";
 import { WEBSOCKET_PAYLOAD_SLACK, WebSocketTransport } from "./transport/websocket.js";
@@ -50,6 +50,11 @@ export interface StartOptions {
   httpHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Unix seconds, for token checks. */
   now?: Clock;
+  /**
+   * How an answer the login policy holds back waits, for clients and components alike: by default
+   * a timer of that many seconds. Tests pass their own to see which answers wait, and for how long.
+   */
+  holdBack?: HoldBack;
   /**
    * What outlives a login: used tokens, accounts, rosters, offline messages (src/core/records; the
    * SQLite engine is in src/stores/sqlite). By default the memory engine: nothing survives the
@@ -301,6 +306,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     log,
     policy,
     failureLog: failureLogs[0]!,
+    ...(options.holdBack ? { holdBack: options.holdBack } : {}),
     iqHandlers: iq.handlers,
     rosters,
     storage,
@@ -385,7 +391,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       ports.http = await listen(server, config.listeners.httpPort, host, "http");
     }
     if (config.listeners.componentPort != null && Object.keys(config.components ?? {}).length > 0) {
-      components = createComponentListener(config, router, log, () => closing !== null);
+      components = createComponentListener(config, router, log, () => closing !== null, options.holdBack);
       listComponentsInDisco(iq.discoItems, components);
       servers.push(components.server);
       ports.component = await listen(components.server, config.listeners.componentPort, config.listeners.componentHost ?? "127.0.0.1", "component");

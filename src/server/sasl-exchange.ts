@@ -74,6 +74,8 @@ export interface SaslExchangeServices {
   metrics?: LoginMetrics;
   /** Where failed-attempt lines go, bounded per address (failure-log.ts); by default `log.warn`. */
   failureLog?: Pick<FailureLog, "failure">;
+  /** How a held-back failure waits (by default holdBackTimer). */
+  holdBack?: HoldBack;
 }
 
 export type ExchangeStep =
@@ -92,9 +94,11 @@ const CONTINUE: ExchangeStep = { kind: "continue" };
 /** Refused before any check because the address used up its failures. */
 const RATE_LIMITED = failure("temporary-auth-failure", "rate-limited");
 
-function sleep(seconds: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, seconds * 1000).unref());
-}
+/** How an answer held back by the login policy waits; tests pass their own to see which answers wait. */
+export type HoldBack = (seconds: number) => Promise<void>;
+
+/** The real wait: a timer that keeps no process alive. */
+export const holdBackTimer: HoldBack = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000).unref());
 
 export class SaslExchange {
   private mechanism: ServerMechanism | null = null;
@@ -214,7 +218,7 @@ export class SaslExchange {
     const line = `authentication failed for ${outcome.jid ?? "(unknown)"} from ${ip}: ${outcome.reason}${overLimit}`;
     if (services.failureLog) services.failureLog.failure(ip, line);
     else services.log.warn(line);
-    if (holdBackSeconds > 0) await sleep(holdBackSeconds);
+    if (holdBackSeconds > 0) await (services.holdBack ?? holdBackTimer)(holdBackSeconds);
     if (peer.closed) return CONTINUE;
     peer.send(wire.failure(outcome.condition));
     return this.countFailure() ? { kind: "exhausted" } : CONTINUE;

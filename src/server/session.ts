@@ -20,7 +20,7 @@ import { NS } from "./namespaces.js";
 import { randomHex } from "./random-id.js";
 import { serialize, type Outbound, type SerializedXml } from "./serialized.js";
 import type { Router } from "./router.js";
-import { SaslExchange, type ExchangeStep, type LoginMetrics } from "./sasl-exchange.js";
+import { SaslExchange, type ExchangeStep, type HoldBack, type LoginMetrics } from "./sasl-exchange.js";
 import { authenticationFeature, bind2Resource, readAuthenticate, successElement, type Sasl2Request } from "./sasl2.js";
 import { FAST_MECHANISMS, type FastTokens, type IssuedFastToken, type UsedFastToken } from "../auth/fast/index.js";
 import type { FailureLog } from "./failure-log.js";
@@ -106,6 +106,8 @@ export interface SessionServices {
   policy: LoginPolicy;
   /** Failed-login lines, bounded per address. */
   failureLog?: FailureLog;
+  /** How a held-back failure waits (by default a timer). */
+  holdBack?: HoldBack;
   /** Login figures (src/metrics), when metrics are on. */
   metrics?: LoginMetrics;
   /** IQs the server answers itself (disco, roster, ping, ...): src/server/iq/. */
@@ -191,7 +193,15 @@ export class XmppSession implements BoundSession {
         context: () => this.saslContext(),
         send: (element) => this.transport.send(element),
       },
-      { sasl: services.sasl, fastSasl: services.fastSasl, policy: services.policy, log: services.log, failureLog: services.failureLog, metrics: services.metrics },
+      {
+        sasl: services.sasl,
+        fastSasl: services.fastSasl,
+        policy: services.policy,
+        log: services.log,
+        failureLog: services.failureLog,
+        metrics: services.metrics,
+        holdBack: services.holdBack,
+      },
     );
   }
 
