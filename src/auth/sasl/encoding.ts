@@ -23,5 +23,6 @@ export function decodeSaslPayload(text: string): DecodedPayload {
 
 /** Encodes a challenge or success payload; an empty one is sent as an empty element. */
 export function encodeSaslPayload(data: Buffer): string {
+  // Stryker disable next-line ConditionalExpression: equivalent, an empty buffer's base64 is "" too (the test pins the answer)
   return data.length === 0 ? "" : data.toString("base64");
 }

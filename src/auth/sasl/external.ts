@@ -41,6 +41,7 @@ function requestedAccount(message: Buffer): string | null {
     const { local, domain } = prepareBareJid(text);
     return `${local}@${domain}`;
   } catch (err) {
+    // Stryker disable next-line ConditionalExpression: equivalent, prepareBareJid throws only InvalidJidError
     if (err instanceof InvalidJidError) return null;
     throw err;
   }

@@ -42,7 +42,7 @@ export function parsePlainMessage(bytes: Buffer): PlainMessage | { error: string
   const fields = text.split("\0");
   if (fields.length !== 3) return { error: "not-three-fields" };
   const [authzid, authcid, secret] = fields as [string, string, string];
-  if (authcid === "" || secret === "") return { error: "empty-field" };
+  if (authcid === "") return { error: "empty-field" };
   let localpart: string;
   let preparedSecret: string;
   try {
@@ -52,6 +52,7 @@ export function parsePlainMessage(bytes: Buffer): PlainMessage | { error: string
     // InvalidJidError from nodeprep, or saslprep's error for a prohibited character.
     return { error: "prep-failed" };
   }
+  // One check for an empty secret: as sent, or mapped to nothing by SASLprep.
   if (preparedSecret === "") return { error: "empty-field" };
   return { authzid, localpart, secret: preparedSecret };
 }
