@@ -11,6 +11,8 @@ export interface ServeProcess {
   http: number;
   stdout: () => string;
   stderr: () => string;
+  /** Waits (bounded) until the server's output holds `text`: its log lines arrive on their own pipe, after the client saw the answer. */
+  waitForOutput(text: string, ms?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -40,11 +42,20 @@ export async function startServe(env: NodeJS.ProcessEnv): Promise<ServeProcess> 
     http,
     stdout: () => stdout,
     stderr: () => stderr,
+    async waitForOutput(text, ms = 10_000) {
+      const until = Date.now() + ms;
+      while (!(stderr + stdout).includes(text)) {
+        if (Date.now() > until) throw new Error(`serve never wrote ${JSON.stringify(text)}: ${stderr}${stdout}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+    // Waits for "close", not "exit": the output pipes are drained then, so the log lines the
+    // test reads next are all there.
     async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
+      const drained = child.stdout.closed && child.stderr.closed;
+      const closed = drained ? Promise.resolve() : new Promise((resolve) => child.once("close", resolve));
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await closed;
     },
   };
 }
