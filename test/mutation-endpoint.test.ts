@@ -7,24 +7,14 @@
  */
 import { afterAll, describe, expect, test } from "@jest/globals";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { KeyError, type TokenKey } from "../src/index.js";
 import { createTokenEndpoint, TokenEndpointOptionsError, type MintFunction } from "../src/web/index.js";
+import { closeHttpServers, serveHttp } from "./helpers/http-server.js";
 
 const KEYS: TokenKey[] = [{ tokenSecret: "endpoint-mutation-secret", otpSeed: "XVGR73KMZH2M4XMY" }];
 const alice = () => "alice@example.test";
 
-const servers: http.Server[] = [];
-afterAll(async () => {
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-});
-
-async function serve(handler: http.RequestListener): Promise<string> {
-  const server = http.createServer(handler);
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+afterAll(closeHttpServers);
 
 function expectNoCache(res: Response): void {
   expect(res.headers.get("cache-control")).toBe("no-store");
@@ -67,7 +57,7 @@ describe("options", () => {
 
 describe("answers", () => {
   test("every answer, success or refusal, is no-store, no-cache and nosniff JSON", async () => {
-    const base = await serve(createTokenEndpoint({ authenticate: (req) => (req.headers["x-user"] ? alice() : null), keys: KEYS, rateLimit: { max: 1, perSeconds: 60 } }));
+    const base = await serveHttp(createTokenEndpoint({ authenticate: (req) => (req.headers["x-user"] ? alice() : null), keys: KEYS, rateLimit: { max: 1, perSeconds: 60 } }));
     const ok = await fetch(base, { headers: { "x-user": "1" } });
     expect(ok.status).toBe(200);
     expectNoCache(ok);
@@ -88,17 +78,17 @@ describe("answers", () => {
   test("a mint function that returns an empty string or no string: 500, no details", async () => {
     for (const bad of ["", undefined, 42] as unknown[]) {
       const mint = (() => bad) as unknown as MintFunction;
-      const base = await serve(createTokenEndpoint({ authenticate: alice, mint }));
+      const base = await serveHttp(createTokenEndpoint({ authenticate: alice, mint }));
       const res = await fetch(base);
       expect(res.status).toBe(500);
       expect(await res.json()).toEqual({ error: "internal-error" });
     }
-    const base = await serve(createTokenEndpoint({ authenticate: alice, mint: () => "t" }));
+    const base = await serveHttp(createTokenEndpoint({ authenticate: alice, mint: () => "t" }));
     expect(await (await fetch(base)).json()).toEqual({ jid: alice(), password: "t", token: "t" });
   });
 
   test("a preflight from a listed origin: methods, the allowed headers joined, a max age, no-store", async () => {
-    const base = await serve(createTokenEndpoint({ authenticate: alice, keys: KEYS, cors: { origins: ["https://app.example.com"], headers: ["X-CSRF-Token", "X-Other"] } }));
+    const base = await serveHttp(createTokenEndpoint({ authenticate: alice, keys: KEYS, cors: { origins: ["https://app.example.com"], headers: ["X-CSRF-Token", "X-Other"] } }));
     const res = await fetch(base, { method: "OPTIONS", headers: { origin: "https://app.example.com" } });
     expect(res.status).toBe(204);
     expect(res.headers.get("access-control-allow-origin")).toBe("https://app.example.com");

@@ -6,14 +6,13 @@
  * The not-before survives a restart of a node (it lives in Redis, not in the node).
  */
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
-import http from "node:http";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { mintToken } from "../src/core/token/mint.js";
 import { describeRedis, startRedis, type PrivateRedis } from "./helpers/redis.js";
 import { runBinary } from "./helpers/cli.js";
-import { login, startServe, type ServeProcess } from "./helpers/serve-process.js";
-import { plainBoundSession, type RawClient } from "./helpers/server.js";
+import { login, postRevocation, startServe, type ServeProcess } from "./helpers/serve-process.js";
+import { alive, plainBoundSession, type RawClient } from "./helpers/server.js";
 import { removeTempDirs, tempDir } from "./helpers/temp.js";
 
 const DOMAIN = "example.test";
@@ -27,33 +26,8 @@ async function session(port: number, localpart: string): Promise<RawClient> {
   return client;
 }
 
-async function alive(client: RawClient, id: string): Promise<void> {
-  client.clear();
-  client.write(`<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`);
-  await client.waitFor(`id="${id}"`);
-}
+const post = (port: number, body: string) => postRevocation(port, body, REVOKE_SECRET);
 
-function post(port: number, body: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/x-token/revoke", headers: { "Content-Type": "application/json", Authorization: `Bearer ${REVOKE_SECRET}` } }, (res) => {
-      let text = "";
-      res.on("data", (d) => (text += d));
-      res.on("end", () => resolve({ status: res.statusCode!, body: text }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
-async function logged(p: ServeProcess, pattern: RegExp): Promise<string[]> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const lines = p.stderr().split("\n").filter((l) => pattern.test(l));
-    if (lines.length > 0) return lines;
-    if (Date.now() > deadline) throw new Error(`no line matching ${pattern}: ${p.stderr()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describeRedis("revocation across two x-token serve processes sharing a Redis", () => {
   let redis: PrivateRedis;
@@ -93,7 +67,7 @@ describeRedis("revocation across two x-token serve processes sharing a Redis", (
       await client.waitForClose();
     }
     await alive(bobOnTwo, "bob-1");
-    expect((await logged(two, /revoked alice@example\.test/))[0]).toContain("(by another node): tokens minted before");
+    expect((await two.logged(/revoked alice@example\.test/))[0]).toContain("(by another node): tokens minted before");
     expect(await login(two.c2s, DOMAIN, "alice", mint("alice"))).toBe("not-authorized");
     expect(await login(one.c2s, DOMAIN, "alice", mint("alice"))).toBe("not-authorized");
     expect(await login(two.c2s, DOMAIN, "bob", mint("bob"))).toBe("success");
@@ -115,7 +89,7 @@ describeRedis("revocation across two x-token serve processes sharing a Redis", (
     const three = await startServe(env);
     try {
       expect(await login(three.c2s, DOMAIN, "alice", mint("alice"))).toBe("not-authorized");
-      await logged(three, /authentication failed for alice@example\.test from 127\.0\.0\.1: revoked$/);
+      await three.logged(/authentication failed for alice@example\.test from 127\.0\.0\.1: revoked$/);
       expect(await login(three.c2s, DOMAIN, "dave", mint("dave"))).toBe("success");
     } finally {
       await three.stop();

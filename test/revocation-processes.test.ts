@@ -5,15 +5,14 @@
  * acknowledged survives a SIGKILL the instant after the answer.
  */
 import { afterAll, afterEach, describe, expect, test } from "@jest/globals";
-import http from "node:http";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { mintToken } from "../src/core/token/mint.js";
 import { cli, runBinary, spawnCli } from "./helpers/cli.js";
 import { ensureDevSetup } from "../src/app/cli/dev-setup.js";
 import { openSqliteStorage } from "../src/stores/sqlite/index.js";
-import { login, startServe, type ServeProcess } from "./helpers/serve-process.js";
-import { plainBoundSession, type RawClient } from "./helpers/server.js";
+import { login, postRevocation, startServe, type ServeProcess } from "./helpers/serve-process.js";
+import { alive, plainBoundSession, type RawClient } from "./helpers/server.js";
 import { removeTempDirs, tempDir } from "./helpers/temp.js";
 
 const DOMAIN = "example.test";
@@ -51,34 +50,8 @@ async function session(port: number, localpart: string): Promise<RawClient> {
   return client;
 }
 
-async function alive(client: RawClient, id: string): Promise<void> {
-  client.clear();
-  client.write(`<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`);
-  await client.waitFor(`id="${id}"`);
-}
+const post = (port: number, body: string, secret = REVOKE_SECRET) => postRevocation(port, body, secret);
 
-function post(port: number, body: string, secret = REVOKE_SECRET): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/x-token/revoke", headers: { "Content-Type": "application/json", Authorization: `Bearer ${secret}` } }, (res) => {
-      let text = "";
-      res.on("data", (d) => (text += d));
-      res.on("end", () => resolve({ status: res.statusCode!, body: text }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
-/** Log lines are written in batches (at most 100 ms late): waits (bounded) for one. */
-async function logged(p: ServeProcess, pattern: RegExp): Promise<string[]> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const lines = p.stderr().split("\n").filter((l) => pattern.test(l));
-    if (lines.length > 0) return lines;
-    if (Date.now() > deadline) throw new Error(`no line matching ${pattern}: ${p.stderr()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** One ejabberd extauth request through `x-token extauth` on `env`'s data directory: 1 yes, 0 no. */
 function extauth(env: NodeJS.ProcessEnv, request: string): Promise<number> {
@@ -127,11 +100,11 @@ describe("x-token revoke and x-token serve on one data directory", () => {
     await alive(bob, "bob-1");
     expect(await login(server.c2s, DOMAIN, "alice", mint("alice"))).toBe("not-authorized");
     expect(await login(server.c2s, DOMAIN, "bob", mint("bob"))).toBe("success");
-    const lines = await logged(server, /revoked alice@example\.test/);
+    const lines = await server.logged(/revoked alice@example\.test/);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain("(by another process on the database (x-token revoke)): tokens minted before");
     expect(lines[0]).toContain("ended 2 stream(s)");
-    await logged(server, /authentication failed for alice@example\.test from 127\.0\.0\.1: revoked$/);
+    await server.logged(/authentication failed for alice@example\.test from 127\.0\.0\.1: revoked$/);
   });
 
   test("the CLI refuses what is no revocation, with one line and exit 2", async () => {
@@ -192,7 +165,7 @@ describe("x-token revoke and x-token serve on one data directory", () => {
     expect(JSON.parse(answer.body)).toMatchObject({ jid: `alice@${DOMAIN}`, notBefore: now + 60, acceptedFrom: Math.ceil((now + 60) / 30) * 30 });
     const second = await serve(env);
     expect(await login(second.c2s, DOMAIN, "alice", mint("alice"))).toBe("not-authorized");
-    await logged(second, /authentication failed for alice@example\.test from 127\.0\.0\.1: revoked$/);
+    await second.logged(/authentication failed for alice@example\.test from 127\.0\.0\.1: revoked$/);
     expect(await login(second.c2s, DOMAIN, "bob", mint("bob"))).toBe("success");
   });
 });

@@ -14,7 +14,7 @@ import { RevocationError, RevocationEndpointError, createRevocationEndpoint } fr
 import { PrometheusMetrics } from "../src/metrics/prometheus.js";
 import { parseRevocation } from "../src/app/config/revocation.js";
 import { ConfigError } from "../src/app/config/validators.js";
-import { DOMAIN, RawClient, WsClient, loginRaw, saslAuth, startTestServer, streamHeader, wsOpen, type TestServer, type TestServerOptions } from "./helpers/server.js";
+import { DOMAIN, RawClient, WsClient, alive, loginRaw, saslAuth, startTestServer, streamHeader, wsOpen, type TestServer, type TestServerOptions } from "./helpers/server.js";
 import { login as tcpLogin } from "./helpers/serve-process.js";
 
 const SECRET = "Zq3v9LrT1mX8kP2wYb6nHc4sJd7fGa0e";
@@ -55,12 +55,6 @@ async function ws(t: TestServer, localpart: string): Promise<WsClient> {
 }
 
 /** A ping answered proves the stream is alive. */
-async function alive(client: RawClient, id: string): Promise<void> {
-  client.clear();
-  client.write(`<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`);
-  await client.waitFor(`id="${id}"`);
-}
-
 const login = (t: TestServer, localpart: string, token: string) => tcpLogin(t.server.ports.c2s!, DOMAIN, localpart, token);
 const mintAt = (t: TestServer, localpart: string, now: number) => t.mint(localpart, { now });
 const STEP = 30;

@@ -6,27 +6,17 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { checkToken, type TokenKey } from "../src/index.js";
 import { createTokenEndpoint, type MintFunction } from "../src/web/index.js";
 import { createDemoApp, type DemoAppOptions } from "../src/web/demo/app.js";
 import { hashPassword } from "../src/auth/password/scrypt-hash.js";
+import { closeHttpServers, serveHttp } from "./helpers/http-server.js";
 
 const KEYS: TokenKey[] = [{ tokenSecret: "identity-test-secret", otpSeed: "XVGR73KMZH2M4XMY" }];
 const ALICE = "alice@example.test";
 const BOB = "bob@example.test";
 
-const servers: http.Server[] = [];
-afterAll(async () => {
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-});
-
-async function serve(handler: http.RequestListener): Promise<string> {
-  const server = http.createServer(handler);
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+afterAll(closeHttpServers);
 
 /** Every way a request could name another user: the answer must ignore all of them. */
 function attempts(path: string, auth: Record<string, string>): { what: string; url: string; init: RequestInit }[] {
@@ -68,14 +58,14 @@ describe("the endpoint a backend mounts", () => {
   const AUTH = { "x-session-user": "alice" };
 
   test("keys: a request naming bob gets alice's token", async () => {
-    const base = await serve(createTokenEndpoint({ authenticate: signedIn, keys: KEYS, rateLimit: { max: 1000, perSeconds: 60 } }));
+    const base = await serveHttp(createTokenEndpoint({ authenticate: signedIn, keys: KEYS, rateLimit: { max: 1000, perSeconds: 60 } }));
     for (const { what, url, init } of attempts("/token", AUTH)) await expectAlicesToken(await fetch(`${base}${url}`, init), what);
   });
 
   test("a mint function is asked for alice only", async () => {
     const asked: string[] = [];
     const mint: MintFunction = (jid) => (asked.push(jid), `token-for-${jid}`);
-    const base = await serve(createTokenEndpoint({ authenticate: signedIn, mint, rateLimit: { max: 1000, perSeconds: 60 } }));
+    const base = await serveHttp(createTokenEndpoint({ authenticate: signedIn, mint, rateLimit: { max: 1000, perSeconds: 60 } }));
     const cases = attempts("/token", AUTH);
     for (const { what, url, init } of cases) {
       const res = await fetch(`${base}${url}`, init);
@@ -86,7 +76,7 @@ describe("the endpoint a backend mounts", () => {
   });
 
   test("nobody signed in: naming a user gets no token", async () => {
-    const base = await serve(createTokenEndpoint({ authenticate: signedIn, keys: KEYS }));
+    const base = await serveHttp(createTokenEndpoint({ authenticate: signedIn, keys: KEYS }));
     for (const { what, url, init } of attempts("/token", {})) {
       const res = await fetch(`${base}${url}`, init);
       expect({ what, status: res.status }).toEqual({ what, status: 401 });
@@ -95,7 +85,7 @@ describe("the endpoint a backend mounts", () => {
   });
 
   test("the per-user limit counts alice's tokens whoever the request names", async () => {
-    const base = await serve(createTokenEndpoint({ authenticate: signedIn, keys: KEYS, rateLimit: { max: 1, perSeconds: 60 } }));
+    const base = await serveHttp(createTokenEndpoint({ authenticate: signedIn, keys: KEYS, rateLimit: { max: 1, perSeconds: 60 } }));
     await expectAlicesToken(await fetch(`${base}/token`, { headers: AUTH }), "first");
     const named = await fetch(`${base}/token?jid=${encodeURIComponent(BOB)}`, { headers: { ...AUTH, "x-jid": BOB } });
     expect(named.status).toBe(429);
@@ -116,7 +106,7 @@ describe("the demo app's /api/token", () => {
       ],
     };
     const app = createDemoApp({ demo, keys: KEYS, tokenRateLimit: { max: 1000, perSeconds: 60 } } as DemoAppOptions);
-    base = await serve(app.handler);
+    base = await serveHttp(app.handler);
     const res = await fetch(`${base}/signin`, {
       method: "POST",
       redirect: "manual",

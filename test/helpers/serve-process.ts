@@ -1,5 +1,6 @@
 /** The compiled `x-token serve` in a child process, and raw SASL logins against it from any 127.0.0.0/8 address. */
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import http from "node:http";
 import net from "node:net";
 import { spawnCli } from "./cli.js";
 import { saslAuth, streamHeader } from "./server.js";
@@ -11,8 +12,12 @@ export interface ServeProcess {
   http: number;
   stdout: () => string;
   stderr: () => string;
-  /** Waits (bounded) until the server's output holds `text`: its log lines arrive on their own pipe, after the client saw the answer. */
-  waitForOutput(text: string, ms?: number): Promise<void>;
+  /**
+   * The server's log lines matching `pattern` (a string: containing it), once there is one
+   * (bounded wait): they arrive on
+   * their own pipe, in batches, after the client saw the answer.
+   */
+  logged(pattern: RegExp | string, ms?: number): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -42,10 +47,12 @@ export async function startServe(env: NodeJS.ProcessEnv): Promise<ServeProcess> 
     http,
     stdout: () => stdout,
     stderr: () => stderr,
-    async waitForOutput(text, ms = 10_000) {
+    async logged(pattern, ms = 10_000) {
       const until = Date.now() + ms;
-      while (!(stderr + stdout).includes(text)) {
-        if (Date.now() > until) throw new Error(`serve never wrote ${JSON.stringify(text)}: ${stderr}${stdout}`);
+      for (;;) {
+        const lines = stderr.split("\n").filter((line) => (typeof pattern === "string" ? line.includes(pattern) : pattern.test(line)));
+        if (lines.length > 0) return lines;
+        if (Date.now() > until) throw new Error(`no line matching ${pattern}: ${stderr}`);
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     },
@@ -90,3 +97,16 @@ export function login(port: number, domain: string, localpart: string, token: st
   });
 }
 
+
+/** A POST to a running server's revocation endpoint (docs/revocation.md) with `secret` as its Bearer secret. */
+export function postRevocation(port: number, body: string, secret: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/x-token/revoke", headers: { "Content-Type": "application/json", Authorization: `Bearer ${secret}` } }, (res) => {
+      let text = "";
+      res.on("data", (d) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode!, body: text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}

@@ -302,6 +302,13 @@ export async function plainBoundSession(port: number, localpart: string, token: 
   }
 }
 
+/** Whether `client`'s session is still served: a ping answered (bounded wait). `received` is cleared first. */
+export async function alive(client: RawClient, id: string): Promise<void> {
+  client.clear();
+  client.write(`<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+  await client.waitFor(`id="${id}"`);
+}
+
 /** A raw RFC 7395 WebSocket client: messages collected, bounded waits. */
 export class WsClient {
   readonly messages: string[] = [];
